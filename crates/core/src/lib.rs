@@ -1,0 +1,13 @@
+//! The mathematics every selfsup method shares: SSL losses as pure functions,
+//! learning-rate schedules, and optimizers whose state is plain tensors that a
+//! checkpoint can save and restore exactly.
+//!
+//! This crate does no I/O and knows nothing about data sets or configs files;
+//! it depends on `tch` only.
+
+pub mod error;
+pub mod losses;
+pub mod optim;
+pub mod schedule;
+
+pub use error::{Error, Result};

@@ -1,0 +1,12 @@
+//! Data for selfsup: dataset readers, batching and tokenizers, on the CPU with
+//! `ndarray` and `rayon`. Images stay decoded as `u8` in memory; conversion to
+//! tensors happens at the edge, in the trainer, so this crate does not link tch.
+
+pub mod error;
+pub mod idx;
+pub mod images;
+pub mod sampler;
+pub mod text;
+
+pub use error::{Error, Result};
+pub use images::ImageDataset;

@@ -1,0 +1,82 @@
+//! Project automation for selfsup, run as `cargo xtask <command>`.
+//!
+//! `setup` provisions libtorch; `train` and `test` make sure it is there, then
+//! drive `cargo`. This crate never links tch, so it builds in seconds on a
+//! machine that has no libtorch yet.
+
+mod layout;
+mod setup;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "selfsup project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Provision libtorch 2.11.0 into ./libtorch (from the PyPI wheels; cached per user).
+    Setup,
+    /// Build `selfsup` in release and run `selfsup train <task> [args]`, e.g. `vision-mae`.
+    Train {
+        /// The task, e.g. `vision-mae`; `selfsup train --help` lists them.
+        task: String,
+        /// Passed on to `selfsup train`, e.g. `--set trainer.epochs=2`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
+    Test {
+        /// Passed on to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = project_root();
+    match cli.command {
+        Task::Setup => setup::ensure(&root),
+        Task::Train { task, args } => {
+            setup::ensure(&root)?;
+            cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
+            let binary = root.join("target/release/selfsup");
+            run(Command::new(&binary).current_dir(&root).arg("train").arg(&task).args(&args))
+        }
+        Task::Test { args } => {
+            setup::ensure(&root)?;
+            let mut all = vec!["test", "--workspace"];
+            all.extend(args.iter().map(String::as_str));
+            cargo(&root, &all)
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one folder below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo).current_dir(root).args(args))
+}
+
+fn run(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("starting {:?}", command.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed ({status})", command.get_program());
+    }
+    Ok(())
+}
