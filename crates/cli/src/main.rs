@@ -1,1 +1,42 @@
-fn main(){}
+//! `selfsup`: train and evaluate self-supervised models from the command line.
+
+mod logging;
+mod tasks;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "selfsup", version, about = "Self-supervised learning in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pretrain a method, then evaluate it (k-NN on held-out data, against random init).
+    Train(train::TrainArgs),
+    /// List the known tasks and their default configs.
+    Tasks,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Tasks => {
+            for task in tasks::TASKS {
+                println!("{:<14} {}  ({})", task.name, task.summary, task.config_path);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Where runs go unless `--runs` says otherwise.
+fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}

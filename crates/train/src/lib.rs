@@ -1,1 +1,19 @@
-//! x
+//! The shared trainer: one loop for every method, with typed TOML configs, run
+//! folders, atomic checkpoints, metrics and the evaluation protocols papers report.
+//!
+//! A method plugs in through [`Method`]; the trainer never knows its name.
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod image_data;
+pub mod method;
+pub mod metrics;
+pub mod run_dir;
+pub mod trainer;
+
+pub use config::RunConfig;
+pub use error::{Error, Result};
+pub use method::{Batch, FeatureExtractor, Method, Progress, StepOutput};
+pub use trainer::Trainer;

@@ -187,7 +187,7 @@ mod tests {
         step(&x, &mut opt);
         let expected = x.detach().copy();
 
-        let (y, mut restored) = quadratic_problem();
+        let (mut y, mut restored) = quadratic_problem();
         tch::no_grad(|| y.copy_(&x_saved));
         restored.load_state(&saved).unwrap();
         step(&y, &mut restored);

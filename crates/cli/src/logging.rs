@@ -1,0 +1,31 @@
+//! Logs go to stderr and to `train.log` in the run folder.
+
+use std::path::Path;
+use std::sync::Mutex;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{fmt, EnvFilter};
+
+/// Installs the stderr logger; `RUST_LOG` overrides the `info` default.
+pub fn init_stderr() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::registry().with(filter).with(fmt::layer().with_writer(std::io::stderr)).try_init();
+}
+
+/// Installs stderr plus a log file; falls back to stderr alone if the file cannot be created.
+pub fn init_with_file(path: &Path) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match std::fs::File::create(path) {
+        Ok(file) => {
+            let to_file = fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(fmt::layer().with_writer(std::io::stderr))
+                .with(to_file)
+                .try_init();
+        }
+        Err(e) => {
+            init_stderr();
+            tracing::warn!("cannot write {}: {e}; logging to stderr only", path.display());
+        }
+    }
+}

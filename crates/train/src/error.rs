@@ -1,0 +1,52 @@
+//! The error type of `selfsup-train`.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// What can stop a run.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A config file or override is invalid; the message names the key.
+    #[error("config {origin}: {message}")]
+    Config {
+        /// The file, or `--set key=value`.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file of the run failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The loss became NaN or infinite.
+    #[error("loss is {value} at step {step}; stopping (the last checkpoint, if any, is kept)")]
+    NonFiniteLoss {
+        /// The optimizer step at which it happened.
+        step: usize,
+        /// The value.
+        value: f64,
+    },
+    /// Data could not be read.
+    #[error(transparent)]
+    Data(#[from] selfsup_data::Error),
+    /// A core computation failed (e.g. a shape error).
+    #[error(transparent)]
+    Core(#[from] selfsup_core::Error),
+    /// libtorch raised an error.
+    #[error(transparent)]
+    Torch(#[from] tch::TchError),
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,140 @@
+//! Image data as the trainer uses it: which data set a config names, and the
+//! `u8` → normalised float tensor edge.
+
+use crate::error::Result;
+use ndarray::Array4;
+use selfsup_data::{idx, ImageDataset};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Supported image data sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// MNIST IDX files: `<split>-images-idx3-ubyte[.gz]` and `<split>-labels-idx1-ubyte[.gz]`.
+    Mnist,
+}
+
+/// Which data to train and evaluate on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// The format.
+    pub dataset: DatasetKind,
+    /// The folder holding the files (relative paths are from the working directory).
+    pub path: PathBuf,
+    /// File prefix of the split to read, e.g. `t10k` or `train` for MNIST.
+    pub split: String,
+    /// Every `held_out_every`-th image is held out for evaluation; the rest trains.
+    pub held_out_every: usize,
+}
+
+impl DataConfig {
+    /// Reads the data set the config names.
+    pub fn load(&self) -> Result<ImageDataset> {
+        match self.dataset {
+            DatasetKind::Mnist => {
+                let images = find_maybe_gz(&self.path, &format!("{}-images-idx3-ubyte", self.split));
+                let labels = find_maybe_gz(&self.path, &format!("{}-labels-idx1-ubyte", self.split));
+                Ok(idx::read_mnist(&images, &labels)?)
+            }
+        }
+    }
+
+    /// Per-channel mean and standard deviation used to normalise inputs.
+    pub fn mean_std(&self) -> (Vec<f64>, Vec<f64>) {
+        match self.dataset {
+            DatasetKind::Mnist => (vec![0.1307], vec![0.3081]),
+        }
+    }
+}
+
+/// `<dir>/<stem>.gz` when it exists, else `<dir>/<stem>` (whose absence the reader reports).
+fn find_maybe_gz(dir: &Path, stem: &str) -> PathBuf {
+    let gz = dir.join(format!("{stem}.gz"));
+    if gz.exists() {
+        gz
+    } else {
+        dir.join(stem)
+    }
+}
+
+/// Moves `u8` images to `device` and normalises them there.
+#[derive(Debug)]
+pub struct Normalizer {
+    mean: Tensor,
+    std: Tensor,
+    device: Device,
+}
+
+impl Normalizer {
+    /// Per-channel statistics on `device`.
+    pub fn new(mean: &[f64], std: &[f64], device: Device) -> Self {
+        let shape = [1, mean.len() as i64, 1, 1];
+        let to = |v: &[f64]| Tensor::from_slice(v).to_kind(Kind::Float).view(shape).to_device(device);
+        Self { mean: to(mean), std: to(std), device }
+    }
+
+    /// `[N, H, W, C]` u8 → `[N, C, H, W]` float on the device, `(x/255 - mean) / std`.
+    /// Only the u8 bytes cross to the device.
+    pub fn apply(&self, images: &Array4<u8>) -> Tensor {
+        let shape: Vec<i64> = images.shape().iter().map(|&d| d as i64).collect();
+        let bytes = images.as_standard_layout();
+        let host = Tensor::from_slice(bytes.as_slice().expect("standard layout")).view(shape.as_slice());
+        let x = host.to_device(self.device).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0;
+        (x - &self.mean) / &self.std
+    }
+
+    /// Inverse of [`Normalizer::apply`] up to the byte conversion: back to `[0, 1]`.
+    pub fn unapply(&self, x: &Tensor) -> Tensor {
+        (x * &self.std + &self.mean).clamp(0.0, 1.0)
+    }
+}
+
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(spec: &str) -> std::result::Result<Device, String> {
+    match spec {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("unknown device `{other}`: use auto, cpu, cuda or cuda:N")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_channels_last_bytes_into_nchw() {
+        let images = Array4::from_shape_vec((1, 1, 2, 2), vec![0u8, 255, 51, 102]).unwrap();
+        let norm = Normalizer::new(&[0.0, 0.5], &[1.0, 0.5], Device::Cpu);
+        let x = norm.apply(&images);
+        assert_eq!(x.size(), vec![1, 2, 1, 2]);
+        let values: Vec<f32> = Vec::try_from(x.flatten(0, -1)).unwrap();
+        // channel 0: pixels 0 and 51 → 0.0, 0.2; channel 1: 255, 102 → 1.0, -0.2
+        let expected = [0.0, 0.2, 1.0, -0.2];
+        assert!(values.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{values:?}");
+        let back = norm.unapply(&x);
+        assert!((back.double_value(&[0, 0, 0, 1]) - 0.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!(parse_device("cpu"), Ok(Device::Cpu));
+        assert_eq!(parse_device("cuda:1"), Ok(Device::Cuda(1)));
+        assert!(parse_device("tpu").unwrap_err().contains("tpu"));
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let config = DataConfig { dataset: DatasetKind::Mnist, path: "/nonexistent".into(), split: "t10k".into(), held_out_every: 5 };
+        let err = config.load().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/t10k-images-idx3-ubyte"), "{err}");
+    }
+}

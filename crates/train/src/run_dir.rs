@@ -1,0 +1,91 @@
+//! A run folder: `runs/<name>-<timestamp>/` with the resolved config, metrics,
+//! checkpoints and pictures.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// The folder of one run.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `<parent>/<name>-<UTC timestamp>` (with a counter if it exists).
+    pub fn create(parent: &Path, name: &str) -> Result<Self> {
+        let stamp = utc_stamp(std::time::SystemTime::now());
+        for attempt in 0.. {
+            let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+            let path = parent.join(format!("{name}-{stamp}{suffix}"));
+            if !path.exists() {
+                std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(&path, e))?;
+                return Ok(Self { path });
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Opens an existing run folder (for `eval` and `--resume`).
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.join("config.toml").is_file() {
+            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "not a run folder (no config.toml)");
+            return Err(Error::io(path, missing));
+        }
+        Ok(Self { path: path.to_path_buf() })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A file inside the folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The checkpoints folder.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.path.join("checkpoints")
+    }
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC, from the civil-from-days algorithm (no time crate needed).
+fn utc_stamp(now: std::time::SystemTime) -> String {
+    let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000");
+        // 2026-11-27 20:31:05 UTC
+        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(1_795_811_465)), "20261127-203105");
+        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229-000000");
+    }
+
+    #[test]
+    fn create_never_reuses_a_folder() {
+        let parent = tempfile::tempdir().unwrap();
+        let a = RunDir::create(parent.path(), "x").unwrap();
+        let b = RunDir::create(parent.path(), "x").unwrap();
+        assert_ne!(a.path(), b.path());
+        assert!(a.checkpoints().is_dir());
+        assert!(RunDir::open(a.path()).is_err(), "no config.toml yet");
+    }
+}

@@ -1,0 +1,6 @@
+//! Backbones: networks that map images to features.
+
+pub mod pos_embed;
+pub mod vit;
+
+pub use vit::{VisionTransformer, VitConfig};

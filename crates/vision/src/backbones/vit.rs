@@ -1,0 +1,139 @@
+//! Vision Transformer (Dosovitskiy et al., 2021) with a cls token and fixed 2-D
+//! sin-cos positions, as MAE and MoCo v3 use it. The encoder can run on a subset
+//! of patch tokens, which is what makes MAE cheap.
+
+use super::pos_embed::sincos_2d;
+use selfsup_core::blocks::{xavier_uniform, TransformerBlock};
+use selfsup_train::FeatureExtractor;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// Shape of a ViT.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VitConfig {
+    /// Side of the (square) input image in pixels.
+    pub image_size: i64,
+    /// Side of a patch; 4 for 28–32 px images, 16 for ImageNet.
+    pub patch_size: i64,
+    /// Input channels (1 for MNIST, 3 for RGB).
+    pub in_channels: i64,
+    /// Token width.
+    pub dim: i64,
+    /// Number of transformer blocks.
+    pub depth: i64,
+    /// Attention heads per block.
+    pub heads: i64,
+    /// MLP width as a multiple of `dim`.
+    pub mlp_ratio: f64,
+}
+
+impl VitConfig {
+    /// Patches along one side.
+    pub fn grid(&self) -> i64 {
+        self.image_size / self.patch_size
+    }
+
+    /// Patches per image.
+    pub fn num_patches(&self) -> i64 {
+        self.grid() * self.grid()
+    }
+}
+
+/// ViT encoder: patch embedding, cls token, blocks, final LayerNorm.
+#[derive(Debug)]
+pub struct VisionTransformer {
+    /// The shape it was built with.
+    pub config: VitConfig,
+    patch_embed: nn::Conv2D,
+    cls_token: Tensor,
+    /// `[1, 1 + patches, dim]`, fixed (not trained); row 0 (all zeros) is the cls token's.
+    pos_embed: Tensor,
+    blocks: Vec<TransformerBlock>,
+    norm: nn::LayerNorm,
+}
+
+impl VisionTransformer {
+    /// Builds the encoder under `path`, initialised as MAE / timm do.
+    pub fn new(path: nn::Path, config: &VitConfig) -> Self {
+        assert!(config.image_size % config.patch_size == 0, "image_size must be a multiple of patch_size");
+        let p = config.patch_size;
+        let conv = nn::ConvConfig {
+            stride: p,
+            // Xavier on the weight viewed as [dim, in_channels * p * p], as MAE does.
+            ws_init: xavier_uniform(config.in_channels * p * p, config.dim),
+            bs_init: nn::Init::Const(0.0),
+            ..Default::default()
+        };
+        let patch_embed = nn::conv2d(&path / "patch_embed" / "proj", config.in_channels, config.dim, p, conv);
+        let cls_token = path.var("cls_token", &[1, 1, config.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 });
+        let positions = sincos_2d(config.dim, config.grid(), path.device());
+        let pos_embed = Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
+        let blocks = (0..config.depth)
+            .map(|i| TransformerBlock::new(&path / "blocks" / i, config.dim, config.heads, config.mlp_ratio))
+            .collect();
+        let norm = nn::layer_norm(&path / "norm", vec![config.dim], nn::LayerNormConfig { eps: 1e-6, ..Default::default() });
+        Self { config: config.clone(), patch_embed, cls_token, pos_embed, blocks, norm }
+    }
+
+    /// `[batch, channels, H, W]` → `[batch, patches, dim]` patch tokens with positions added.
+    pub fn embed_patches(&self, images: &Tensor) -> Tensor {
+        let tokens = self.patch_embed.forward(images).flatten(2, 3).transpose(1, 2);
+        tokens + self.pos_embed.narrow(1, 1, self.config.num_patches())
+    }
+
+    /// Prepends the cls token and runs the blocks and final norm over any subset
+    /// of (position-embedded) patch tokens: `[batch, n, dim]` → `[batch, 1 + n, dim]`.
+    pub fn encode(&self, patch_tokens: &Tensor) -> Tensor {
+        let batch = patch_tokens.size()[0];
+        let cls = (&self.cls_token + self.pos_embed.narrow(1, 0, 1)).expand([batch, 1, self.config.dim], false);
+        let mut x = Tensor::cat(&[cls, patch_tokens.shallow_clone()], 1);
+        for block in &self.blocks {
+            x = block.forward(&x, false);
+        }
+        x.apply(&self.norm)
+    }
+}
+
+impl FeatureExtractor for VisionTransformer {
+    /// Global average of the final patch tokens (all patches, no masking).
+    /// For k-NN on MAE encoders this pooling works better than the cls token,
+    /// which MAE's pretext task never trains directly.
+    fn features(&self, images: &Tensor) -> Tensor {
+        let tokens = self.encode(&self.embed_patches(images));
+        tokens.narrow(1, 1, self.config.num_patches()).mean_dim(1, false, Kind::Float)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn tiny() -> VitConfig {
+        VitConfig { image_size: 8, patch_size: 4, in_channels: 1, dim: 16, depth: 2, heads: 2, mlp_ratio: 2.0 }
+    }
+
+    #[test]
+    fn shapes_and_timm_names() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let vit = VisionTransformer::new(vs.root(), &tiny());
+        let x = Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu));
+        assert_eq!(vit.embed_patches(&x).size(), vec![3, 4, 16]);
+        assert_eq!(vit.features(&x).size(), vec![3, 16]);
+        let names = vs.variables();
+        for name in ["cls_token", "patch_embed.proj.weight", "blocks.1.attn.qkv.weight", "blocks.0.mlp.fc2.bias", "norm.weight"] {
+            assert!(names.contains_key(name), "missing {name}");
+        }
+        assert!(!names.contains_key("pos_embed"), "positions are fixed, not trained");
+    }
+
+    #[test]
+    fn encoder_accepts_a_subset_of_tokens() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let vit = VisionTransformer::new(vs.root(), &tiny());
+        let tokens = vit.embed_patches(&Tensor::randn([2, 1, 8, 8], (Kind::Float, Device::Cpu)));
+        assert_eq!(vit.encode(&tokens.narrow(1, 0, 1)).size(), vec![2, 2, 16]);
+    }
+}

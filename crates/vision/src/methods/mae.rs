@@ -1,0 +1,294 @@
+//! MAE: masked autoencoders (He et al., 2021, "Masked Autoencoders Are Scalable
+//! Vision Learners").
+//!
+//! Reproduces the paper's pretext task: per-sample random masking by argsort of
+//! uniform noise (75 % of patches hidden by default), the encoder sees only the
+//! visible patches plus the cls token, a light decoder receives the encoded
+//! tokens plus a shared learned mask token at every hidden position, and the loss
+//! is the mean squared error on hidden patches against per-patch normalised
+//! pixels. Defaults follow the paper; the bundled recipe shrinks the model to a
+//! CPU budget (configs/vision/mae-mnist.toml).
+
+use crate::backbones::{VisionTransformer, VitConfig};
+use crate::pictures::{write_png_grid, PictureRow};
+use crate::VisionMethod;
+use selfsup_train::image_data::Normalizer;
+use std::path::{Path, PathBuf};
+use selfsup_core::blocks::{xavier_linear, TransformerBlock};
+use selfsup_core::losses::mae_loss;
+use selfsup_train::{Batch, FeatureExtractor, Method, StepOutput};
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// The decoder's shape; it only serves pre-training, so it is small.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MaeDecoderConfig {
+    /// Token width.
+    pub dim: i64,
+    /// Number of blocks (8 in the paper; 1–2 is enough for small images).
+    pub depth: i64,
+    /// Attention heads.
+    pub heads: i64,
+}
+
+/// MAE hyper-parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MaeConfig {
+    /// The ViT encoder.
+    pub encoder: VitConfig,
+    /// The decoder.
+    pub decoder: MaeDecoderConfig,
+    /// Fraction of patches hidden from the encoder (0.75 in the paper).
+    pub mask_ratio: f64,
+    /// Regress per-patch normalised pixels (the paper's better setting).
+    pub norm_pix_loss: bool,
+}
+
+/// Outputs of one MAE forward pass.
+#[derive(Debug)]
+pub struct MaeForward {
+    /// The scalar loss.
+    pub loss: Tensor,
+    /// `[batch, patches, patch_size² · channels]` pixel predictions.
+    pub pred: Tensor,
+    /// `[batch, patches]`, 1 where hidden.
+    pub mask: Tensor,
+}
+
+/// The MAE model: ViT encoder plus decoder.
+#[derive(Debug)]
+pub struct Mae {
+    config: MaeConfig,
+    encoder: VisionTransformer,
+    decoder_embed: nn::Linear,
+    mask_token: Tensor,
+    decoder_pos: Tensor,
+    decoder_blocks: Vec<TransformerBlock>,
+    decoder_norm: nn::LayerNorm,
+    decoder_pred: nn::Linear,
+}
+
+impl Mae {
+    /// Builds encoder (under `encoder`) and decoder under `path`.
+    pub fn new(path: nn::Path, config: &MaeConfig) -> Self {
+        assert!((0.0..1.0).contains(&config.mask_ratio), "mask_ratio must be in [0, 1)");
+        let enc = &config.encoder;
+        let dec = &config.decoder;
+        let encoder = VisionTransformer::new(&path / "encoder", enc);
+        let positions = crate::backbones::pos_embed::sincos_2d(dec.dim, enc.grid(), path.device());
+        let decoder_pos = Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
+        let patch_pixels = enc.patch_size * enc.patch_size * enc.in_channels;
+        Self {
+            encoder,
+            decoder_embed: xavier_linear(&path / "decoder_embed", enc.dim, dec.dim),
+            mask_token: path.var("mask_token", &[1, 1, dec.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 }),
+            decoder_pos,
+            decoder_blocks: (0..dec.depth).map(|i| TransformerBlock::new(&path / "decoder_blocks" / i, dec.dim, dec.heads, 4.0)).collect(),
+            decoder_norm: nn::layer_norm(&path / "decoder_norm", vec![dec.dim], nn::LayerNormConfig { eps: 1e-6, ..Default::default() }),
+            decoder_pred: xavier_linear(&path / "decoder_pred", dec.dim, patch_pixels),
+            config: config.clone(),
+        }
+    }
+
+    /// The encoder, for evaluation and export.
+    pub fn encoder(&self) -> &VisionTransformer {
+        &self.encoder
+    }
+
+    /// `[batch, C, H, W]` → `[batch, patches, p·p·C]`, patches row-major and
+    /// pixels within a patch in (row, column, channel) order, as the reference.
+    pub fn patchify(&self, images: &Tensor) -> Tensor {
+        let (b, c, _, _) = images.size4().expect("[batch, channels, height, width]");
+        let (p, g) = (self.config.encoder.patch_size, self.config.encoder.grid());
+        images.reshape([b, c, g, p, g, p]).permute([0, 2, 4, 3, 5, 1]).reshape([b, g * g, p * p * c])
+    }
+
+    /// Inverse of [`Mae::patchify`].
+    pub fn unpatchify(&self, patches: &Tensor) -> Tensor {
+        let b = patches.size()[0];
+        let (p, g, c) = (self.config.encoder.patch_size, self.config.encoder.grid(), self.config.encoder.in_channels);
+        patches.reshape([b, g, g, p, p, c]).permute([0, 5, 1, 3, 2, 4]).reshape([b, c, g * p, g * p])
+    }
+
+    /// Forward pass and loss for normalised `images` `[batch, C, H, W]`.
+    pub fn forward(&self, images: &Tensor) -> selfsup_core::Result<MaeForward> {
+        let tokens = self.encoder.embed_patches(images); // [B, L, D]
+        let masking = random_masking(&tokens, self.config.mask_ratio);
+        let latent = self.encoder.encode(&masking.visible); // [B, 1 + keep, D]
+        let pred = self.decode(&latent, &masking.ids_restore);
+        let loss = mae_loss(&pred, &self.patchify(images), &masking.mask, self.config.norm_pix_loss)?;
+        Ok(MaeForward { loss, pred, mask: masking.mask })
+    }
+
+    /// Decoder: embed, append mask tokens, unshuffle to image order, add
+    /// positions, blocks, predict pixels; drops the cls token. `[B, L, p·p·C]`.
+    fn decode(&self, latent: &Tensor, ids_restore: &Tensor) -> Tensor {
+        let x = self.decoder_embed.forward(latent); // [B, 1 + keep, Dd]
+        let (b, visible_plus_cls, dim) = x.size3().expect("[batch, tokens, dim]");
+        let patches = ids_restore.size()[1];
+        let masks = self.mask_token.expand([b, patches + 1 - visible_plus_cls, dim], false);
+        let shuffled = Tensor::cat(&[x.narrow(1, 1, visible_plus_cls - 1), masks], 1); // [B, L, Dd]
+        let index = ids_restore.unsqueeze(-1).expand([b, patches, dim], false);
+        let unshuffled = shuffled.gather(1, &index, false);
+        let mut x = Tensor::cat(&[x.narrow(1, 0, 1), unshuffled], 1) + &self.decoder_pos;
+        for block in &self.decoder_blocks {
+            x = block.forward(&x, false);
+        }
+        self.decoder_pred.forward(&x.apply(&self.decoder_norm)).narrow(1, 1, patches)
+    }
+}
+
+/// The result of [`random_masking`].
+#[derive(Debug)]
+pub struct Masking {
+    /// `[batch, keep, dim]`, the kept tokens in shuffled order.
+    pub visible: Tensor,
+    /// `[batch, patches]`, 1 for hidden patches, in image order.
+    pub mask: Tensor,
+    /// `[batch, patches]`, the permutation that restores image order.
+    pub ids_restore: Tensor,
+}
+
+/// Per-sample random masking: sort uniform noise, keep the first
+/// `patches · (1 − ratio)` (rounded down) tokens of each sample.
+pub fn random_masking(tokens: &Tensor, ratio: f64) -> Masking {
+    let (b, patches, dim) = tokens.size3().expect("[batch, patches, dim]");
+    let keep = (patches as f64 * (1.0 - ratio)) as i64;
+    let noise = Tensor::rand([b, patches], (Kind::Float, tokens.device()));
+    let ids_shuffle = noise.argsort(1, false);
+    let ids_restore = ids_shuffle.argsort(1, false);
+    let ids_keep = ids_shuffle.narrow(1, 0, keep);
+    let visible = tokens.gather(1, &ids_keep.unsqueeze(-1).expand([b, keep, dim], false), false);
+    let shuffled_mask = Tensor::cat(
+        &[Tensor::zeros([b, keep], (Kind::Float, tokens.device())), Tensor::ones([b, patches - keep], (Kind::Float, tokens.device()))],
+        1,
+    );
+    let mask = shuffled_mask.gather(1, &ids_restore, false);
+    Masking { visible, mask, ids_restore }
+}
+
+impl Method for Mae {
+    fn step(&mut self, batch: &Batch, _train: bool) -> selfsup_train::Result<StepOutput> {
+        // MAE has no dropout or batch norm: train and eval passes are the same.
+        Ok(StepOutput { loss: self.forward(&batch.views[0])?.loss })
+    }
+
+    fn backbone(&self) -> &dyn FeatureExtractor {
+        &self.encoder
+    }
+}
+
+impl VisionMethod for Mae {
+    /// `mae_reconstructions.png`: rows of originals, masked inputs (hidden
+    /// patches grey) and reconstructions (visible patches pasted back). With
+    /// `norm_pix_loss` the predictions are in per-patch normalised units; they
+    /// are mapped back with each true patch's mean and variance, as MAE's own
+    /// visualisations do.
+    fn write_pictures(&self, images: &Tensor, normalizer: &Normalizer, dir: &Path) -> crate::Result<Vec<PathBuf>> {
+        let out = tch::no_grad(|| self.forward(images))?;
+        let target = self.patchify(images);
+        let pred = if self.config.norm_pix_loss {
+            let mean = target.mean_dim(-1, true, Kind::Float);
+            let std = (target.var_dim(-1, true, true) + 1e-6).sqrt();
+            &out.pred * std + mean
+        } else {
+            out.pred.shallow_clone()
+        };
+        let hidden = out.mask.unsqueeze(-1).expand_as(&target); // [B, L, p·p·C]
+        let recon = &target * (-&hidden + 1.0) + pred * &hidden;
+        let hidden_pixels = self.unpatchify(&hidden);
+        let original = normalizer.unapply(images);
+        let masked = &original * (-&hidden_pixels + 1.0) + 0.5 * &hidden_pixels;
+        let rows = [
+            PictureRow { images: original },
+            PictureRow { images: masked },
+            PictureRow { images: normalizer.unapply(&self.unpatchify(&recon)) },
+        ];
+        let path = dir.join("mae_reconstructions.png");
+        write_png_grid(&rows, 4, &path)?;
+        Ok(vec![path])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn tiny_config() -> MaeConfig {
+        MaeConfig {
+            encoder: VitConfig { image_size: 8, patch_size: 2, in_channels: 1, dim: 16, depth: 1, heads: 2, mlp_ratio: 2.0 },
+            decoder: MaeDecoderConfig { dim: 8, depth: 1, heads: 2 },
+            mask_ratio: 0.75,
+            norm_pix_loss: true,
+        }
+    }
+
+    #[test]
+    fn masking_keeps_a_quarter_per_sample_and_restores_order() {
+        tch::manual_seed(0);
+        let tokens = Tensor::arange(2 * 16, (Kind::Float, Device::Cpu)).view([2, 16, 1]);
+        let m = random_masking(&tokens, 0.75);
+        assert_eq!(m.visible.size(), vec![2, 4, 1]);
+        assert_eq!(m.mask.sum_dim_intlist(1, false, Kind::Float), Tensor::from_slice(&[12f32, 12.]));
+        // Visible tokens are exactly the unmasked positions.
+        for s in 0..2 {
+            let hidden: Vec<f32> = Vec::try_from(m.mask.get(s)).unwrap();
+            let mut kept: Vec<f32> = Vec::try_from(m.visible.get(s).flatten(0, -1)).unwrap();
+            kept.sort_by(f32::total_cmp);
+            let expected: Vec<f32> = (0..16).filter(|&i| hidden[i] == 0.0).map(|i| (s as usize * 16 + i) as f32).collect();
+            assert_eq!(kept, expected);
+        }
+        let masks_differ = !m.mask.get(0).equal(&m.mask.get(1));
+        assert!(masks_differ, "masking is per sample");
+    }
+
+    #[test]
+    fn patchify_round_trips_and_orders_pixels_like_the_reference() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mae = Mae::new(vs.root(), &tiny_config());
+        let images = Tensor::arange(64, (Kind::Float, Device::Cpu)).view([1, 1, 8, 8]);
+        let patches = mae.patchify(&images);
+        assert_eq!(patches.size(), vec![1, 16, 4]);
+        // Patch 1 is rows 0-1, columns 2-3.
+        assert_eq!(Vec::<f32>::try_from(patches.get(0).get(1)).unwrap(), vec![2., 3., 10., 11.]);
+        assert!(mae.unpatchify(&patches).equal(&images));
+    }
+
+    #[test]
+    fn loss_falls_when_training_on_a_fixed_batch() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut mae = Mae::new(vs.root(), &tiny_config());
+        let images = Tensor::randn([8, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let groups = selfsup_core::optim::decay_groups(&vs, 0.0);
+        let mut opt = selfsup_core::optim::AdamW::new(groups, Default::default());
+        let batch = Batch { views: vec![images], labels: Tensor::zeros([8], (Kind::Int64, Device::Cpu)), indices: (0..8).collect() };
+        let mut losses = Vec::new();
+        for _ in 0..60 {
+            let loss = mae.step(&batch, true).unwrap().loss;
+            opt.zero_grad();
+            loss.backward();
+            opt.step(3e-3);
+            losses.push(loss.double_value(&[]));
+        }
+        let (first, last) = (losses[..5].iter().sum::<f64>() / 5.0, losses[55..].iter().sum::<f64>() / 5.0);
+        assert!(last < 0.8 * first, "loss {first} -> {last}");
+    }
+
+    #[test]
+    fn reconstruction_picture_is_a_png_of_three_rows() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mae = Mae::new(vs.root(), &tiny_config());
+        let dir = tempfile::tempdir().unwrap();
+        let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
+        let files = mae.write_pictures(&Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu)), &normalizer, dir.path()).unwrap();
+        let decoder = png::Decoder::new(std::fs::File::open(&files[0]).unwrap());
+        let info = decoder.read_info().unwrap().info().clone();
+        // 3 rows x 3 columns of 8 px images scaled by 4, with 2 px gaps.
+        assert_eq!((info.width, info.height), (3 * 34 + 2, 3 * 34 + 2));
+    }
+}

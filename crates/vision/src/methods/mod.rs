@@ -1,0 +1,3 @@
+//! Vision SSL methods, one file each.
+
+pub mod mae;
