@@ -29,12 +29,20 @@ mod tests {
 
     #[test]
     fn dependencies_point_down_the_crate_table() {
-        let forbidden_pairs = [("core", "data"), ("data", "core"), ("vision", "text"), ("text", "vision")];
+        let forbidden_pairs = [
+            ("core", "data"),
+            ("data", "core"),
+            ("vision", "text"),
+            ("text", "vision"),
+        ];
         for (index, name) in ORDER.iter().enumerate() {
             let deps = internal_deps(&root().join("crates").join(name).join("Cargo.toml"));
             for dep in deps.iter().filter_map(|d| d.strip_prefix("selfsup-")) {
                 let position = ORDER.iter().position(|c| *c == dep).expect("known crate");
-                assert!(position < index, "selfsup-{name} depends on selfsup-{dep}, which is not above it");
+                assert!(
+                    position < index,
+                    "selfsup-{name} depends on selfsup-{dep}, which is not above it"
+                );
                 assert!(
                     !forbidden_pairs.contains(&(*name, dep)),
                     "selfsup-{name} must not depend on selfsup-{dep}"

@@ -48,7 +48,11 @@ fn main() -> Result<()> {
             setup::ensure(&root)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
             let binary = root.join("target/release/selfsup");
-            run(Command::new(&binary).current_dir(&root).arg("train").arg(&task).args(&args))
+            run(Command::new(&binary)
+                .current_dir(&root)
+                .arg("train")
+                .arg(&task)
+                .args(&args))
         }
         Task::Test { args } => {
             setup::ensure(&root)?;

@@ -120,7 +120,9 @@ fn check_pip() -> Result<()> {
 fn download_wheels(dir: &Path) -> Result<Vec<PathBuf>> {
     check_pip()?;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    eprintln!("xtask: downloading torch {TORCH_VERSION} wheels with pip (~540 MB, once per machine)");
+    eprintln!(
+        "xtask: downloading torch {TORCH_VERSION} wheels with pip (~540 MB, once per machine)"
+    );
     let status = Command::new("python3")
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
         .args(["--python-version", "3.11"])
@@ -160,7 +162,9 @@ fn download_wheels(dir: &Path) -> Result<Vec<PathBuf>> {
 fn unpack(wheels: &[PathBuf], dest: &Path) -> Result<()> {
     let tmp = dest.with_file_name(format!(
         "{}.partial",
-        dest.file_name().and_then(|n| n.to_str()).unwrap_or("libtorch")
+        dest.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("libtorch")
     ));
     if tmp.exists() {
         fs::remove_dir_all(&tmp)?;
@@ -198,7 +202,10 @@ for wheel in sys.argv[3:]:
         .status()
         .context("running python3 to unpack the wheels")?;
     if !status.success() {
-        bail!("unpacking the torch wheels failed; delete {} and retry", tmp.display());
+        bail!(
+            "unpacking the torch wheels failed; delete {} and retry",
+            tmp.display()
+        );
     }
     for (_, target) in MEMBERS {
         if !tmp.join(target).exists() {
@@ -264,8 +271,14 @@ mod tests {
     fn project_libtorch_is_ours_and_others_are_left_alone() {
         let root = Path::new("/repo");
         let ours = "/repo/libtorch";
-        assert_eq!(decide(root, Some(ours), false), Provision::Local(root.join("libtorch")));
-        assert_eq!(decide(root, None, false), Provision::Local(root.join("libtorch")));
+        assert_eq!(
+            decide(root, Some(ours), false),
+            Provision::Local(root.join("libtorch"))
+        );
+        assert_eq!(
+            decide(root, None, false),
+            Provision::Local(root.join("libtorch"))
+        );
         assert_eq!(
             decide(root, Some("/opt/libtorch"), false),
             Provision::External("/opt/libtorch".into())

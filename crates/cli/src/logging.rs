@@ -1,5 +1,6 @@
 //! Logs go to stderr and to `train.log` in the run folder.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 use tracing_subscriber::prelude::*;
@@ -8,7 +9,10 @@ use tracing_subscriber::{fmt, EnvFilter};
 /// Installs the stderr logger; `RUST_LOG` overrides the `info` default.
 pub fn init_stderr() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::registry().with(filter).with(fmt::layer().with_writer(std::io::stderr)).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr_layer())
+        .try_init();
 }
 
 /// Installs stderr plus a log file; falls back to stderr alone if the file cannot be created.
@@ -19,13 +23,26 @@ pub fn init_with_file(path: &Path) {
             let to_file = fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
             let _ = tracing_subscriber::registry()
                 .with(filter)
-                .with(fmt::layer().with_writer(std::io::stderr))
+                .with(stderr_layer())
                 .with(to_file)
                 .try_init();
         }
         Err(e) => {
             init_stderr();
-            tracing::warn!("cannot write {}: {e}; logging to stderr only", path.display());
+            tracing::warn!(
+                "cannot write {}: {e}; logging to stderr only",
+                path.display()
+            );
         }
     }
+}
+
+/// Colours only on a terminal, so CI logs and files stay plain text.
+fn stderr_layer<S>() -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
 }

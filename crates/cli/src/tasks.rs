@@ -41,7 +41,10 @@ mod tests {
     #[test]
     fn unknown_task_lists_the_known_ones() {
         let err = find("vision-nope").err().unwrap().to_string();
-        assert!(err.contains("vision-nope") && err.contains("vision-mae"), "{err}");
+        assert!(
+            err.contains("vision-nope") && err.contains("vision-mae"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -45,23 +45,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let task = tasks::find(&args.task)?;
     let (text, origin) = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config {}", path.display()))?;
             (text, path.display().to_string())
         }
-        None => (task.config_text.to_string(), format!("{} (built in)", task.config_path)),
+        None => (
+            task.config_text.to_string(),
+            format!("{} (built in)", task.config_path),
+        ),
     };
     let mut config = parse_config(&text, &origin, &args.set)?;
     if let Some(dir) = &args.data_dir {
         config.data.path = dir.clone();
     }
+    // Data first: a run that cannot start leaves no run folder behind.
+    let data = config.data.load().with_context(|| {
+        format!(
+            "loading the {:?} data in {}",
+            config.data.dataset,
+            config.data.path.display()
+        )
+    })?;
     let run = RunDir::create(&args.runs, &config.name)?;
     logging::init_with_file(&run.file("train.log"));
     let config_file = run.file("config.toml");
-    std::fs::write(&config_file, config.to_toml()).with_context(|| format!("writing {}", config_file.display()))?;
-    let device = parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
+    std::fs::write(&config_file, config.to_toml())
+        .with_context(|| format!("writing {}", config_file.display()))?;
+    let device =
+        parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
     tracing::info!(task = task.name, run = %run.path().display(), ?device, "starting");
 
-    let data = config.data.load().with_context(|| format!("loading the {:?} data in {}", config.data.dataset, config.data.path.display()))?;
     let (train, held_out) = data.split_every(config.data.held_out_every);
     tracing::info!(train = train.len(), held_out = held_out.len(), "data");
     let (mean, std) = config.data.mean_std();
@@ -70,26 +83,72 @@ pub fn run(args: TrainArgs) -> Result<()> {
     tch::manual_seed(config.trainer.seed as i64);
     let vs = VarStore::new(device);
     let mut method = config.method.build(vs.root());
-    let knn = |extractor: &dyn FeatureExtractor| knn_accuracy(extractor, &train, &held_out, &normalizer, &config);
+    let knn = |extractor: &dyn FeatureExtractor| {
+        knn_accuracy(extractor, &train, &held_out, &normalizer, &config)
+    };
     let random_init = knn(method.backbone());
     tracing::info!(knn_top1 = random_init, "random-init encoder");
 
     let mut metrics = MetricsCsv::open(&run.file("metrics.csv"))?;
-    let trainer = Trainer { config: config.trainer.clone(), optim: config.optim.clone() };
-    let report = trainer.fit(method.as_mut(), &vs, &train, &normalizer, &run, &mut metrics)?;
+    let trainer = Trainer {
+        config: config.trainer.clone(),
+        optim: config.optim.clone(),
+    };
+    let report = trainer.fit(
+        method.as_mut(),
+        &vs,
+        &train,
+        &normalizer,
+        &run,
+        &mut metrics,
+    )?;
     let trained = knn(method.backbone());
-    metrics.write(report.steps, config.trainer.epochs, "eval", "knn_top1", trained)?;
+    metrics.write(
+        report.steps,
+        config.trainer.epochs,
+        "eval",
+        "knn_top1",
+        trained,
+    )?;
     metrics.write(0, 0, "eval", "knn_top1_random_init", random_init)?;
 
     let shown: Vec<usize> = (0..held_out.len().min(8)).collect();
-    let pictures = method.write_pictures(&normalizer.apply(&held_out.gather(&shown)), &normalizer, run.path())?;
+    let pictures = method.write_pictures(
+        &normalizer.apply(&held_out.gather(&shown)),
+        &normalizer,
+        run.path(),
+    )?;
 
     println!();
-    println!("{} on {} ({} train / {} held-out images)", task.name, config.data.path.display(), train.len(), held_out.len());
-    println!("  pretraining: {} steps in {:.0} s ({:.0} images/s), loss {:.4} -> {:.4}", report.steps, report.seconds, report.images_per_second, report.first_loss, report.final_loss);
-    println!("  k-NN top-1 on held-out (k = {}, T = {}):", config.eval.knn_k, config.eval.knn_temperature);
-    println!("    {:<28} {:>6.2} %", format!("{} (trained)", task.name), trained * 100.0);
-    println!("    {:<28} {:>6.2} %", "same encoder, random init", random_init * 100.0);
+    println!(
+        "{} on {} ({} train / {} held-out images)",
+        task.name,
+        config.data.path.display(),
+        train.len(),
+        held_out.len()
+    );
+    println!(
+        "  pretraining: {} steps in {:.0} s ({:.0} images/s), loss {:.4} -> {:.4}",
+        report.steps,
+        report.seconds,
+        report.images_per_second,
+        report.first_loss,
+        report.final_loss
+    );
+    println!(
+        "  k-NN top-1 on held-out (k = {}, T = {}):",
+        config.eval.knn_k, config.eval.knn_temperature
+    );
+    println!(
+        "    {:<28} {:>6.2} %",
+        format!("{} (trained)", task.name),
+        trained * 100.0
+    );
+    println!(
+        "    {:<28} {:>6.2} %",
+        "same encoder, random init",
+        random_init * 100.0
+    );
     println!("  run folder: {}", run.path().display());
     for file in pictures {
         println!("  picture:    {}", file.display());
@@ -98,7 +157,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// k-NN top-1 of `extractor`'s features: `train` is the memory bank, `held_out` the queries.
-fn knn_accuracy(extractor: &dyn FeatureExtractor, train: &ImageDataset, held_out: &ImageDataset, normalizer: &Normalizer, config: &VisionRunConfig) -> f64 {
+fn knn_accuracy(
+    extractor: &dyn FeatureExtractor,
+    train: &ImageDataset,
+    held_out: &ImageDataset,
+    normalizer: &Normalizer,
+    config: &VisionRunConfig,
+) -> f64 {
     let batch = config.eval.batch_size;
     let train_features = extract_features(extractor, train, normalizer, batch);
     let held_features = extract_features(extractor, held_out, normalizer, batch);

@@ -8,12 +8,19 @@ use tch::Tensor;
 /// the initialisation of ViT and MAE linear layers.
 pub fn xavier_uniform(fan_in: i64, fan_out: i64) -> nn::Init {
     let bound = (6.0 / (fan_in + fan_out) as f64).sqrt();
-    nn::Init::Uniform { lo: -bound, up: bound }
+    nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
 }
 
 /// A linear layer with Xavier-uniform weights and zero bias.
 pub fn xavier_linear(path: nn::Path, input: i64, output: i64) -> nn::Linear {
-    let config = nn::LinearConfig { ws_init: xavier_uniform(input, output), bs_init: Some(nn::Init::Const(0.0)), bias: true };
+    let config = nn::LinearConfig {
+        ws_init: xavier_uniform(input, output),
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    };
     nn::linear(path, input, output, config)
 }
 
@@ -34,9 +41,21 @@ impl TransformerBlock {
     /// A block of width `dim` with `heads` heads and an MLP of `mlp_ratio * dim`.
     /// Variable names follow timm (`norm1`, `attn.qkv`, `attn.proj`, `mlp.fc1`, ...).
     pub fn new(path: nn::Path, dim: i64, heads: i64, mlp_ratio: f64) -> Self {
-        assert!(dim % heads == 0, "dim {dim} is not divisible by {heads} heads");
+        assert!(
+            dim % heads == 0,
+            "dim {dim} is not divisible by {heads} heads"
+        );
         let hidden = (dim as f64 * mlp_ratio) as i64;
-        let ln = |name: &str| nn::layer_norm(&path / name, vec![dim], nn::LayerNormConfig { eps: 1e-6, ..Default::default() });
+        let ln = |name: &str| {
+            nn::layer_norm(
+                &path / name,
+                vec![dim],
+                nn::LayerNormConfig {
+                    eps: 1e-6,
+                    ..Default::default()
+                },
+            )
+        };
         Self {
             norm1: ln("norm1"),
             qkv: xavier_linear(&path / "attn" / "qkv", dim, 3 * dim),
@@ -53,12 +72,27 @@ impl TransformerBlock {
         let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
         let head_dim = d / self.heads;
         // [3, batch, heads, tokens, head_dim]
-        let qkv = self.qkv.forward(&x.apply(&self.norm1)).view([b, t, 3, self.heads, head_dim]).permute([2, 0, 3, 1, 4]);
+        let qkv = self
+            .qkv
+            .forward(&x.apply(&self.norm1))
+            .view([b, t, 3, self.heads, head_dim])
+            .permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-        let attended = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, causal, None, false);
+        let attended = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            causal,
+            None,
+            false,
+        );
         let attended = attended.transpose(1, 2).reshape([b, t, d]);
         let x = x + self.proj.forward(&attended);
-        let mlp = self.fc2.forward(&self.fc1.forward(&x.apply(&self.norm2)).gelu("none"));
+        let mlp = self
+            .fc2
+            .forward(&self.fc1.forward(&x.apply(&self.norm2)).gelu("none"));
         x + mlp
     }
 }
@@ -76,12 +110,19 @@ mod tests {
         let x = Tensor::randn([2, 5, 8], (Kind::Float, Device::Cpu));
         // Recompute the attention branch by hand.
         let h = x.apply(&block.norm1);
-        let qkv = block.qkv.forward(&h).view([2, 5, 3, 2, 4]).permute([2, 0, 3, 1, 4]);
+        let qkv = block
+            .qkv
+            .forward(&h)
+            .view([2, 5, 3, 2, 4])
+            .permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let weights = (q.matmul(&k.transpose(-2, -1)) / 2.0).softmax(-1, Kind::Float);
         let attended = weights.matmul(&v).transpose(1, 2).reshape([2, 5, 8]);
         let y = &x + block.proj.forward(&attended);
-        let expected = &y + block.fc2.forward(&block.fc1.forward(&y.apply(&block.norm2)).gelu("none"));
+        let expected = &y
+            + block
+                .fc2
+                .forward(&block.fc1.forward(&y.apply(&block.norm2)).gelu("none"));
         let got = block.forward(&x, false);
         assert!(got.allclose(&expected, 1e-5, 1e-5, false));
     }
@@ -95,8 +136,12 @@ mod tests {
         let changed = x.copy();
         let _ = changed.narrow(1, 5, 1).fill_(3.0);
         let (a, b) = (block.forward(&x, true), block.forward(&changed, true));
-        assert!(a.narrow(1, 0, 5).allclose(&b.narrow(1, 0, 5), 1e-6, 1e-6, false));
-        assert!(!a.narrow(1, 5, 1).allclose(&b.narrow(1, 5, 1), 1e-3, 1e-3, false));
+        assert!(a
+            .narrow(1, 0, 5)
+            .allclose(&b.narrow(1, 0, 5), 1e-6, 1e-6, false));
+        assert!(!a
+            .narrow(1, 5, 1)
+            .allclose(&b.narrow(1, 5, 1), 1e-3, 1e-3, false));
     }
 
     #[test]

@@ -27,10 +27,19 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Returns a shape error unless `ok`.
-pub(crate) fn check_shape(ok: bool, what: &str, expected: &str, actual: &tch::Tensor) -> Result<()> {
+pub(crate) fn check_shape(
+    ok: bool,
+    what: &str,
+    expected: &str,
+    actual: &tch::Tensor,
+) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Shape { what: what.to_string(), expected: expected.to_string(), actual: actual.size() })
+        Err(Error::Shape {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            actual: actual.size(),
+        })
     }
 }

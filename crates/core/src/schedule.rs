@@ -32,7 +32,9 @@ mod tests {
 
     #[test]
     fn never_increases_after_warmup() {
-        let values: Vec<f64> = (5..100).map(|s| warmup_cosine(s, 100, 5, 1.0, 0.0)).collect();
+        let values: Vec<f64> = (5..100)
+            .map(|s| warmup_cosine(s, 100, 5, 1.0, 0.0))
+            .collect();
         assert!(values.windows(2).all(|w| w[1] <= w[0]));
     }
 }

@@ -30,12 +30,18 @@ pub enum Error {
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// A format error in `path`.
     pub fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        Error::Format { path: path.into(), problem: problem.into() }
+        Error::Format {
+            path: path.into(),
+            problem: problem.into(),
+        }
     }
 }
 

@@ -26,15 +26,23 @@ pub fn read_idx(path: &Path, expected_dims: u8) -> Result<IdxArray> {
 fn parse_idx(bytes: &[u8], expected_dims: u8) -> std::result::Result<IdxArray, String> {
     let expected_magic = 0x0800 | expected_dims as u32;
     if bytes.len() < 4 {
-        return Err(format!("file is {} bytes, too short for an IDX header", bytes.len()));
+        return Err(format!(
+            "file is {} bytes, too short for an IDX header",
+            bytes.len()
+        ));
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if magic != expected_magic {
-        return Err(format!("bad magic number {magic:#010x}, expected {expected_magic:#010x}"));
+        return Err(format!(
+            "bad magic number {magic:#010x}, expected {expected_magic:#010x}"
+        ));
     }
     let header = 4 + 4 * expected_dims as usize;
     if bytes.len() < header {
-        return Err(format!("truncated header: {} bytes, need {header}", bytes.len()));
+        return Err(format!(
+            "truncated header: {} bytes, need {header}",
+            bytes.len()
+        ));
     }
     let dims: Vec<usize> = bytes[4..header]
         .chunks_exact(4)
@@ -43,9 +51,14 @@ fn parse_idx(bytes: &[u8], expected_dims: u8) -> std::result::Result<IdxArray, S
     let expected_len: usize = dims.iter().product();
     let actual_len = bytes.len() - header;
     if actual_len != expected_len {
-        return Err(format!("dimensions {dims:?} need {expected_len} data bytes, the file has {actual_len}"));
+        return Err(format!(
+            "dimensions {dims:?} need {expected_len} data bytes, the file has {actual_len}"
+        ));
     }
-    Ok(IdxArray { dims, data: bytes[header..].to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 /// Reads an MNIST-style pair of image and label files into a dataset of
@@ -63,7 +76,10 @@ pub fn read_mnist(images_path: &Path, labels_path: &Path) -> Result<ImageDataset
         )));
     }
     if let Some(bad) = labels.data.iter().find(|&&l| l > 9) {
-        return Err(Error::format(labels_path, format!("label {bad} is outside 0..=9")));
+        return Err(Error::format(
+            labels_path,
+            format!("label {bad} is outside 0..=9"),
+        ));
     }
     let array = Array4::from_shape_vec((n, h, w, 1), images.data).expect("sizes were checked");
     ImageDataset::new(array, labels.data.iter().map(|&l| l as i64).collect(), 10)
@@ -109,8 +125,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let labels = write(dir.path(), "labels", &encode_idx(&[1], &[0]));
         let cases = [
-            ("wrong-magic", encode_idx(&[1, 2], &[0, 0]), "bad magic number"),
-            ("truncated", encode_idx(&[2, 2, 2], &[0; 5]), "need 8 data bytes, the file has 5"),
+            (
+                "wrong-magic",
+                encode_idx(&[1, 2], &[0, 0]),
+                "bad magic number",
+            ),
+            (
+                "truncated",
+                encode_idx(&[2, 2, 2], &[0; 5]),
+                "need 8 data bytes, the file has 5",
+            ),
             ("tiny", vec![0, 0], "too short"),
         ];
         for (name, bytes, problem) in cases {
@@ -132,7 +156,10 @@ mod tests {
         let images = write(dir.path(), "img", &encode_idx(&[2, 1, 1], &[0, 0]));
         let labels = write(dir.path(), "lbl", &encode_idx(&[3], &[0, 1, 2]));
         let err = read_mnist(&images, &labels).unwrap_err().to_string();
-        assert!(err.contains("2 images") && err.contains("3 labels"), "{err}");
+        assert!(
+            err.contains("2 images") && err.contains("3 labels"),
+            "{err}"
+        );
         let labels = write(dir.path(), "lbl", &encode_idx(&[2], &[0, 12]));
         let err = read_mnist(&images, &labels).unwrap_err().to_string();
         assert!(err.contains("label 12"), "{err}");

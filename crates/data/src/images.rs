@@ -20,14 +20,28 @@ impl ImageDataset {
     /// Checks that there is one label per image and each is in range.
     pub fn new(images: Array4<u8>, labels: Vec<i64>, num_classes: usize) -> Result<Self> {
         // Gathering reads the pixels as one slice.
-        let images = if images.is_standard_layout() { images } else { images.as_standard_layout().into_owned() };
+        let images = if images.is_standard_layout() {
+            images
+        } else {
+            images.as_standard_layout().into_owned()
+        };
         if images.shape()[0] != labels.len() {
-            return Err(Error::Mismatch(format!("{} images but {} labels", images.shape()[0], labels.len())));
+            return Err(Error::Mismatch(format!(
+                "{} images but {} labels",
+                images.shape()[0],
+                labels.len()
+            )));
         }
         if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= num_classes) {
-            return Err(Error::Mismatch(format!("label {bad} is outside 0..{num_classes}")));
+            return Err(Error::Mismatch(format!(
+                "label {bad} is outside 0..{num_classes}"
+            )));
         }
-        Ok(Self { images, labels, num_classes })
+        Ok(Self {
+            images,
+            labels,
+            num_classes,
+        })
     }
 
     /// Number of images.
@@ -50,7 +64,10 @@ impl ImageDataset {
     pub fn gather(&self, indices: &[usize]) -> Array4<u8> {
         let (h, w, c) = self.image_shape();
         let size = h * w * c;
-        let source = self.images.as_slice().expect("images are stored in standard layout");
+        let source = self
+            .images
+            .as_slice()
+            .expect("images are stored in standard layout");
         let mut out = vec![0u8; indices.len() * size];
         out.par_chunks_mut(size)
             .zip(indices.par_iter())
@@ -98,7 +115,12 @@ mod tests {
     #[test]
     fn split_every_is_disjoint_and_complete() {
         let (train, held) = numbered(10).split_every(5);
-        let ids = |s: &ImageDataset| s.images.axis_iter(Axis(0)).map(|im| im[[0, 0, 0]]).collect::<Vec<_>>();
+        let ids = |s: &ImageDataset| {
+            s.images
+                .axis_iter(Axis(0))
+                .map(|im| im[[0, 0, 0]])
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&held), vec![4, 9]);
         assert_eq!(ids(&train), vec![0, 1, 2, 3, 5, 6, 7, 8]);
         assert_eq!(held.labels, vec![1, 0]);
@@ -108,7 +130,9 @@ mod tests {
     fn labels_are_validated() {
         let images = Array4::<u8>::zeros((2, 1, 1, 1));
         assert!(ImageDataset::new(images.clone(), vec![0], 2).is_err());
-        let err = ImageDataset::new(images, vec![0, 5], 2).unwrap_err().to_string();
+        let err = ImageDataset::new(images, vec![0, 5], 2)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("label 5"), "{err}");
     }
 }

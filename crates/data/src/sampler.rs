@@ -33,7 +33,10 @@ impl EpochSampler {
     pub fn epoch(&self, epoch: u64) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.len).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(self.seed, epoch)));
-        let mut batches: Vec<Vec<usize>> = order.chunks(self.batch_size).map(<[usize]>::to_vec).collect();
+        let mut batches: Vec<Vec<usize>> = order
+            .chunks(self.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
         if self.drop_last && batches.last().is_some_and(|b| b.len() < self.batch_size) {
             batches.pop();
         }
@@ -56,23 +59,40 @@ mod tests {
 
     #[test]
     fn each_epoch_is_a_permutation_and_epochs_differ() {
-        let sampler = EpochSampler { len: 10, batch_size: 3, drop_last: false, seed: 1 };
+        let sampler = EpochSampler {
+            len: 10,
+            batch_size: 3,
+            drop_last: false,
+            seed: 1,
+        };
         let first: Vec<usize> = sampler.epoch(0).concat();
         let mut sorted = first.clone();
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_ne!(first, sampler.epoch(1).concat());
-        assert_eq!(sampler.epoch(0), sampler.epoch(0), "same seed and epoch, same order");
+        assert_eq!(
+            sampler.epoch(0),
+            sampler.epoch(0),
+            "same seed and epoch, same order"
+        );
     }
 
     #[test]
     fn drop_last_keeps_full_batches_only() {
-        let sampler = EpochSampler { len: 10, batch_size: 3, drop_last: true, seed: 0 };
+        let sampler = EpochSampler {
+            len: 10,
+            batch_size: 3,
+            drop_last: true,
+            seed: 0,
+        };
         let batches = sampler.epoch(0);
         assert_eq!(batches.len(), 3);
         assert_eq!(sampler.batches_per_epoch(), 3);
         assert!(batches.iter().all(|b| b.len() == 3));
-        let keep = EpochSampler { drop_last: false, ..sampler };
+        let keep = EpochSampler {
+            drop_last: false,
+            ..sampler
+        };
         assert_eq!(keep.batches_per_epoch(), 4);
         assert_eq!(keep.epoch(0).last().unwrap().len(), 1);
     }

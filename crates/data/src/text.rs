@@ -9,7 +9,13 @@ use std::path::Path;
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = read_maybe_gz(path)?;
     String::from_utf8(bytes).map_err(|e| {
-        Error::format(path, format!("not UTF-8: invalid byte at offset {}", e.utf8_error().valid_up_to()))
+        Error::format(
+            path,
+            format!(
+                "not UTF-8: invalid byte at offset {}",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
 }
 
@@ -27,7 +33,11 @@ impl CharTokenizer {
         let mut chars: Vec<char> = text.chars().collect();
         chars.sort_unstable();
         chars.dedup();
-        let ids = chars.iter().enumerate().map(|(i, &c)| (c, i as u32)).collect();
+        let ids = chars
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (c, i as u32))
+            .collect();
         Self { chars, ids }
     }
 
@@ -39,14 +49,25 @@ impl CharTokenizer {
     /// Token ids of `text`; a character outside the vocabulary is an error naming it.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         text.chars()
-            .map(|c| self.ids.get(&c).copied().ok_or_else(|| Error::Mismatch(format!("character {c:?} is not in the vocabulary"))))
+            .map(|c| {
+                self.ids.get(&c).copied().ok_or_else(|| {
+                    Error::Mismatch(format!("character {c:?} is not in the vocabulary"))
+                })
+            })
             .collect()
     }
 
     /// The text of `ids`; ids outside the vocabulary are an error.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         ids.iter()
-            .map(|&i| self.chars.get(i as usize).copied().ok_or_else(|| Error::Mismatch(format!("token id {i} is outside the vocabulary of {}", self.chars.len()))))
+            .map(|&i| {
+                self.chars.get(i as usize).copied().ok_or_else(|| {
+                    Error::Mismatch(format!(
+                        "token id {i} is outside the vocabulary of {}",
+                        self.chars.len()
+                    ))
+                })
+            })
             .collect()
     }
 }

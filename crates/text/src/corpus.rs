@@ -19,11 +19,18 @@ pub struct TokenCorpus {
 impl TokenCorpus {
     /// Character-level tokens of `text`, split at `train_fraction` (in `(0, 1)`).
     pub fn from_text_chars(text: &str, train_fraction: f64) -> selfsup_data::Result<Self> {
-        assert!(train_fraction > 0.0 && train_fraction < 1.0, "train_fraction must be in (0, 1)");
+        assert!(
+            train_fraction > 0.0 && train_fraction < 1.0,
+            "train_fraction must be in (0, 1)"
+        );
         let tokenizer = CharTokenizer::fit(text);
         let mut train = tokenizer.encode(text)?;
         let validation = train.split_off((train.len() as f64 * train_fraction) as usize);
-        Ok(Self { tokenizer, train, validation })
+        Ok(Self {
+            tokenizer,
+            train,
+            validation,
+        })
     }
 
     /// Reads a text file (or `.gz`) and tokenises it by character.
@@ -45,7 +52,8 @@ mod tests {
 
     #[test]
     fn reads_the_bundled_novel() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/text/moby-dick.txt.gz");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/text/moby-dick.txt.gz");
         let corpus = TokenCorpus::read_chars(&path, 0.9).unwrap();
         let text = corpus.tokenizer.decode(&corpus.train[..2000]).unwrap();
         assert!(text.contains("Ishmael"), "{text}");

@@ -27,32 +27,49 @@ pub fn save_atomic(dir: &Path, name: &str, tensors: &[(String, Tensor)]) -> Resu
 
 /// Reads every tensor of a checkpoint.
 pub fn load(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    Tensor::read_safetensors(path).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    Tensor::read_safetensors(path)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
 }
 
 /// The var store's variables, prefixed (e.g. `model.`), sorted by name.
 pub fn named_variables(vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
-    let mut out: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)).collect();
+    let mut out: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}{n}"), t))
+        .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
 /// Copies `<prefix><name>` entries into the var store; every variable must be
 /// present with its shape, and the error names the first that is not.
-pub fn restore_variables(vs: &VarStore, prefix: &str, saved: &[(String, Tensor)], origin: &Path) -> Result<()> {
+pub fn restore_variables(
+    vs: &VarStore,
+    prefix: &str,
+    saved: &[(String, Tensor)],
+    origin: &Path,
+) -> Result<()> {
     for (name, mut var) in vs.variables() {
         let key = format!("{prefix}{name}");
         let found = saved.iter().find(|(n, _)| *n == key).map(|(_, t)| t);
         let problem = match found {
             None => Some(format!("no tensor `{key}`")),
-            Some(t) if t.size() != var.size() => Some(format!("`{key}` has shape {:?}, the model {:?}", t.size(), var.size())),
+            Some(t) if t.size() != var.size() => Some(format!(
+                "`{key}` has shape {:?}, the model {:?}",
+                t.size(),
+                var.size()
+            )),
             Some(t) => {
                 tch::no_grad(|| var.copy_(t));
                 None
             }
         };
         if let Some(problem) = problem {
-            return Err(Error::io(origin, std::io::Error::new(std::io::ErrorKind::InvalidData, problem)));
+            return Err(Error::io(
+                origin,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, problem),
+            ));
         }
     }
     Ok(())
@@ -90,7 +107,8 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         // A folder squatting on the temp name makes the write fail part-way.
         std::fs::create_dir(dir.path().join(".last.tmp.safetensors")).unwrap();
-        let err = save_atomic(dir.path(), "last", &named_variables(&model(2), "model.")).unwrap_err();
+        let err =
+            save_atomic(dir.path(), "last", &named_variables(&model(2), "model.")).unwrap_err();
         assert!(err.to_string().contains("last.safetensors"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
@@ -100,13 +118,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = save_atomic(dir.path(), "x", &named_variables(&model(1), "model.")).unwrap();
         let saved = load(&path).unwrap();
-        let err = restore_variables(&model(1), "other.", &saved, &path).unwrap_err().to_string();
-        assert!(err.contains("other.fc.") && err.contains("x.safetensors"), "{err}");
+        let err = restore_variables(&model(1), "other.", &saved, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("other.fc.") && err.contains("x.safetensors"),
+            "{err}"
+        );
         let wider = VarStore::new(Device::Cpu);
         let _ = nn::linear(wider.root() / "fc", 5, 3, Default::default());
-        let err = restore_variables(&wider, "model.", &saved, &path).unwrap_err().to_string();
-        assert!(err.contains("model.fc.weight") && err.contains("[3, 4]"), "{err}");
+        let err = restore_variables(&wider, "model.", &saved, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.fc.weight") && err.contains("[3, 4]"),
+            "{err}"
+        );
         std::fs::write(dir.path().join("junk.safetensors"), b"junk").unwrap();
-        assert!(load(&dir.path().join("junk.safetensors")).unwrap_err().to_string().contains("junk.safetensors"));
+        assert!(load(&dir.path().join("junk.safetensors"))
+            .unwrap_err()
+            .to_string()
+            .contains("junk.safetensors"));
     }
 }

@@ -48,7 +48,14 @@ pub struct OptimConfig {
 
 impl Default for OptimConfig {
     fn default() -> Self {
-        Self { lr: 1.5e-4, min_lr: 0.0, weight_decay: 0.05, beta1: 0.9, beta2: 0.95, warmup_epochs: 1.0 }
+        Self {
+            lr: 1.5e-4,
+            min_lr: 0.0,
+            weight_decay: 0.05,
+            beta1: 0.9,
+            beta2: 0.95,
+            warmup_epochs: 1.0,
+        }
     }
 }
 
@@ -70,7 +77,13 @@ pub struct TrainerConfig {
 
 impl Default for TrainerConfig {
     fn default() -> Self {
-        Self { epochs: 1, batch_size: 256, seed: 0, device: "auto".into(), log_every: 10 }
+        Self {
+            epochs: 1,
+            batch_size: 256,
+            seed: 0,
+            device: "auto".into(),
+            log_every: 10,
+        }
     }
 }
 
@@ -88,7 +101,11 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { knn_k: 200, knn_temperature: 0.1, batch_size: 512 }
+        Self {
+            knn_k: 200,
+            knn_temperature: 0.1,
+            batch_size: 512,
+        }
     }
 }
 
@@ -97,16 +114,30 @@ impl<M: DeserializeOwned + Serialize> RunConfig<M> {
     /// `overrides` of the form `a.b=value`. Values parse as TOML (`3`, `0.5`,
     /// `true`, `[1, 2]`, `"text"`); anything else is taken as a string.
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
-        let config_error = |origin: &str, message: String| Error::Config { origin: origin.to_string(), message };
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| config_error(origin, e.to_string()))?;
+        let config_error = |origin: &str, message: String| Error::Config {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| config_error(origin, e.to_string()))?;
         for spec in overrides {
-            apply_override(&mut table, spec).map_err(|m| config_error(&format!("--set {spec}"), m))?;
+            apply_override(&mut table, spec)
+                .map_err(|m| config_error(&format!("--set {spec}"), m))?;
         }
-        let origin = if overrides.is_empty() { origin.to_string() } else { format!("{origin} with --set overrides") };
+        let origin = if overrides.is_empty() {
+            origin.to_string()
+        } else {
+            format!("{origin} with --set overrides")
+        };
         let resolved = toml::to_string(&table).map_err(|e| config_error(&origin, e.to_string()))?;
         serde_path_to_error::deserialize(toml::Deserializer::new(&resolved)).map_err(|e| {
             let path = e.path().to_string();
-            let key = if path == "." { String::new() } else { format!("{path}: ") };
+            let key = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
             config_error(&origin, format!("{key}{}", e.into_inner().message()))
         })
     }
@@ -118,7 +149,9 @@ impl<M: DeserializeOwned + Serialize> RunConfig<M> {
 }
 
 fn apply_override(table: &mut toml::Table, spec: &str) -> std::result::Result<(), String> {
-    let (key, raw) = spec.split_once('=').ok_or("expected key=value, e.g. optim.lr=0.3")?;
+    let (key, raw) = spec
+        .split_once('=')
+        .ok_or("expected key=value, e.g. optim.lr=0.3")?;
     let value = format!("v = {raw}")
         .parse::<toml::Table>()
         .ok()
@@ -128,8 +161,12 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> std::result::Result<()
     let (last, parents) = parts.split_last().expect("split gives at least one part");
     let mut current = table;
     for part in parents {
-        let entry = current.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
-        current = entry.as_table_mut().ok_or_else(|| format!("`{part}` in `{key}` is not a table"))?;
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` in `{key}` is not a table"))?;
     }
     current.insert(last.to_string(), value);
     Ok(())
@@ -169,7 +206,10 @@ epochs = 2
     fn parses_with_defaults_and_round_trips() {
         let config = parse(TEXT, &[]).unwrap();
         assert_eq!(config.trainer.epochs, 2);
-        assert_eq!(config.trainer.batch_size, TrainerConfig::default().batch_size);
+        assert_eq!(
+            config.trainer.batch_size,
+            TrainerConfig::default().batch_size
+        );
         assert_eq!(config.method, TestMethod::Toy { width: 3 });
         let again = parse(&config.to_toml(), &[]).unwrap();
         assert_eq!(again.to_toml(), config.to_toml());
@@ -177,12 +217,21 @@ epochs = 2
 
     #[test]
     fn overrides_are_typed() {
-        let config = parse(TEXT, &["optim.lr=0.3", "method.width=5", "trainer.device=cpu"]).unwrap();
+        let config = parse(
+            TEXT,
+            &["optim.lr=0.3", "method.width=5", "trainer.device=cpu"],
+        )
+        .unwrap();
         assert_eq!(config.optim.lr, 0.3);
         assert_eq!(config.method, TestMethod::Toy { width: 5 });
         assert_eq!(config.trainer.device, "cpu");
-        let err = parse(TEXT, &["trainer.epochs=many"]).unwrap_err().to_string();
-        assert!(err.contains("trainer.epochs") && err.contains("invalid type"), "{err}");
+        let err = parse(TEXT, &["trainer.epochs=many"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trainer.epochs") && err.contains("invalid type"),
+            "{err}"
+        );
         let err = parse(TEXT, &["trainer.epochs"]).unwrap_err().to_string();
         assert!(err.contains("key=value"), "{err}");
     }
@@ -190,7 +239,10 @@ epochs = 2
     #[test]
     fn unknown_keys_are_named() {
         let err = parse(TEXT, &["trainer.epoch=3"]).unwrap_err().to_string();
-        assert!(err.contains("trainer") && err.contains("unknown field `epoch`"), "{err}");
+        assert!(
+            err.contains("trainer") && err.contains("unknown field `epoch`"),
+            "{err}"
+        );
         let bad_file = TEXT.replace("width = 3", "width = 3\ndepth = 2");
         let err = parse(&bad_file, &[]).unwrap_err().to_string();
         assert!(err.contains("toy.toml") && err.contains("depth"), "{err}");

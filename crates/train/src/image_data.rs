@@ -28,6 +28,9 @@ pub struct DataConfig {
     pub split: String,
     /// Every `held_out_every`-th image is held out for evaluation; the rest trains.
     pub held_out_every: usize,
+    /// Use only the first this many images (quick smoke runs); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<usize>,
 }
 
 impl DataConfig {
@@ -35,9 +38,17 @@ impl DataConfig {
     pub fn load(&self) -> Result<ImageDataset> {
         match self.dataset {
             DatasetKind::Mnist => {
-                let images = find_maybe_gz(&self.path, &format!("{}-images-idx3-ubyte", self.split));
-                let labels = find_maybe_gz(&self.path, &format!("{}-labels-idx1-ubyte", self.split));
-                Ok(idx::read_mnist(&images, &labels)?)
+                let images =
+                    find_maybe_gz(&self.path, &format!("{}-images-idx3-ubyte", self.split));
+                let labels =
+                    find_maybe_gz(&self.path, &format!("{}-labels-idx1-ubyte", self.split));
+                let data = idx::read_mnist(&images, &labels)?;
+                Ok(match self.max_images {
+                    Some(limit) if limit < data.len() => {
+                        data.subset(&(0..limit).collect::<Vec<_>>())
+                    }
+                    _ => data,
+                })
             }
         }
     }
@@ -72,8 +83,17 @@ impl Normalizer {
     /// Per-channel statistics on `device`.
     pub fn new(mean: &[f64], std: &[f64], device: Device) -> Self {
         let shape = [1, mean.len() as i64, 1, 1];
-        let to = |v: &[f64]| Tensor::from_slice(v).to_kind(Kind::Float).view(shape).to_device(device);
-        Self { mean: to(mean), std: to(std), device }
+        let to = |v: &[f64]| {
+            Tensor::from_slice(v)
+                .to_kind(Kind::Float)
+                .view(shape)
+                .to_device(device)
+        };
+        Self {
+            mean: to(mean),
+            std: to(std),
+            device,
+        }
     }
 
     /// `[N, H, W, C]` u8 → `[N, C, H, W]` float on the device, `(x/255 - mean) / std`.
@@ -81,8 +101,13 @@ impl Normalizer {
     pub fn apply(&self, images: &Array4<u8>) -> Tensor {
         let shape: Vec<i64> = images.shape().iter().map(|&d| d as i64).collect();
         let bytes = images.as_standard_layout();
-        let host = Tensor::from_slice(bytes.as_slice().expect("standard layout")).view(shape.as_slice());
-        let x = host.to_device(self.device).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 255.0;
+        let host =
+            Tensor::from_slice(bytes.as_slice().expect("standard layout")).view(shape.as_slice());
+        let x = host
+            .to_device(self.device)
+            .permute([0, 3, 1, 2])
+            .to_kind(Kind::Float)
+            / 255.0;
         (x - &self.mean) / &self.std
     }
 
@@ -119,7 +144,13 @@ mod tests {
         let values: Vec<f32> = Vec::try_from(x.flatten(0, -1)).unwrap();
         // channel 0: pixels 0 and 51 → 0.0, 0.2; channel 1: 255, 102 → 1.0, -0.2
         let expected = [0.0, 0.2, 1.0, -0.2];
-        assert!(values.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6), "{values:?}");
+        assert!(
+            values
+                .iter()
+                .zip(expected)
+                .all(|(a, b)| (a - b).abs() < 1e-6),
+            "{values:?}"
+        );
         let back = norm.unapply(&x);
         assert!((back.double_value(&[0, 0, 0, 1]) - 0.2).abs() < 1e-6);
     }
@@ -133,7 +164,13 @@ mod tests {
 
     #[test]
     fn missing_files_are_named() {
-        let config = DataConfig { dataset: DatasetKind::Mnist, path: "/nonexistent".into(), split: "t10k".into(), held_out_every: 5 };
+        let config = DataConfig {
+            dataset: DatasetKind::Mnist,
+            path: "/nonexistent".into(),
+            split: "t10k".into(),
+            held_out_every: 5,
+            max_images: None,
+        };
         let err = config.load().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/t10k-images-idx3-ubyte"), "{err}");
     }

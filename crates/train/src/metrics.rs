@@ -16,16 +16,31 @@ impl MetricsCsv {
     /// Creates the file with its header (or appends when it exists, for resumed runs).
     pub fn open(path: &Path) -> Result<Self> {
         let exists = path.exists();
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
         if !exists {
             writeln!(file, "step,epoch,kind,name,value").map_err(|e| Error::io(path, e))?;
         }
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Writes one value; `kind` is `train` or `eval`.
-    pub fn write(&mut self, step: usize, epoch: usize, kind: &str, name: &str, value: f64) -> Result<()> {
-        writeln!(self.file, "{step},{epoch},{kind},{name},{value}").map_err(|e| Error::io(&self.path, e))
+    pub fn write(
+        &mut self,
+        step: usize,
+        epoch: usize,
+        kind: &str,
+        name: &str,
+        value: f64,
+    ) -> Result<()> {
+        writeln!(self.file, "{step},{epoch},{kind},{name},{value}")
+            .map_err(|e| Error::io(&self.path, e))
     }
 }
 
@@ -37,9 +52,18 @@ mod tests {
     fn header_once_then_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metrics.csv");
-        MetricsCsv::open(&path).unwrap().write(1, 0, "train", "loss", 0.5).unwrap();
-        MetricsCsv::open(&path).unwrap().write(2, 0, "train", "loss", 0.25).unwrap();
+        MetricsCsv::open(&path)
+            .unwrap()
+            .write(1, 0, "train", "loss", 0.5)
+            .unwrap();
+        MetricsCsv::open(&path)
+            .unwrap()
+            .write(2, 0, "train", "loss", 0.25)
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "step,epoch,kind,name,value\n1,0,train,loss,0.5\n2,0,train,loss,0.25\n");
+        assert_eq!(
+            text,
+            "step,epoch,kind,name,value\n1,0,train,loss,0.5\n2,0,train,loss,0.25\n"
+        );
     }
 }

@@ -15,10 +15,15 @@ impl RunDir {
     pub fn create(parent: &Path, name: &str) -> Result<Self> {
         let stamp = utc_stamp(std::time::SystemTime::now());
         for attempt in 0.. {
-            let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+            let suffix = if attempt == 0 {
+                String::new()
+            } else {
+                format!("-{attempt}")
+            };
             let path = parent.join(format!("{name}-{stamp}{suffix}"));
             if !path.exists() {
-                std::fs::create_dir_all(path.join("checkpoints")).map_err(|e| Error::io(&path, e))?;
+                std::fs::create_dir_all(path.join("checkpoints"))
+                    .map_err(|e| Error::io(&path, e))?;
                 return Ok(Self { path });
             }
         }
@@ -28,10 +33,15 @@ impl RunDir {
     /// Opens an existing run folder (for `eval` and `--resume`).
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join("config.toml").is_file() {
-            let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "not a run folder (no config.toml)");
+            let missing = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a run folder (no config.toml)",
+            );
             return Err(Error::io(path, missing));
         }
-        Ok(Self { path: path.to_path_buf() })
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
     }
 
     /// The folder.
@@ -52,7 +62,10 @@ impl RunDir {
 
 /// `YYYYmmdd-HHMMSS` in UTC, from the civil-from-days algorithm (no time crate needed).
 fn utc_stamp(now: std::time::SystemTime) -> String {
-    let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -63,7 +76,12 @@ fn utc_stamp(now: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -75,8 +93,14 @@ mod tests {
     fn timestamps_are_utc_calendar_dates() {
         assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000");
         // 2026-11-27 20:31:05 UTC
-        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(1_795_811_465)), "20261127-203105");
-        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "20000229-000000");
+        assert_eq!(
+            utc_stamp(UNIX_EPOCH + Duration::from_secs(1_795_811_465)),
+            "20261127-203105"
+        );
+        assert_eq!(
+            utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "20000229-000000"
+        );
     }
 
     #[test]

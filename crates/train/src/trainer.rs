@@ -55,33 +55,62 @@ impl Trainer {
         run: &RunDir,
         metrics: &mut MetricsCsv,
     ) -> Result<FitReport> {
-        let sampler = EpochSampler { len: data.len(), batch_size: self.config.batch_size, drop_last: true, seed: self.config.seed };
+        let sampler = EpochSampler {
+            len: data.len(),
+            batch_size: self.config.batch_size,
+            drop_last: true,
+            seed: self.config.seed,
+        };
         let steps_per_epoch = sampler.batches_per_epoch();
         if steps_per_epoch == 0 {
             return Err(Error::Config {
                 origin: "trainer.batch_size".into(),
-                message: format!("{} is larger than the {} training images", self.config.batch_size, data.len()),
+                message: format!(
+                    "{} is larger than the {} training images",
+                    self.config.batch_size,
+                    data.len()
+                ),
             });
         }
         let total_steps = steps_per_epoch * self.config.epochs;
         let warmup_steps = (self.optim.warmup_epochs * steps_per_epoch as f64).round() as usize;
-        let adam = AdamWConfig { beta1: self.optim.beta1, beta2: self.optim.beta2, eps: 1e-8 };
+        let adam = AdamWConfig {
+            beta1: self.optim.beta1,
+            beta2: self.optim.beta2,
+            eps: 1e-8,
+        };
         let mut optimizer = AdamW::new(decay_groups(vs, self.optim.weight_decay), adam);
         let bar = progress_bar(total_steps as u64);
         let started = Instant::now();
         let (mut step, mut last_loss, mut first_loss) = (0usize, f64::NAN, f64::NAN);
         for epoch in 0..self.config.epochs {
             for indices in sampler.epoch(epoch as u64) {
-                let lr = warmup_cosine(step, total_steps, warmup_steps, self.optim.lr, self.optim.min_lr);
+                let lr = warmup_cosine(
+                    step,
+                    total_steps,
+                    warmup_steps,
+                    self.optim.lr,
+                    self.optim.min_lr,
+                );
                 let views = vec![normalizer.apply(&data.gather(&indices))];
-                let labels = Tensor::from_slice(&indices.iter().map(|&i| data.labels[i]).collect::<Vec<_>>());
-                let batch = Batch { views, labels, indices };
+                let labels = Tensor::from_slice(
+                    &indices.iter().map(|&i| data.labels[i]).collect::<Vec<_>>(),
+                );
+                let batch = Batch {
+                    views,
+                    labels,
+                    indices,
+                };
                 let output = method.step(&batch, true)?;
                 optimizer.zero_grad();
                 output.loss.backward();
                 optimizer.step(lr);
                 step += 1;
-                method.after_step(&Progress { step, total_steps, epoch });
+                method.after_step(&Progress {
+                    step,
+                    total_steps,
+                    epoch,
+                });
                 // A host-device sync; cheap next to a step, and it catches NaN at once.
                 let loss = output.loss.double_value(&[]);
                 if !loss.is_finite() {
@@ -95,16 +124,30 @@ impl Trainer {
                 if step % self.config.log_every.max(1) == 0 || step == total_steps {
                     metrics.write(step, epoch, "train", "loss", loss)?;
                     metrics.write(step, epoch, "train", "lr", lr)?;
-                    let rate = (step * self.config.batch_size) as f64 / started.elapsed().as_secs_f64();
+                    let rate =
+                        (step * self.config.batch_size) as f64 / started.elapsed().as_secs_f64();
                     bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {rate:.0} img/s"));
                     if bar.is_hidden() {
-                        tracing::info!(step, total_steps, epoch, loss, lr, images_per_second = rate, "train");
+                        tracing::info!(
+                            step,
+                            total_steps,
+                            epoch,
+                            loss,
+                            lr,
+                            images_per_second = rate,
+                            "train"
+                        );
                     }
                 }
                 bar.inc(1);
             }
             let mut tensors = checkpoint::named_variables(vs, "model.");
-            tensors.extend(optimizer.state().into_iter().map(|(n, t)| (format!("optim.{n}"), t)));
+            tensors.extend(
+                optimizer
+                    .state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("optim.{n}"), t)),
+            );
             tensors.push(("trainer.step".into(), Tensor::from(step as i64)));
             tensors.push(("trainer.epoch".into(), Tensor::from(epoch as i64 + 1)));
             checkpoint::save_atomic(&run.checkpoints(), "last", &tensors)?;
@@ -127,7 +170,8 @@ fn progress_bar(total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  eta {eta}").expect("valid template");
+    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  eta {eta}")
+        .expect("valid template");
     bar.set_style(style);
     bar
 }

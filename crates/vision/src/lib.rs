@@ -27,7 +27,12 @@ pub enum VisionMethodConfig {
 pub trait VisionMethod: Method {
     /// Writes the method's pictures (e.g. MAE reconstructions) for a few
     /// normalised `images` into `dir`; returns the files written.
-    fn write_pictures(&self, _images: &Tensor, _normalizer: &Normalizer, _dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    fn write_pictures(
+        &self,
+        _images: &Tensor,
+        _normalizer: &Normalizer,
+        _dir: &Path,
+    ) -> Result<Vec<std::path::PathBuf>> {
         Ok(Vec::new())
     }
 }

@@ -19,8 +19,13 @@ const GAP: i64 = 2;
 pub fn write_png_grid(rows: &[PictureRow], scale: i64, path: &Path) -> Result<()> {
     let canvas = canvas(rows, scale);
     let (height, width, channels) = canvas.size3().expect("[H, W, C]");
-    let bytes: Vec<u8> = Vec::try_from((canvas * 255.0).round().to_kind(Kind::Uint8).flatten(0, -1)).expect("u8 tensor");
-    let error = |message: String| Error::Picture { path: path.to_path_buf(), message };
+    let bytes: Vec<u8> =
+        Vec::try_from((canvas * 255.0).round().to_kind(Kind::Uint8).flatten(0, -1))
+            .expect("u8 tensor");
+    let error = |message: String| Error::Picture {
+        path: path.to_path_buf(),
+        message,
+    };
     let color = match channels {
         1 => png::ColorType::Grayscale,
         3 => png::ColorType::Rgb,
@@ -31,7 +36,9 @@ pub fn write_png_grid(rows: &[PictureRow], scale: i64, path: &Path) -> Result<()
     encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().map_err(|e| error(e.to_string()))?;
-    writer.write_image_data(&bytes).map_err(|e| error(e.to_string()))
+    writer
+        .write_image_data(&bytes)
+        .map_err(|e| error(e.to_string()))
 }
 
 /// `[H_total, W_total, C]` in `[0, 1]`. Padding `1 - x` with zeros and flipping
@@ -40,8 +47,15 @@ fn canvas(rows: &[PictureRow], scale: i64) -> Tensor {
     let lines: Vec<Tensor> = rows
         .iter()
         .map(|row| {
-            let x = row.images.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).clamp(0.0, 1.0);
-            let x = x.repeat_interleave_self_int(scale, 2, None).repeat_interleave_self_int(scale, 3, None);
+            let x = row
+                .images
+                .detach()
+                .to_device(tch::Device::Cpu)
+                .to_kind(Kind::Float)
+                .clamp(0.0, 1.0);
+            let x = x
+                .repeat_interleave_self_int(scale, 2, None)
+                .repeat_interleave_self_int(scale, 3, None);
             let inverted = (-x + 1.0).constant_pad_nd([GAP, 0, GAP, 0]); // gap left of and above each cell
             let (n, c, h, w) = inverted.size4().expect("[n, C, H, W]");
             inverted.permute([1, 2, 0, 3]).reshape([c, h, n * w]) // the images side by side
@@ -59,8 +73,12 @@ mod tests {
     fn cells_land_in_place_with_white_gaps() {
         // Two rows of one 1x1 image each: black, then mid-grey; scale 2.
         let rows = [
-            PictureRow { images: Tensor::zeros([1, 1, 1, 1], tch::kind::FLOAT_CPU) },
-            PictureRow { images: Tensor::full([1, 1, 1, 1], 0.5, tch::kind::FLOAT_CPU) },
+            PictureRow {
+                images: Tensor::zeros([1, 1, 1, 1], tch::kind::FLOAT_CPU),
+            },
+            PictureRow {
+                images: Tensor::full([1, 1, 1, 1], 0.5, tch::kind::FLOAT_CPU),
+            },
         ];
         let c = canvas(&rows, 2);
         assert_eq!(c.size(), vec![2 * (2 + GAP) + GAP, 2 + 2 * GAP, 1]);
@@ -74,8 +92,12 @@ mod tests {
     #[test]
     fn four_channel_images_are_refused_with_the_path() {
         let dir = tempfile::tempdir().unwrap();
-        let rows = [PictureRow { images: Tensor::zeros([1, 4, 2, 2], tch::kind::FLOAT_CPU) }];
-        let err = write_png_grid(&rows, 1, &dir.path().join("x.png")).unwrap_err().to_string();
+        let rows = [PictureRow {
+            images: Tensor::zeros([1, 4, 2, 2], tch::kind::FLOAT_CPU),
+        }];
+        let err = write_png_grid(&rows, 1, &dir.path().join("x.png"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.png") && err.contains("4 channels"), "{err}");
     }
 }

@@ -26,12 +26,42 @@ pub fn normalize_patches(patches: &Tensor) -> Tensor {
 /// - `target`: `[batch, patches, patch_dim]`, the patchified input;
 /// - `mask`: `[batch, patches]`, 1 where a patch was hidden, 0 where visible;
 /// - returns a scalar.
+///
+/// # Example
+/// ```
+/// use selfsup_core::losses::mae_loss;
+/// use tch::{kind::FLOAT_CPU, Tensor};
+/// let target = Tensor::zeros([1, 4, 3], FLOAT_CPU);
+/// let pred = Tensor::ones([1, 4, 3], FLOAT_CPU);
+/// let mask = Tensor::from_slice(&[1f32, 1., 0., 0.]).view([1, 4]);
+/// let loss = mae_loss(&pred, &target, &mask, false).unwrap();
+/// assert_eq!(loss.double_value(&[]), 1.0);
+/// ```
 pub fn mae_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, norm_pix: bool) -> Result<Tensor> {
     let p = pred.size();
-    check_shape(p.len() == 3, "mae_loss: pred", "[batch, patches, patch_dim]", pred)?;
-    check_shape(target.size() == p, "mae_loss: target", &format!("{p:?} (as pred)"), target)?;
-    check_shape(mask.size() == p[..2], "mae_loss: mask", &format!("{:?}", &p[..2]), mask)?;
-    let target = if norm_pix { normalize_patches(target) } else { target.shallow_clone() };
+    check_shape(
+        p.len() == 3,
+        "mae_loss: pred",
+        "[batch, patches, patch_dim]",
+        pred,
+    )?;
+    check_shape(
+        target.size() == p,
+        "mae_loss: target",
+        &format!("{p:?} (as pred)"),
+        target,
+    )?;
+    check_shape(
+        mask.size() == p[..2],
+        "mae_loss: mask",
+        &format!("{:?}", &p[..2]),
+        mask,
+    )?;
+    let target = if norm_pix {
+        normalize_patches(target)
+    } else {
+        target.shallow_clone()
+    };
     let per_patch = (pred - target).square().mean_dim(-1, false, Kind::Float); // [batch, patches]
     let mask = mask.to_kind(Kind::Float);
     Ok((per_patch * &mask).sum(Kind::Float) / mask.sum(Kind::Float))
@@ -45,10 +75,20 @@ mod tests {
     fn only_masked_patches_count() {
         let target = Tensor::zeros([1, 2, 4], (Kind::Float, tch::Device::Cpu));
         // Patch 0 is predicted perfectly, patch 1 off by 1 everywhere.
-        let pred = Tensor::cat(&[Tensor::zeros([1, 1, 4], tch::kind::FLOAT_CPU), Tensor::ones([1, 1, 4], tch::kind::FLOAT_CPU)], 1);
+        let pred = Tensor::cat(
+            &[
+                Tensor::zeros([1, 1, 4], tch::kind::FLOAT_CPU),
+                Tensor::ones([1, 1, 4], tch::kind::FLOAT_CPU),
+            ],
+            1,
+        );
         let hide_second = Tensor::from_slice(&[0f32, 1.]).view([1, 2]);
         let hide_first = Tensor::from_slice(&[1f32, 0.]).view([1, 2]);
-        let loss = |mask: &Tensor| mae_loss(&pred, &target, mask, false).unwrap().double_value(&[]);
+        let loss = |mask: &Tensor| {
+            mae_loss(&pred, &target, mask, false)
+                .unwrap()
+                .double_value(&[])
+        };
         assert_eq!(loss(&hide_second), 1.0);
         assert_eq!(loss(&hide_first), 0.0);
     }
@@ -68,6 +108,9 @@ mod tests {
         let pred = Tensor::zeros([2, 3, 4], tch::kind::FLOAT_CPU);
         let mask = Tensor::zeros([2, 4], tch::kind::FLOAT_CPU);
         let err = mae_loss(&pred, &pred, &mask, true).unwrap_err().to_string();
-        assert!(err.contains("mask") && err.contains("[2, 3]") && err.contains("[2, 4]"), "{err}");
+        assert!(
+            err.contains("mask") && err.contains("[2, 3]") && err.contains("[2, 4]"),
+            "{err}"
+        );
     }
 }

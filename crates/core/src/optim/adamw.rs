@@ -17,7 +17,11 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
     }
 }
 
@@ -37,7 +41,13 @@ impl AdamW {
         let zeros = |g: &ParamGroup| g.params.iter().map(Tensor::zeros_like).collect::<Vec<_>>();
         let exp_avg = groups.iter().map(zeros).collect();
         let exp_avg_sq = groups.iter().map(zeros).collect();
-        Self { groups, exp_avg, exp_avg_sq, steps_taken: 0, config }
+        Self {
+            groups,
+            exp_avg,
+            exp_avg_sq,
+            steps_taken: 0,
+            config,
+        }
     }
 
     /// The parameter groups, e.g. to clip their gradients.
@@ -78,7 +88,9 @@ impl AdamW {
                     let m = &mut self.exp_avg[g][i];
                     let _ = m.lerp_(&grad, 1.0 - beta1);
                     let v = &mut self.exp_avg_sq[g][i];
-                    let _ = v.g_mul_scalar_(beta2).addcmul_(&grad, &grad.g_mul_scalar(1.0 - beta2));
+                    let _ = v
+                        .g_mul_scalar_(beta2)
+                        .addcmul_(&grad, &grad.g_mul_scalar(1.0 - beta2));
                     let denom = v.sqrt() / bias_correction2_sqrt + eps;
                     let _ = param.addcdiv_(&(&*m * (-lr / bias_correction1)), &denom);
                 }
@@ -91,8 +103,14 @@ impl AdamW {
         let mut out = vec![("step".to_string(), Tensor::from(self.steps_taken))];
         for (g, group) in self.groups.iter().enumerate() {
             for (i, name) in group.names.iter().enumerate() {
-                out.push((format!("exp_avg.{name}"), self.exp_avg[g][i].shallow_clone()));
-                out.push((format!("exp_avg_sq.{name}"), self.exp_avg_sq[g][i].shallow_clone()));
+                out.push((
+                    format!("exp_avg.{name}"),
+                    self.exp_avg[g][i].shallow_clone(),
+                ));
+                out.push((
+                    format!("exp_avg_sq.{name}"),
+                    self.exp_avg_sq[g][i].shallow_clone(),
+                ));
             }
         }
         out
@@ -111,7 +129,10 @@ impl AdamW {
         self.steps_taken = find("step")?.int64_value(&[]);
         for (g, group) in self.groups.iter().enumerate() {
             for (i, name) in group.names.iter().enumerate() {
-                for (prefix, slot) in [("exp_avg", &mut self.exp_avg[g][i]), ("exp_avg_sq", &mut self.exp_avg_sq[g][i])] {
+                for (prefix, slot) in [
+                    ("exp_avg", &mut self.exp_avg[g][i]),
+                    ("exp_avg_sq", &mut self.exp_avg_sq[g][i]),
+                ] {
                     let key = format!("{prefix}.{name}");
                     let saved = find(&key)?;
                     if saved.size() != slot.size() {
@@ -136,7 +157,12 @@ mod tests {
 
     fn quadratic_problem() -> (Tensor, AdamW) {
         let x = Tensor::from_slice(&[3.0f32, -2.0]).set_requires_grad(true);
-        let group = ParamGroup { names: vec!["x".into()], params: vec![x.shallow_clone()], weight_decay: 0.0, lr_scale: 1.0 };
+        let group = ParamGroup {
+            names: vec!["x".into()],
+            params: vec![x.shallow_clone()],
+            weight_decay: 0.0,
+            lr_scale: 1.0,
+        };
         (x, AdamW::new(vec![group], AdamWConfig::default()))
     }
 
@@ -147,7 +173,10 @@ mod tests {
         x.square().sum(Kind::Float).backward();
         opt.step(0.1);
         let got: Vec<f32> = Vec::try_from(&x.detach()).unwrap();
-        assert!((got[0] - 2.9).abs() < 1e-6 && (got[1] + 1.9).abs() < 1e-6, "{got:?}");
+        assert!(
+            (got[0] - 2.9).abs() < 1e-6 && (got[1] + 1.9).abs() < 1e-6,
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -164,7 +193,12 @@ mod tests {
     #[test]
     fn decoupled_decay_shrinks_without_gradient_signal() {
         let x = Tensor::ones([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-        let group = ParamGroup { names: vec!["x".into()], params: vec![x.shallow_clone()], weight_decay: 0.5, lr_scale: 1.0 };
+        let group = ParamGroup {
+            names: vec!["x".into()],
+            params: vec![x.shallow_clone()],
+            weight_decay: 0.5,
+            lr_scale: 1.0,
+        };
         let mut opt = AdamW::new(vec![group], AdamWConfig::default());
         (&x * 0.0).sum(Kind::Float).backward();
         opt.step(0.1);
@@ -182,7 +216,11 @@ mod tests {
         for _ in 0..3 {
             step(&x, &mut opt);
         }
-        let saved: Vec<(String, Tensor)> = opt.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
+        let saved: Vec<(String, Tensor)> = opt
+            .state()
+            .into_iter()
+            .map(|(n, t)| (n, t.copy()))
+            .collect();
         let x_saved = x.detach().copy();
         step(&x, &mut opt);
         let expected = x.detach().copy();
@@ -197,7 +235,9 @@ mod tests {
     #[test]
     fn missing_state_is_named() {
         let (_x, mut opt) = quadratic_problem();
-        let err = opt.load_state(&[("step".into(), Tensor::from(1i64))]).unwrap_err();
+        let err = opt
+            .load_state(&[("step".into(), Tensor::from(1i64))])
+            .unwrap_err();
         assert!(err.to_string().contains("exp_avg.x"), "{err}");
     }
 }

@@ -20,12 +20,19 @@ pub struct ParamGroup {
 /// the reference SimCLR, MoCo v3 and MAE code do. Names are sorted so the order
 /// does not depend on hash maps.
 pub fn decay_groups(vs: &VarStore, weight_decay: f64) -> Vec<ParamGroup> {
-    let mut variables: Vec<(String, Tensor)> =
-        vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    let mut variables: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
     variables.sort_by(|a, b| a.0.cmp(&b.0));
     let (mut decay, mut no_decay) = (group(weight_decay), group(0.0));
     for (name, tensor) in variables {
-        let target = if tensor.dim() <= 1 { &mut no_decay } else { &mut decay };
+        let target = if tensor.dim() <= 1 {
+            &mut no_decay
+        } else {
+            &mut decay
+        };
         target.names.push(name);
         target.params.push(tensor);
     }
@@ -33,7 +40,12 @@ pub fn decay_groups(vs: &VarStore, weight_decay: f64) -> Vec<ParamGroup> {
 }
 
 fn group(weight_decay: f64) -> ParamGroup {
-    ParamGroup { names: Vec::new(), params: Vec::new(), weight_decay, lr_scale: 1.0 }
+    ParamGroup {
+        names: Vec::new(),
+        params: Vec::new(),
+        weight_decay,
+        lr_scale: 1.0,
+    }
 }
 
 #[cfg(test)]

@@ -35,12 +35,18 @@ pub fn knn_top1(
             let query = test.narrow(0, start, len);
             let similarity = query.matmul(&train.tr()); // [len, N]
             let (top_sim, top_idx) = similarity.topk(k, 1, true, true); // [len, k]
-            let neighbour_labels = train_labels.index_select(0, &top_idx.flatten(0, -1)).view([len, k]);
+            let neighbour_labels = train_labels
+                .index_select(0, &top_idx.flatten(0, -1))
+                .view([len, k]);
             let weights = (top_sim / temperature).exp();
-            let votes = Tensor::zeros([len, num_classes], (Kind::Float, train.device())).scatter_add(1, &neighbour_labels, &weights);
+            let votes = Tensor::zeros([len, num_classes], (Kind::Float, train.device()))
+                .scatter_add(1, &neighbour_labels, &weights);
             let predicted = votes.argmax(1, false);
             let truth = test_labels.narrow(0, start, len).to_device(train.device());
-            correct += predicted.eq_tensor(&truth).sum(Kind::Int64).int64_value(&[]);
+            correct += predicted
+                .eq_tensor(&truth)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
         }
         correct as f64 / total as f64
     })
@@ -62,7 +68,10 @@ mod tests {
         // Three classes around orthogonal directions, with small noise.
         let centers = Tensor::eye(3, (Kind::Float, Device::Cpu)) * 5.0;
         let labels = Tensor::arange(3, (Kind::Int64, Device::Cpu)).repeat([20]);
-        let make = |labels: &Tensor| centers.index_select(0, labels) + Tensor::randn([labels.size()[0], 3], (Kind::Float, Device::Cpu)) * 0.3;
+        let make = |labels: &Tensor| {
+            centers.index_select(0, labels)
+                + Tensor::randn([labels.size()[0], 3], (Kind::Float, Device::Cpu)) * 0.3
+        };
         let (train, test) = (make(&labels), make(&labels));
         assert_eq!(knn_top1(&train, &labels, &test, &labels, 3, 10, 0.1), 1.0);
     }
@@ -75,7 +84,13 @@ mod tests {
         let train_labels = Tensor::from_slice(&[1i64, 0, 0]);
         let test = Tensor::from_slice(&[1.0f32, 0.1]).view([1, 2]);
         let test_labels = Tensor::from_slice(&[1i64]);
-        assert_eq!(knn_top1(&train, &train_labels, &test, &test_labels, 2, 3, 0.05), 1.0);
-        assert_eq!(knn_top1(&train, &train_labels, &test, &test_labels, 2, 3, 100.0), 0.0);
+        assert_eq!(
+            knn_top1(&train, &train_labels, &test, &test_labels, 2, 3, 0.05),
+            1.0
+        );
+        assert_eq!(
+            knn_top1(&train, &train_labels, &test, &test_labels, 2, 3, 100.0),
+            0.0
+        );
     }
 }

@@ -11,7 +11,12 @@ use tch::Tensor;
 
 /// Features of every image of `data`, in order, as one `[N, D]` tensor on the
 /// extractor's device (computed in batches, without gradients).
-pub fn extract_features(extractor: &dyn FeatureExtractor, data: &ImageDataset, normalizer: &Normalizer, batch_size: usize) -> Tensor {
+pub fn extract_features(
+    extractor: &dyn FeatureExtractor,
+    data: &ImageDataset,
+    normalizer: &Normalizer,
+    batch_size: usize,
+) -> Tensor {
     let indices: Vec<usize> = (0..data.len()).collect();
     let chunks: Vec<Tensor> = tch::no_grad(|| {
         indices

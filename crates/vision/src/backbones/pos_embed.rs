@@ -7,17 +7,23 @@ use tch::{Device, Kind, Tensor};
 /// `[grid * grid, dim]` embeddings for a square grid of patches, row-major;
 /// `dim` must be divisible by 4.
 pub fn sincos_2d(dim: i64, grid: i64, device: Device) -> Tensor {
-    assert!(dim % 4 == 0, "sin-cos position embedding needs dim divisible by 4, got {dim}");
+    assert!(
+        dim % 4 == 0,
+        "sin-cos position embedding needs dim divisible by 4, got {dim}"
+    );
     let coords = Tensor::arange(grid, (Kind::Double, device));
     let rows = coords.repeat_interleave_self_int(grid, None, None); // row of each patch
     let cols = coords.repeat([grid]); // column of each patch
-    // The reference code embeds the column first, then the row.
+                                      // The reference code embeds the column first, then the row.
     Tensor::cat(&[sincos_1d(dim / 2, &cols), sincos_1d(dim / 2, &rows)], 1).to_kind(Kind::Float)
 }
 
 fn sincos_1d(dim: i64, positions: &Tensor) -> Tensor {
     let omega = Tensor::arange(dim / 2, (Kind::Double, positions.device())) / (dim as f64 / 2.0);
-    let omega = Tensor::from(1.0f64).to_device(positions.device()) / Tensor::from(10_000.0f64).to_device(positions.device()).pow(&omega);
+    let omega = Tensor::from(1.0f64).to_device(positions.device())
+        / Tensor::from(10_000.0f64)
+            .to_device(positions.device())
+            .pow(&omega);
     let angles = positions.unsqueeze(1) * omega.unsqueeze(0); // [positions, dim/2]
     Tensor::cat(&[angles.sin(), angles.cos()], 1)
 }
@@ -31,7 +37,16 @@ mod tests {
         let emb = sincos_2d(8, 3, Device::Cpu);
         assert_eq!(emb.size(), vec![9, 8]);
         // Patch 5 sits at row 1, column 2; ω = [1, 0.01] for a quarter-width of 2.
-        let expected = [2f64.sin(), 0.02f64.sin(), 2f64.cos(), 0.02f64.cos(), 1f64.sin(), 0.01f64.sin(), 1f64.cos(), 0.01f64.cos()];
+        let expected = [
+            2f64.sin(),
+            0.02f64.sin(),
+            2f64.cos(),
+            0.02f64.cos(),
+            1f64.sin(),
+            0.01f64.sin(),
+            1f64.cos(),
+            0.01f64.cos(),
+        ];
         let got: Vec<f32> = Vec::try_from(emb.get(5)).unwrap();
         for (g, e) in got.iter().zip(expected) {
             assert!((*g as f64 - e).abs() < 1e-6, "{got:?}");

@@ -57,7 +57,10 @@ pub struct VisionTransformer {
 impl VisionTransformer {
     /// Builds the encoder under `path`, initialised as MAE / timm do.
     pub fn new(path: nn::Path, config: &VitConfig) -> Self {
-        assert!(config.image_size % config.patch_size == 0, "image_size must be a multiple of patch_size");
+        assert!(
+            config.image_size % config.patch_size == 0,
+            "image_size must be a multiple of patch_size"
+        );
         let p = config.patch_size;
         let conv = nn::ConvConfig {
             stride: p,
@@ -66,20 +69,59 @@ impl VisionTransformer {
             bs_init: nn::Init::Const(0.0),
             ..Default::default()
         };
-        let patch_embed = nn::conv2d(&path / "patch_embed" / "proj", config.in_channels, config.dim, p, conv);
-        let cls_token = path.var("cls_token", &[1, 1, config.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 });
+        let patch_embed = nn::conv2d(
+            &path / "patch_embed" / "proj",
+            config.in_channels,
+            config.dim,
+            p,
+            conv,
+        );
+        let cls_token = path.var(
+            "cls_token",
+            &[1, 1, config.dim],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        );
         let positions = sincos_2d(config.dim, config.grid(), path.device());
-        let pos_embed = Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
+        let pos_embed =
+            Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
         let blocks = (0..config.depth)
-            .map(|i| TransformerBlock::new(&path / "blocks" / i, config.dim, config.heads, config.mlp_ratio))
+            .map(|i| {
+                TransformerBlock::new(
+                    &path / "blocks" / i,
+                    config.dim,
+                    config.heads,
+                    config.mlp_ratio,
+                )
+            })
             .collect();
-        let norm = nn::layer_norm(&path / "norm", vec![config.dim], nn::LayerNormConfig { eps: 1e-6, ..Default::default() });
-        Self { config: config.clone(), patch_embed, cls_token, pos_embed, blocks, norm }
+        let norm = nn::layer_norm(
+            &path / "norm",
+            vec![config.dim],
+            nn::LayerNormConfig {
+                eps: 1e-6,
+                ..Default::default()
+            },
+        );
+        Self {
+            config: config.clone(),
+            patch_embed,
+            cls_token,
+            pos_embed,
+            blocks,
+            norm,
+        }
     }
 
     /// `[batch, channels, H, W]` → `[batch, patches, dim]` patch tokens with positions added.
     pub fn embed_patches(&self, images: &Tensor) -> Tensor {
-        let tokens = self.patch_embed.forward(images).flatten(2, 3).transpose(1, 2);
+        let tokens = self
+            .patch_embed
+            .forward(images)
+            .flatten(2, 3)
+            .transpose(1, 2);
         tokens + self.pos_embed.narrow(1, 1, self.config.num_patches())
     }
 
@@ -87,7 +129,8 @@ impl VisionTransformer {
     /// of (position-embedded) patch tokens: `[batch, n, dim]` → `[batch, 1 + n, dim]`.
     pub fn encode(&self, patch_tokens: &Tensor) -> Tensor {
         let batch = patch_tokens.size()[0];
-        let cls = (&self.cls_token + self.pos_embed.narrow(1, 0, 1)).expand([batch, 1, self.config.dim], false);
+        let cls = (&self.cls_token + self.pos_embed.narrow(1, 0, 1))
+            .expand([batch, 1, self.config.dim], false);
         let mut x = Tensor::cat(&[cls, patch_tokens.shallow_clone()], 1);
         for block in &self.blocks {
             x = block.forward(&x, false);
@@ -102,7 +145,9 @@ impl FeatureExtractor for VisionTransformer {
     /// which MAE's pretext task never trains directly.
     fn features(&self, images: &Tensor) -> Tensor {
         let tokens = self.encode(&self.embed_patches(images));
-        tokens.narrow(1, 1, self.config.num_patches()).mean_dim(1, false, Kind::Float)
+        tokens
+            .narrow(1, 1, self.config.num_patches())
+            .mean_dim(1, false, Kind::Float)
     }
 }
 
@@ -112,7 +157,15 @@ mod tests {
     use tch::Device;
 
     fn tiny() -> VitConfig {
-        VitConfig { image_size: 8, patch_size: 4, in_channels: 1, dim: 16, depth: 2, heads: 2, mlp_ratio: 2.0 }
+        VitConfig {
+            image_size: 8,
+            patch_size: 4,
+            in_channels: 1,
+            dim: 16,
+            depth: 2,
+            heads: 2,
+            mlp_ratio: 2.0,
+        }
     }
 
     #[test]
@@ -123,10 +176,19 @@ mod tests {
         assert_eq!(vit.embed_patches(&x).size(), vec![3, 4, 16]);
         assert_eq!(vit.features(&x).size(), vec![3, 16]);
         let names = vs.variables();
-        for name in ["cls_token", "patch_embed.proj.weight", "blocks.1.attn.qkv.weight", "blocks.0.mlp.fc2.bias", "norm.weight"] {
+        for name in [
+            "cls_token",
+            "patch_embed.proj.weight",
+            "blocks.1.attn.qkv.weight",
+            "blocks.0.mlp.fc2.bias",
+            "norm.weight",
+        ] {
             assert!(names.contains_key(name), "missing {name}");
         }
-        assert!(!names.contains_key("pos_embed"), "positions are fixed, not trained");
+        assert!(
+            !names.contains_key("pos_embed"),
+            "positions are fixed, not trained"
+        );
     }
 
     #[test]

@@ -12,12 +12,12 @@
 use crate::backbones::{VisionTransformer, VitConfig};
 use crate::pictures::{write_png_grid, PictureRow};
 use crate::VisionMethod;
-use selfsup_train::image_data::Normalizer;
-use std::path::{Path, PathBuf};
 use selfsup_core::blocks::{xavier_linear, TransformerBlock};
 use selfsup_core::losses::mae_loss;
+use selfsup_train::image_data::Normalizer;
 use selfsup_train::{Batch, FeatureExtractor, Method, StepOutput};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
@@ -74,20 +74,42 @@ pub struct Mae {
 impl Mae {
     /// Builds encoder (under `encoder`) and decoder under `path`.
     pub fn new(path: nn::Path, config: &MaeConfig) -> Self {
-        assert!((0.0..1.0).contains(&config.mask_ratio), "mask_ratio must be in [0, 1)");
+        assert!(
+            (0.0..1.0).contains(&config.mask_ratio),
+            "mask_ratio must be in [0, 1)"
+        );
         let enc = &config.encoder;
         let dec = &config.decoder;
         let encoder = VisionTransformer::new(&path / "encoder", enc);
         let positions = crate::backbones::pos_embed::sincos_2d(dec.dim, enc.grid(), path.device());
-        let decoder_pos = Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
+        let decoder_pos =
+            Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
         let patch_pixels = enc.patch_size * enc.patch_size * enc.in_channels;
         Self {
             encoder,
             decoder_embed: xavier_linear(&path / "decoder_embed", enc.dim, dec.dim),
-            mask_token: path.var("mask_token", &[1, 1, dec.dim], nn::Init::Randn { mean: 0.0, stdev: 0.02 }),
+            mask_token: path.var(
+                "mask_token",
+                &[1, 1, dec.dim],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            ),
             decoder_pos,
-            decoder_blocks: (0..dec.depth).map(|i| TransformerBlock::new(&path / "decoder_blocks" / i, dec.dim, dec.heads, 4.0)).collect(),
-            decoder_norm: nn::layer_norm(&path / "decoder_norm", vec![dec.dim], nn::LayerNormConfig { eps: 1e-6, ..Default::default() }),
+            decoder_blocks: (0..dec.depth)
+                .map(|i| {
+                    TransformerBlock::new(&path / "decoder_blocks" / i, dec.dim, dec.heads, 4.0)
+                })
+                .collect(),
+            decoder_norm: nn::layer_norm(
+                &path / "decoder_norm",
+                vec![dec.dim],
+                nn::LayerNormConfig {
+                    eps: 1e-6,
+                    ..Default::default()
+                },
+            ),
             decoder_pred: xavier_linear(&path / "decoder_pred", dec.dim, patch_pixels),
             config: config.clone(),
         }
@@ -103,14 +125,24 @@ impl Mae {
     pub fn patchify(&self, images: &Tensor) -> Tensor {
         let (b, c, _, _) = images.size4().expect("[batch, channels, height, width]");
         let (p, g) = (self.config.encoder.patch_size, self.config.encoder.grid());
-        images.reshape([b, c, g, p, g, p]).permute([0, 2, 4, 3, 5, 1]).reshape([b, g * g, p * p * c])
+        images
+            .reshape([b, c, g, p, g, p])
+            .permute([0, 2, 4, 3, 5, 1])
+            .reshape([b, g * g, p * p * c])
     }
 
     /// Inverse of [`Mae::patchify`].
     pub fn unpatchify(&self, patches: &Tensor) -> Tensor {
         let b = patches.size()[0];
-        let (p, g, c) = (self.config.encoder.patch_size, self.config.encoder.grid(), self.config.encoder.in_channels);
-        patches.reshape([b, g, g, p, p, c]).permute([0, 5, 1, 3, 2, 4]).reshape([b, c, g * p, g * p])
+        let (p, g, c) = (
+            self.config.encoder.patch_size,
+            self.config.encoder.grid(),
+            self.config.encoder.in_channels,
+        );
+        patches
+            .reshape([b, g, g, p, p, c])
+            .permute([0, 5, 1, 3, 2, 4])
+            .reshape([b, c, g * p, g * p])
     }
 
     /// Forward pass and loss for normalised `images` `[batch, C, H, W]`.
@@ -119,8 +151,17 @@ impl Mae {
         let masking = random_masking(&tokens, self.config.mask_ratio);
         let latent = self.encoder.encode(&masking.visible); // [B, 1 + keep, D]
         let pred = self.decode(&latent, &masking.ids_restore);
-        let loss = mae_loss(&pred, &self.patchify(images), &masking.mask, self.config.norm_pix_loss)?;
-        Ok(MaeForward { loss, pred, mask: masking.mask })
+        let loss = mae_loss(
+            &pred,
+            &self.patchify(images),
+            &masking.mask,
+            self.config.norm_pix_loss,
+        )?;
+        Ok(MaeForward {
+            loss,
+            pred,
+            mask: masking.mask,
+        })
     }
 
     /// Decoder: embed, append mask tokens, unshuffle to image order, add
@@ -129,7 +170,9 @@ impl Mae {
         let x = self.decoder_embed.forward(latent); // [B, 1 + keep, Dd]
         let (b, visible_plus_cls, dim) = x.size3().expect("[batch, tokens, dim]");
         let patches = ids_restore.size()[1];
-        let masks = self.mask_token.expand([b, patches + 1 - visible_plus_cls, dim], false);
+        let masks = self
+            .mask_token
+            .expand([b, patches + 1 - visible_plus_cls, dim], false);
         let shuffled = Tensor::cat(&[x.narrow(1, 1, visible_plus_cls - 1), masks], 1); // [B, L, Dd]
         let index = ids_restore.unsqueeze(-1).expand([b, patches, dim], false);
         let unshuffled = shuffled.gather(1, &index, false);
@@ -137,7 +180,9 @@ impl Mae {
         for block in &self.decoder_blocks {
             x = block.forward(&x, false);
         }
-        self.decoder_pred.forward(&x.apply(&self.decoder_norm)).narrow(1, 1, patches)
+        self.decoder_pred
+            .forward(&x.apply(&self.decoder_norm))
+            .narrow(1, 1, patches)
     }
 }
 
@@ -161,19 +206,32 @@ pub fn random_masking(tokens: &Tensor, ratio: f64) -> Masking {
     let ids_shuffle = noise.argsort(1, false);
     let ids_restore = ids_shuffle.argsort(1, false);
     let ids_keep = ids_shuffle.narrow(1, 0, keep);
-    let visible = tokens.gather(1, &ids_keep.unsqueeze(-1).expand([b, keep, dim], false), false);
+    let visible = tokens.gather(
+        1,
+        &ids_keep.unsqueeze(-1).expand([b, keep, dim], false),
+        false,
+    );
     let shuffled_mask = Tensor::cat(
-        &[Tensor::zeros([b, keep], (Kind::Float, tokens.device())), Tensor::ones([b, patches - keep], (Kind::Float, tokens.device()))],
+        &[
+            Tensor::zeros([b, keep], (Kind::Float, tokens.device())),
+            Tensor::ones([b, patches - keep], (Kind::Float, tokens.device())),
+        ],
         1,
     );
     let mask = shuffled_mask.gather(1, &ids_restore, false);
-    Masking { visible, mask, ids_restore }
+    Masking {
+        visible,
+        mask,
+        ids_restore,
+    }
 }
 
 impl Method for Mae {
     fn step(&mut self, batch: &Batch, _train: bool) -> selfsup_train::Result<StepOutput> {
         // MAE has no dropout or batch norm: train and eval passes are the same.
-        Ok(StepOutput { loss: self.forward(&batch.views[0])?.loss })
+        Ok(StepOutput {
+            loss: self.forward(&batch.views[0])?.loss,
+        })
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -187,7 +245,12 @@ impl VisionMethod for Mae {
     /// `norm_pix_loss` the predictions are in per-patch normalised units; they
     /// are mapped back with each true patch's mean and variance, as MAE's own
     /// visualisations do.
-    fn write_pictures(&self, images: &Tensor, normalizer: &Normalizer, dir: &Path) -> crate::Result<Vec<PathBuf>> {
+    fn write_pictures(
+        &self,
+        images: &Tensor,
+        normalizer: &Normalizer,
+        dir: &Path,
+    ) -> crate::Result<Vec<PathBuf>> {
         let out = tch::no_grad(|| self.forward(images))?;
         let target = self.patchify(images);
         let pred = if self.config.norm_pix_loss {
@@ -205,7 +268,9 @@ impl VisionMethod for Mae {
         let rows = [
             PictureRow { images: original },
             PictureRow { images: masked },
-            PictureRow { images: normalizer.unapply(&self.unpatchify(&recon)) },
+            PictureRow {
+                images: normalizer.unapply(&self.unpatchify(&recon)),
+            },
         ];
         let path = dir.join("mae_reconstructions.png");
         write_png_grid(&rows, 4, &path)?;
@@ -220,8 +285,20 @@ mod tests {
 
     fn tiny_config() -> MaeConfig {
         MaeConfig {
-            encoder: VitConfig { image_size: 8, patch_size: 2, in_channels: 1, dim: 16, depth: 1, heads: 2, mlp_ratio: 2.0 },
-            decoder: MaeDecoderConfig { dim: 8, depth: 1, heads: 2 },
+            encoder: VitConfig {
+                image_size: 8,
+                patch_size: 2,
+                in_channels: 1,
+                dim: 16,
+                depth: 1,
+                heads: 2,
+                mlp_ratio: 2.0,
+            },
+            decoder: MaeDecoderConfig {
+                dim: 8,
+                depth: 1,
+                heads: 2,
+            },
             mask_ratio: 0.75,
             norm_pix_loss: true,
         }
@@ -233,13 +310,19 @@ mod tests {
         let tokens = Tensor::arange(2 * 16, (Kind::Float, Device::Cpu)).view([2, 16, 1]);
         let m = random_masking(&tokens, 0.75);
         assert_eq!(m.visible.size(), vec![2, 4, 1]);
-        assert_eq!(m.mask.sum_dim_intlist(1, false, Kind::Float), Tensor::from_slice(&[12f32, 12.]));
+        assert_eq!(
+            m.mask.sum_dim_intlist(1, false, Kind::Float),
+            Tensor::from_slice(&[12f32, 12.])
+        );
         // Visible tokens are exactly the unmasked positions.
         for s in 0..2 {
             let hidden: Vec<f32> = Vec::try_from(m.mask.get(s)).unwrap();
             let mut kept: Vec<f32> = Vec::try_from(m.visible.get(s).flatten(0, -1)).unwrap();
             kept.sort_by(f32::total_cmp);
-            let expected: Vec<f32> = (0..16).filter(|&i| hidden[i] == 0.0).map(|i| (s as usize * 16 + i) as f32).collect();
+            let expected: Vec<f32> = (0..16)
+                .filter(|&i| hidden[i] == 0.0)
+                .map(|i| (s as usize * 16 + i) as f32)
+                .collect();
             assert_eq!(kept, expected);
         }
         let masks_differ = !m.mask.get(0).equal(&m.mask.get(1));
@@ -254,7 +337,10 @@ mod tests {
         let patches = mae.patchify(&images);
         assert_eq!(patches.size(), vec![1, 16, 4]);
         // Patch 1 is rows 0-1, columns 2-3.
-        assert_eq!(Vec::<f32>::try_from(patches.get(0).get(1)).unwrap(), vec![2., 3., 10., 11.]);
+        assert_eq!(
+            Vec::<f32>::try_from(patches.get(0).get(1)).unwrap(),
+            vec![2., 3., 10., 11.]
+        );
         assert!(mae.unpatchify(&patches).equal(&images));
     }
 
@@ -266,7 +352,11 @@ mod tests {
         let images = Tensor::randn([8, 1, 8, 8], (Kind::Float, Device::Cpu));
         let groups = selfsup_core::optim::decay_groups(&vs, 0.0);
         let mut opt = selfsup_core::optim::AdamW::new(groups, Default::default());
-        let batch = Batch { views: vec![images], labels: Tensor::zeros([8], (Kind::Int64, Device::Cpu)), indices: (0..8).collect() };
+        let batch = Batch {
+            views: vec![images],
+            labels: Tensor::zeros([8], (Kind::Int64, Device::Cpu)),
+            indices: (0..8).collect(),
+        };
         let mut losses = Vec::new();
         for _ in 0..60 {
             let loss = mae.step(&batch, true).unwrap().loss;
@@ -275,7 +365,10 @@ mod tests {
             opt.step(3e-3);
             losses.push(loss.double_value(&[]));
         }
-        let (first, last) = (losses[..5].iter().sum::<f64>() / 5.0, losses[55..].iter().sum::<f64>() / 5.0);
+        let (first, last) = (
+            losses[..5].iter().sum::<f64>() / 5.0,
+            losses[55..].iter().sum::<f64>() / 5.0,
+        );
         assert!(last < 0.8 * first, "loss {first} -> {last}");
     }
 
@@ -285,7 +378,13 @@ mod tests {
         let mae = Mae::new(vs.root(), &tiny_config());
         let dir = tempfile::tempdir().unwrap();
         let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
-        let files = mae.write_pictures(&Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu)), &normalizer, dir.path()).unwrap();
+        let files = mae
+            .write_pictures(
+                &Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu)),
+                &normalizer,
+                dir.path(),
+            )
+            .unwrap();
         let decoder = png::Decoder::new(std::fs::File::open(&files[0]).unwrap());
         let info = decoder.read_info().unwrap().info().clone();
         // 3 rows x 3 columns of 8 px images scaled by 4, with 2 px gaps.

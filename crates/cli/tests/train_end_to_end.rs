@@ -1,0 +1,119 @@
+//! `selfsup train` as a user runs it: a short MAE run on the bundled data must
+//! leave a complete run folder and print both k-NN numbers; bad input must fail
+//! with a message naming the problem.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn selfsup(args: &[&str], runs: &Path) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .current_dir(&root)
+        .args(args)
+        .arg("--runs")
+        .arg(runs)
+        .output()
+        .expect("selfsup starts")
+}
+
+fn only_run_folder(runs: &Path) -> PathBuf {
+    let folders: Vec<PathBuf> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    folders[0].clone()
+}
+
+#[test]
+fn short_mae_run_leaves_a_complete_run_folder() {
+    let runs = tempfile::tempdir().unwrap();
+    let overrides = [
+        "trainer.epochs=2",
+        "trainer.batch_size=64",
+        "trainer.device=cpu",
+        "data.max_images=1000",
+        "method.encoder.depth=1",
+        "method.decoder.depth=1",
+        "optim.warmup_epochs=0.5",
+    ];
+    let mut args = vec!["train", "vision-mae"];
+    for o in &overrides {
+        args.extend(["--set", o]);
+    }
+    let out = selfsup(&args, runs.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("vision-mae (trained)") && stdout.contains("random init"),
+        "{stdout}"
+    );
+    let run = only_run_folder(runs.path());
+    for file in [
+        "config.toml",
+        "metrics.csv",
+        "train.log",
+        "mae_reconstructions.png",
+        "checkpoints/last.safetensors",
+    ] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("max_images = 1000"),
+        "the resolved config includes overrides"
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.contains(",eval,knn_top1,") && metrics.contains(",train,loss,"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn unknown_task_lists_known_tasks() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = selfsup(&["train", "vision-bogus"], runs.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown task `vision-bogus`") && stderr.contains("vision-mae"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_data_names_the_file() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = selfsup(
+        &["train", "vision-mae", "--data-dir", "/nonexistent/mnist"],
+        runs.path(),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/mnist/t10k-images-idx3-ubyte"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(runs.path()).unwrap().count(),
+        0,
+        "no run folder for a run that never started"
+    );
+}
+
+#[test]
+fn bad_override_names_the_key() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = selfsup(
+        &["train", "vision-mae", "--set", "trainer.epochz=3"],
+        runs.path(),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("epochz"), "{stderr}");
+}
