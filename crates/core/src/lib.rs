@@ -9,6 +9,7 @@ pub mod blocks;
 pub mod error;
 pub mod losses;
 pub mod optim;
+pub mod queue;
 pub mod schedule;
 
 pub use error::{Error, Result};

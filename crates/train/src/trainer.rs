@@ -10,7 +10,7 @@ use crate::method::{Batch, Method, Progress};
 use crate::metrics::MetricsCsv;
 use crate::run_dir::RunDir;
 use indicatif::{ProgressBar, ProgressStyle};
-use selfsup_core::optim::{decay_groups, AdamW, AdamWConfig};
+use selfsup_core::optim::{decay_groups, AdamW, AdamWConfig, Optimizer};
 use selfsup_core::schedule::warmup_cosine;
 use selfsup_data::sampler::EpochSampler;
 use selfsup_data::ImageDataset;

@@ -1,7 +1,8 @@
 //! AdamW (Loshchilov & Hutter, 2019) with the exact update of `torch.optim.AdamW`.
 
-use super::ParamGroup;
-use crate::error::{Error, Result};
+use super::state::{find, Buffers};
+use super::{Optimizer, ParamGroup};
+use crate::error::Result;
 use tch::Tensor;
 
 /// Hyper-parameters other than the learning rate (which the schedule supplies per step).
@@ -29,8 +30,8 @@ impl Default for AdamWConfig {
 #[derive(Debug)]
 pub struct AdamW {
     groups: Vec<ParamGroup>,
-    exp_avg: Vec<Vec<Tensor>>,
-    exp_avg_sq: Vec<Vec<Tensor>>,
+    exp_avg: Buffers,
+    exp_avg_sq: Buffers,
     steps_taken: i64,
     config: AdamWConfig,
 }
@@ -38,9 +39,8 @@ pub struct AdamW {
 impl AdamW {
     /// Zero moments for every parameter of every group.
     pub fn new(groups: Vec<ParamGroup>, config: AdamWConfig) -> Self {
-        let zeros = |g: &ParamGroup| g.params.iter().map(Tensor::zeros_like).collect::<Vec<_>>();
-        let exp_avg = groups.iter().map(zeros).collect();
-        let exp_avg_sq = groups.iter().map(zeros).collect();
+        let exp_avg = Buffers::zeros_like("exp_avg", &groups);
+        let exp_avg_sq = Buffers::zeros_like("exp_avg_sq", &groups);
         Self {
             groups,
             exp_avg,
@@ -49,27 +49,14 @@ impl AdamW {
             config,
         }
     }
+}
 
-    /// The parameter groups, e.g. to clip their gradients.
-    pub fn groups(&self) -> &[ParamGroup] {
+impl Optimizer for AdamW {
+    fn groups(&self) -> &[ParamGroup] {
         &self.groups
     }
 
-    /// How many updates have been applied.
-    pub fn steps_taken(&self) -> i64 {
-        self.steps_taken
-    }
-
-    /// Clears every parameter's gradient.
-    pub fn zero_grad(&mut self) {
-        for param in self.groups.iter_mut().flat_map(|g| g.params.iter_mut()) {
-            param.zero_grad();
-        }
-    }
-
-    /// One update with learning rate `lr` (times each group's `lr_scale`).
-    /// Parameters without a gradient are skipped, as torch does.
-    pub fn step(&mut self, lr: f64) {
+    fn step(&mut self, lr: f64) {
         let AdamWConfig { beta1, beta2, eps } = self.config;
         self.steps_taken += 1;
         let bias_correction1 = 1.0 - beta1.powi(self.steps_taken as i32);
@@ -85,9 +72,9 @@ impl AdamW {
                     if group.weight_decay != 0.0 {
                         let _ = param.g_mul_scalar_(1.0 - lr * group.weight_decay);
                     }
-                    let m = &mut self.exp_avg[g][i];
+                    let m = &mut self.exp_avg.values[g][i];
                     let _ = m.lerp_(&grad, 1.0 - beta1);
-                    let v = &mut self.exp_avg_sq[g][i];
+                    let v = &mut self.exp_avg_sq.values[g][i];
                     let _ = v
                         .g_mul_scalar_(beta2)
                         .addcmul_(&grad, &grad.g_mul_scalar(1.0 - beta2));
@@ -98,61 +85,24 @@ impl AdamW {
         });
     }
 
-    /// The state as named tensors: `exp_avg.<param>`, `exp_avg_sq.<param>` and `step`.
-    pub fn state(&self) -> Vec<(String, Tensor)> {
+    fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("step".to_string(), Tensor::from(self.steps_taken))];
-        for (g, group) in self.groups.iter().enumerate() {
-            for (i, name) in group.names.iter().enumerate() {
-                out.push((
-                    format!("exp_avg.{name}"),
-                    self.exp_avg[g][i].shallow_clone(),
-                ));
-                out.push((
-                    format!("exp_avg_sq.{name}"),
-                    self.exp_avg_sq[g][i].shallow_clone(),
-                ));
-            }
-        }
+        out.extend(self.exp_avg.state(&self.groups));
+        out.extend(self.exp_avg_sq.state(&self.groups));
         out
     }
 
-    /// Restores a state written by [`AdamW::state`]; every entry must be present
-    /// with the parameter's shape.
-    pub fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        let find = |key: &str| {
-            named
-                .iter()
-                .find(|(n, _)| n == key)
-                .map(|(_, t)| t)
-                .ok_or_else(|| Error::State(format!("missing entry `{key}`")))
-        };
-        self.steps_taken = find("step")?.int64_value(&[]);
-        for (g, group) in self.groups.iter().enumerate() {
-            for (i, name) in group.names.iter().enumerate() {
-                for (prefix, slot) in [
-                    ("exp_avg", &mut self.exp_avg[g][i]),
-                    ("exp_avg_sq", &mut self.exp_avg_sq[g][i]),
-                ] {
-                    let key = format!("{prefix}.{name}");
-                    let saved = find(&key)?;
-                    if saved.size() != slot.size() {
-                        return Err(Error::State(format!(
-                            "`{key}` has shape {:?}, the parameter {:?}",
-                            saved.size(),
-                            slot.size()
-                        )));
-                    }
-                    tch::no_grad(|| slot.copy_(saved));
-                }
-            }
-        }
-        Ok(())
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        self.steps_taken = find(named, "step")?.int64_value(&[]);
+        self.exp_avg.load(&self.groups, named)?;
+        self.exp_avg_sq.load(&self.groups, named)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optim::Optimizer;
     use tch::{Device, Kind};
 
     fn quadratic_problem() -> (Tensor, AdamW) {

@@ -352,6 +352,7 @@ mod tests {
         let images = Tensor::randn([8, 1, 8, 8], (Kind::Float, Device::Cpu));
         let groups = selfsup_core::optim::decay_groups(&vs, 0.0);
         let mut opt = selfsup_core::optim::AdamW::new(groups, Default::default());
+        use selfsup_core::optim::Optimizer;
         let batch = Batch {
             views: vec![images],
             labels: Tensor::zeros([8], (Kind::Int64, Device::Cpu)),

@@ -1,0 +1,163 @@
+//! Contrastive losses: NT-Xent (SimCLR), MoCo v2's InfoNCE against a queue of
+//! negatives, and MoCo v3's symmetric loss.
+
+use crate::error::{check_shape, Result};
+use tch::{Kind, Tensor};
+
+fn l2_normalize(x: &Tensor) -> Tensor {
+    x / x.norm_scalaropt_dim(2, [-1], true).clamp_min(1e-12)
+}
+
+fn check_matrix(x: &Tensor, what: &str) -> Result<()> {
+    check_shape(x.dim() == 2, what, "[batch, dim]", x)
+}
+
+/// NT-Xent, the normalised-temperature cross-entropy of SimCLR (Chen et al.,
+/// 2020), for any number of views.
+///
+/// Embeddings are L2-normalised; every embedding is an anchor whose positives
+/// are the other views of the same sample and whose negatives are all other
+/// embeddings (plus `extra_negatives`, if given). Each (anchor, positive) pair
+/// contributes `-log softmax` over everything but the anchor itself; the loss is
+/// the mean over pairs. With two views this is exactly SimCLR's loss.
+///
+/// # Shapes
+/// - `embeddings`: `[n_views * batch, dim]`, view-major (all of view 0, then view 1, …);
+/// - `extra_negatives`: `[negatives, dim]`;
+/// - returns a scalar.
+pub fn nt_xent(
+    embeddings: &Tensor,
+    n_views: i64,
+    temperature: f64,
+    extra_negatives: Option<&Tensor>,
+) -> Result<Tensor> {
+    check_matrix(embeddings, "nt_xent: embeddings")?;
+    let (rows, dim) = (embeddings.size()[0], embeddings.size()[1]);
+    check_shape(
+        n_views >= 2 && rows % n_views == 0,
+        "nt_xent: embeddings",
+        &format!("[n_views ({n_views}) * batch, dim]"),
+        embeddings,
+    )?;
+    let batch = rows / n_views;
+    let z = l2_normalize(embeddings);
+    let self_mask = Tensor::eye(rows, (Kind::Bool, z.device()));
+    let mut logits = (z.matmul(&z.tr()) / temperature).masked_fill(&self_mask, f64::NEG_INFINITY);
+    if let Some(negatives) = extra_negatives {
+        check_shape(
+            negatives.dim() == 2 && negatives.size()[1] == dim,
+            "nt_xent: extra_negatives",
+            &format!("[negatives, {dim}]"),
+            negatives,
+        )?;
+        logits = Tensor::cat(
+            &[
+                logits,
+                z.matmul(&l2_normalize(negatives).tr()) / temperature,
+            ],
+            1,
+        );
+    }
+    let log_prob = logits.log_softmax(1, Kind::Float).narrow(1, 0, rows); // [rows, rows]
+    let sample = Tensor::arange(rows, (Kind::Int64, z.device())).remainder(batch);
+    let positives = sample
+        .unsqueeze(1)
+        .eq_tensor(&sample.unsqueeze(0))
+        .logical_and(&self_mask.logical_not());
+    let positives = positives.to_kind(Kind::Float);
+    // Masked entries hold -inf on the diagonal; zero them before multiplying.
+    let log_prob = log_prob.masked_fill(&self_mask, 0.0);
+    Ok(-(log_prob * &positives).sum(Kind::Float) / positives.sum(Kind::Float))
+}
+
+/// MoCo v2's InfoNCE (He et al., 2020; Chen et al., 2020): each query's positive
+/// is its key, its negatives the queue. Queries and keys are L2-normalised here;
+/// the queue is expected normalised already (as [`NegativeQueue`] stores it).
+///
+/// # Shapes
+/// - `queries`, `keys`: `[batch, dim]`; `queue`: `[size, dim]`; returns a scalar.
+///
+/// [`NegativeQueue`]: crate::queue::NegativeQueue
+pub fn moco_infonce(
+    queries: &Tensor,
+    keys: &Tensor,
+    queue: &Tensor,
+    temperature: f64,
+) -> Result<Tensor> {
+    check_matrix(queries, "moco_infonce: queries")?;
+    check_shape(
+        keys.size() == queries.size(),
+        "moco_infonce: keys",
+        &format!("{:?} (as queries)", queries.size()),
+        keys,
+    )?;
+    check_shape(
+        queue.dim() == 2 && queue.size()[1] == queries.size()[1],
+        "moco_infonce: queue",
+        &format!("[size, {}]", queries.size()[1]),
+        queue,
+    )?;
+    let (q, k) = (l2_normalize(queries), l2_normalize(keys));
+    let positive = (&q * &k).sum_dim_intlist(1, true, Kind::Float); // [batch, 1]
+    let negatives = q.matmul(&queue.tr()); // [batch, size]
+    let logits = Tensor::cat(&[positive, negatives], 1) / temperature;
+    let targets = Tensor::zeros([q.size()[0]], (Kind::Int64, q.device()));
+    Ok(logits.cross_entropy_for_logits(&targets))
+}
+
+/// MoCo v3's contrastive loss (Chen, Xie & He, 2021) for one direction: the
+/// keys of the batch are the negatives, the loss is scaled by `2 τ` as in the
+/// paper's code. The symmetric loss is `moco_v3(q1, k2) + moco_v3(q2, k1)`.
+///
+/// # Shapes
+/// - `queries`, `keys`: `[batch, dim]`; returns a scalar.
+pub fn moco_v3(queries: &Tensor, keys: &Tensor, temperature: f64) -> Result<Tensor> {
+    check_matrix(queries, "moco_v3: queries")?;
+    check_shape(
+        keys.size() == queries.size(),
+        "moco_v3: keys",
+        &format!("{:?} (as queries)", queries.size()),
+        keys,
+    )?;
+    let logits = l2_normalize(queries).matmul(&l2_normalize(keys).tr()) / temperature;
+    let targets = Tensor::arange(queries.size()[0], (Kind::Int64, queries.device()));
+    Ok(logits.cross_entropy_for_logits(&targets) * (2.0 * temperature))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn nt_xent_is_lowest_when_views_agree() {
+        tch::manual_seed(0);
+        let view = Tensor::randn([16, 32], (Kind::Float, Device::Cpu));
+        let agree = Tensor::cat(&[&view, &view], 0);
+        let disagree = Tensor::cat(
+            &[&view, &Tensor::randn([16, 32], (Kind::Float, Device::Cpu))],
+            0,
+        );
+        let a = nt_xent(&agree, 2, 0.1, None).unwrap().double_value(&[]);
+        let d = nt_xent(&disagree, 2, 0.1, None).unwrap().double_value(&[]);
+        assert!(a < d, "{a} vs {d}");
+    }
+
+    #[test]
+    fn bad_shapes_are_reported() {
+        let x = Tensor::zeros([6, 4], (Kind::Float, Device::Cpu));
+        assert!(nt_xent(&x, 4, 0.1, None)
+            .unwrap_err()
+            .to_string()
+            .contains("n_views (4)"));
+        let err = moco_v3(&x, &x.narrow(0, 0, 5), 0.2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[6, 4]") && err.contains("[5, 4]"), "{err}");
+        let queue = Tensor::zeros([8, 3], (Kind::Float, Device::Cpu));
+        assert!(moco_infonce(&x, &x, &queue, 0.2)
+            .unwrap_err()
+            .to_string()
+            .contains("[size, 4]"));
+    }
+}

@@ -1,0 +1,91 @@
+//! SGD with momentum, Nesterov and weight decay, with the update of `torch.optim.SGD`.
+
+use super::state::{find, Buffers};
+use super::{Optimizer, ParamGroup};
+use crate::error::Result;
+use tch::Tensor;
+
+/// SGD hyper-parameters other than the learning rate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SgdConfig {
+    /// Momentum factor (0 disables the buffer).
+    pub momentum: f64,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+}
+
+/// SGD over parameter groups (weight decay per group, L2 added to the gradient).
+#[derive(Debug)]
+pub struct Sgd {
+    groups: Vec<ParamGroup>,
+    momentum: Buffers,
+    steps_taken: i64,
+    config: SgdConfig,
+}
+
+impl Sgd {
+    /// Zero momentum buffers.
+    pub fn new(groups: Vec<ParamGroup>, config: SgdConfig) -> Self {
+        let momentum = Buffers::zeros_like("momentum_buffer", &groups);
+        Self {
+            groups,
+            momentum,
+            steps_taken: 0,
+            config,
+        }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    fn step(&mut self, lr: f64) {
+        let SgdConfig { momentum, nesterov } = self.config;
+        let first = self.steps_taken == 0;
+        self.steps_taken += 1;
+        tch::no_grad(|| {
+            for (g, group) in self.groups.iter_mut().enumerate() {
+                let lr = lr * group.lr_scale;
+                for (i, param) in group.params.iter_mut().enumerate() {
+                    let grad = param.grad();
+                    if !grad.defined() {
+                        continue;
+                    }
+                    let mut update = if group.weight_decay != 0.0 {
+                        &grad + &*param * group.weight_decay
+                    } else {
+                        grad
+                    };
+                    if momentum != 0.0 {
+                        let buffer = &mut self.momentum.values[g][i];
+                        // torch starts the buffer at the first gradient, not at zero.
+                        if first {
+                            buffer.copy_(&update);
+                        } else {
+                            let _ = buffer.g_mul_scalar_(momentum).g_add_(&update);
+                        }
+                        update = if nesterov {
+                            update + &*buffer * momentum
+                        } else {
+                            buffer.shallow_clone()
+                        };
+                    }
+                    let _ = param.g_add_(&(update * -lr));
+                }
+            }
+        });
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = vec![("step".to_string(), Tensor::from(self.steps_taken))];
+        out.extend(self.momentum.state(&self.groups));
+        out
+    }
+
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
+        self.steps_taken = find(named, "step")?.int64_value(&[]);
+        self.momentum.load(&self.groups, named)
+    }
+}

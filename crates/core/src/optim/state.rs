@@ -1,0 +1,71 @@
+//! Per-parameter state buffers shared by the optimizers: one tensor per
+//! parameter per named slot, saved as `<slot>.<parameter name>`.
+
+use super::ParamGroup;
+use crate::error::{Error, Result};
+use tch::Tensor;
+
+/// Zero-initialised buffers shaped like every parameter of every group.
+#[derive(Debug)]
+pub struct Buffers {
+    /// The slot name used in saved state, e.g. `momentum_buffer`.
+    pub slot: &'static str,
+    /// `[group][parameter]`.
+    pub values: Vec<Vec<Tensor>>,
+}
+
+impl Buffers {
+    /// Zeros like each parameter.
+    pub fn zeros_like(slot: &'static str, groups: &[ParamGroup]) -> Self {
+        Self {
+            slot,
+            values: groups
+                .iter()
+                .map(|g| g.params.iter().map(Tensor::zeros_like).collect())
+                .collect(),
+        }
+    }
+
+    /// Named tensors for saving.
+    pub fn state(&self, groups: &[ParamGroup]) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (g, group) in groups.iter().enumerate() {
+            for (i, name) in group.names.iter().enumerate() {
+                out.push((
+                    format!("{}.{name}", self.slot),
+                    self.values[g][i].shallow_clone(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Copies saved tensors back; each must be present with the parameter's shape.
+    pub fn load(&mut self, groups: &[ParamGroup], named: &[(String, Tensor)]) -> Result<()> {
+        for (g, group) in groups.iter().enumerate() {
+            for (i, name) in group.names.iter().enumerate() {
+                let key = format!("{}.{name}", self.slot);
+                let saved = find(named, &key)?;
+                let slot = &mut self.values[g][i];
+                if saved.size() != slot.size() {
+                    return Err(Error::State(format!(
+                        "`{key}` has shape {:?}, the parameter {:?}",
+                        saved.size(),
+                        slot.size()
+                    )));
+                }
+                tch::no_grad(|| slot.copy_(saved));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tensor saved under `key`, or an error naming it.
+pub fn find<'a>(named: &'a [(String, Tensor)], key: &str) -> Result<&'a Tensor> {
+    named
+        .iter()
+        .find(|(n, _)| n == key)
+        .map(|(_, t)| t)
+        .ok_or_else(|| Error::State(format!("missing entry `{key}`")))
+}

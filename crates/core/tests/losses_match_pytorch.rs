@@ -1,0 +1,181 @@
+//! Every loss against PyTorch: the value (fp32 relative tolerance 1e-5) and the
+//! gradient of each input the loss trains. Fixtures come from
+//! `benches/reference/core_fixtures.py` (PyTorch, float64 reference).
+
+use selfsup_core::losses::{self, VicRegWeights};
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+struct Fixture {
+    tensors: HashMap<String, Tensor>,
+    name: &'static str,
+}
+
+impl Fixture {
+    fn load(name: &'static str) -> Self {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/losses.safetensors"
+        );
+        let tensors = Tensor::read_safetensors(path)
+            .expect("fixture file")
+            .into_iter()
+            .collect();
+        Self { tensors, name }
+    }
+
+    /// A float input as a leaf that records gradients.
+    fn input(&self, key: &str) -> Tensor {
+        let t = &self.tensors[&format!("{}.input.{key}", self.name)];
+        if t.is_floating_point() {
+            t.to_kind(Kind::Float).set_requires_grad(true)
+        } else {
+            t.shallow_clone()
+        }
+    }
+
+    fn check(&self, loss: &Tensor, inputs: &[(&str, &Tensor)]) {
+        let expected = self.tensors[&format!("{}.loss", self.name)].double_value(&[0]);
+        let got = loss.double_value(&[]);
+        assert!(
+            (got - expected).abs() <= 1e-5 * expected.abs().max(1e-3),
+            "{}: loss {got} vs PyTorch {expected}",
+            self.name
+        );
+        loss.backward();
+        for (key, input) in inputs {
+            let expected = &self.tensors[&format!("{}.grad.{key}", self.name)];
+            let got = input.grad();
+            let scale = expected.abs().max().double_value(&[]);
+            let error = (&got - expected).abs().max().double_value(&[]);
+            assert!(
+                error <= 1e-5 * scale.max(1e-3),
+                "{}: grad of {key} differs by {error} (scale {scale})",
+                self.name
+            );
+        }
+    }
+}
+
+#[test]
+fn nt_xent_two_views() {
+    let f = Fixture::load("nt_xent_2");
+    let z = f.input("z");
+    f.check(&losses::nt_xent(&z, 2, 0.2, None).unwrap(), &[("z", &z)]);
+}
+
+#[test]
+fn nt_xent_three_views() {
+    let f = Fixture::load("nt_xent_3");
+    let z = f.input("z");
+    f.check(&losses::nt_xent(&z, 3, 0.5, None).unwrap(), &[("z", &z)]);
+}
+
+#[test]
+fn nt_xent_with_extra_negatives() {
+    let f = Fixture::load("nt_xent_neg");
+    let (z, negatives) = (f.input("z"), f.input("negatives"));
+    f.check(
+        &losses::nt_xent(&z, 2, 0.1, Some(&negatives)).unwrap(),
+        &[("z", &z), ("negatives", &negatives)],
+    );
+}
+
+#[test]
+fn moco_v2_infonce() {
+    let f = Fixture::load("moco_infonce");
+    let (q, k, queue) = (f.input("q"), f.input("k"), f.input("queue"));
+    f.check(
+        &losses::moco_infonce(&q, &k, &queue.detach(), 0.2).unwrap(),
+        &[("q", &q), ("k", &k)],
+    );
+}
+
+#[test]
+fn moco_v3_contrastive() {
+    let f = Fixture::load("moco_v3");
+    let (q, k) = (f.input("q"), f.input("k"));
+    f.check(
+        &losses::moco_v3(&q, &k, 0.2).unwrap(),
+        &[("q", &q), ("k", &k)],
+    );
+}
+
+#[test]
+fn negative_cosine() {
+    let f = Fixture::load("negative_cosine");
+    let (p, z) = (f.input("p"), f.input("z"));
+    let loss = losses::negative_cosine(&p, &z).unwrap();
+    f.check(&loss, &[("p", &p)]);
+    assert!(!z.grad().defined(), "targets are detached");
+}
+
+#[test]
+fn barlow_twins() {
+    let f = Fixture::load("barlow_twins");
+    let (z1, z2) = (f.input("z1"), f.input("z2"));
+    f.check(
+        &losses::barlow_twins(&z1, &z2, 0.0051).unwrap(),
+        &[("z1", &z1), ("z2", &z2)],
+    );
+}
+
+#[test]
+fn vicreg() {
+    let f = Fixture::load("vicreg");
+    let (z1, z2) = (f.input("z1"), f.input("z2"));
+    f.check(
+        &losses::vicreg(&z1, &z2, VicRegWeights::default()).unwrap(),
+        &[("z1", &z1), ("z2", &z2)],
+    );
+}
+
+#[test]
+fn dino() {
+    let f = Fixture::load("dino");
+    let (student, teacher, center) = (f.input("student"), f.input("teacher"), f.input("center"));
+    f.check(
+        &losses::dino_loss(&student, &teacher, &center.detach(), 4, 0.1, 0.04).unwrap(),
+        &[("student", &student)],
+    );
+}
+
+#[test]
+fn mae_with_normalised_pixels() {
+    let f = Fixture::load("mae");
+    let (pred, target, mask) = (f.input("pred"), f.input("target"), f.input("mask"));
+    f.check(
+        &losses::mae_loss(&pred, &target.detach(), &mask.detach(), true).unwrap(),
+        &[("pred", &pred)],
+    );
+}
+
+#[test]
+fn rotation_prediction() {
+    let f = Fixture::load("rotation");
+    let (logits, labels) = (f.input("logits"), f.input("labels"));
+    f.check(
+        &losses::rotation_prediction(&logits, &labels).unwrap(),
+        &[("logits", &logits)],
+    );
+}
+
+#[test]
+fn masked_lm_ignores_unselected_tokens() {
+    let f = Fixture::load("masked_lm");
+    let (logits, labels) = (f.input("logits"), f.input("labels"));
+    f.check(
+        &losses::masked_lm(&logits, &labels).unwrap(),
+        &[("logits", &logits)],
+    );
+}
+
+#[test]
+fn next_token() {
+    let f = Fixture::load("next_token");
+    let (logits, labels) = (f.input("logits"), f.input("labels"));
+    f.check(
+        &losses::next_token(&logits, &labels).unwrap(),
+        &[("logits", &logits)],
+    );
+}
