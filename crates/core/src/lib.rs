@@ -6,7 +6,9 @@
 //! it depends on `tch` only.
 
 pub mod blocks;
+pub mod ema;
 pub mod error;
+pub mod heads;
 pub mod losses;
 pub mod optim;
 pub mod queue;
