@@ -4,6 +4,7 @@
 //! drive `cargo`. This crate never links tch, so it builds in seconds on a
 //! machine that has no libtorch yet.
 
+mod bench;
 mod layout;
 mod setup;
 
@@ -31,6 +32,14 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Compare a benchmark suite (`core`) with its PyTorch twin, same threads, same run.
+    Bench {
+        /// The suite: `core`.
+        suite: String,
+        /// Threads for both sides.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
     Test {
         /// Passed on to `cargo test`.
@@ -53,6 +62,11 @@ fn main() -> Result<()> {
                 .arg("train")
                 .arg(&task)
                 .args(&args))
+        }
+        Task::Bench { suite, threads } => {
+            setup::ensure(&root)?;
+            cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
+            bench::run(&root, &suite, threads)
         }
         Task::Test { args } => {
             setup::ensure(&root)?;

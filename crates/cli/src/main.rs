@@ -1,5 +1,6 @@
 //! `selfsup`: train and evaluate self-supervised models from the command line.
 
+mod bench_core;
 mod logging;
 mod tasks;
 mod train;
@@ -21,12 +22,24 @@ enum Command {
     Train(train::TrainArgs),
     /// List the known tasks and their default configs.
     Tasks,
+    /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
+    Bench {
+        /// Which suite: `core` (losses and optimizer steps).
+        suite: String,
+        /// Intra-op threads (match the PyTorch side).
+        #[arg(long, default_value_t = 2)]
+        threads: i32,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Bench { suite, threads } => match suite.as_str() {
+            "core" => bench_core::run(threads),
+            other => anyhow::bail!("unknown bench suite `{other}`; known: core"),
+        },
         Command::Tasks => {
             for task in tasks::TASKS {
                 println!("{:<14} {}  ({})", task.name, task.summary, task.config_path);
