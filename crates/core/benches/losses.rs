@@ -3,6 +3,8 @@
 //! `cargo bench -p selfsup-core`; `cargo xtask bench core` compares the same
 //! computations with PyTorch eager.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use selfsup_core::losses;
 use tch::{Device, Kind, Tensor};
