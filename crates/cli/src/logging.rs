@@ -18,7 +18,12 @@ pub fn init_stderr() {
 /// Installs stderr plus a log file; falls back to stderr alone if the file cannot be created.
 pub fn init_with_file(path: &Path) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    match std::fs::File::create(path) {
+    // Append: a resumed run keeps the log of its first part.
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         Ok(file) => {
             let to_file = fmt::layer().with_ansi(false).with_writer(Mutex::new(file));
             let _ = tracing_subscriber::registry()

@@ -8,6 +8,7 @@ use selfsup_train::eval::{extract_features, knn_top1};
 use selfsup_train::image_data::{parse_device, Normalizer};
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
+use selfsup_train::trainer::TrainingData;
 use selfsup_train::{FeatureExtractor, RunConfig, Trainer};
 use selfsup_vision::VisionMethodConfig;
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ pub struct TrainArgs {
     /// Folder holding the data set's files (replaces `data.path`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint, with its config.
+    #[arg(long, value_name = "RUN_FOLDER", conflicts_with = "config")]
+    resume: Option<PathBuf>,
     /// Parent folder of run folders.
     #[arg(long, default_value_os_t = crate::default_runs_dir())]
     runs: PathBuf,
@@ -43,7 +47,8 @@ pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Vi
 /// Runs `selfsup train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     let task = tasks::find(&args.task)?;
-    let (text, origin) = match &args.config {
+    let resumed_config = args.resume.as_ref().map(|dir| dir.join("config.toml"));
+    let (text, origin) = match resumed_config.as_ref().or(args.config.as_ref()) {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config {}", path.display()))?;
@@ -66,7 +71,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.data.path.display()
         )
     })?;
-    let run = RunDir::create(&args.runs, &config.name)?;
+    let run = match &args.resume {
+        Some(dir) => RunDir::open(dir)?,
+        None => RunDir::create(&args.runs, &config.name)?,
+    };
     logging::init_with_file(&run.file("train.log"));
     let config_file = run.file("config.toml");
     std::fs::write(&config_file, config.to_toml())
@@ -94,13 +102,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config: config.trainer.clone(),
         optim: config.optim.clone(),
     };
+    let checkpoint = run.checkpoints().join("last.safetensors");
+    let resume = args.resume.is_some().then_some(checkpoint.as_path());
     let report = trainer.fit(
         method.as_mut(),
         &vs,
-        &train,
-        &normalizer,
+        TrainingData {
+            images: &train,
+            normalizer: &normalizer,
+        },
         &run,
         &mut metrics,
+        resume,
     )?;
     let trained = knn(method.backbone());
     metrics.write(

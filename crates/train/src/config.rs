@@ -28,10 +28,24 @@ pub struct RunConfig<M> {
     pub eval: EvalConfig,
 }
 
-/// AdamW with linear warmup and cosine decay (per step).
+/// Which optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW (ViTs, MAE, text).
+    Adamw,
+    /// SGD with momentum.
+    Sgd,
+    /// LARS (large-batch SimCLR, MoCo v3 ResNets).
+    Lars,
+}
+
+/// The optimizer with linear warmup and cosine decay (per step).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimConfig {
+    /// `adamw`, `sgd` or `lars`.
+    pub optimizer: OptimizerKind,
     /// Peak learning rate (after warmup).
     pub lr: f64,
     /// Learning rate at the end of the cosine.
@@ -42,6 +56,12 @@ pub struct OptimConfig {
     pub beta1: f64,
     /// AdamW β2.
     pub beta2: f64,
+    /// SGD / LARS momentum.
+    pub momentum: f64,
+    /// SGD Nesterov momentum.
+    pub nesterov: bool,
+    /// LARS trust coefficient.
+    pub trust_coefficient: f64,
     /// Warmup length in epochs (may be fractional).
     pub warmup_epochs: f64,
 }
@@ -49,6 +69,10 @@ pub struct OptimConfig {
 impl Default for OptimConfig {
     fn default() -> Self {
         Self {
+            optimizer: OptimizerKind::Adamw,
+            momentum: 0.9,
+            nesterov: false,
+            trust_coefficient: 0.001,
             lr: 1.5e-4,
             min_lr: 0.0,
             weight_decay: 0.05,
@@ -73,6 +97,13 @@ pub struct TrainerConfig {
     pub device: String,
     /// Log a metrics row every this many steps.
     pub log_every: usize,
+    /// Also write the `last` checkpoint every this many steps (0: at epoch ends only).
+    pub checkpoint_every: usize,
+    /// Clip the global gradient norm to this value (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
+    /// Accumulate gradients over this many batches per optimizer step.
+    pub accumulate: usize,
 }
 
 impl Default for TrainerConfig {
@@ -83,6 +114,9 @@ impl Default for TrainerConfig {
             seed: 0,
             device: "auto".into(),
             log_every: 10,
+            checkpoint_every: 0,
+            grad_clip: None,
+            accumulate: 1,
         }
     }
 }

@@ -46,4 +46,12 @@ pub trait Method {
     fn after_step(&mut self, _progress: &Progress) {}
     /// The backbone whose features downstream evaluation uses.
     fn backbone(&self) -> &dyn FeatureExtractor;
+    /// State outside the var store that a checkpoint must keep (queues, centres).
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores what [`Method::state`] returned.
+    fn load_state(&mut self, _named: &[(String, Tensor)]) -> Result<()> {
+        Ok(())
+    }
 }

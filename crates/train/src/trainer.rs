@@ -1,6 +1,12 @@
-//! The training loop every method shares: batches from the sampler, AdamW with
-//! warmup + cosine per step, NaN/Inf checks, metrics rows, a progress bar and a
-//! checkpoint at the end of every epoch.
+//! The training loop every method shares: batches from the sampler, the
+//! configured optimizer with warmup + cosine per step, gradient accumulation and
+//! clipping, NaN/Inf checks, metrics rows, a progress bar and atomic checkpoints.
+//!
+//! Exact resume: the data order derives from `(seed, epoch)` and libtorch's
+//! generator is reseeded from `(seed, step)` before every step, so a run that
+//! stops and resumes from a checkpoint computes the same steps as one that
+//! never stopped, with no RNG state to save. The generator is global to the
+//! process, so one process trains one run at a time.
 
 use crate::checkpoint;
 use crate::config::{OptimConfig, TrainerConfig};
@@ -8,30 +14,41 @@ use crate::error::{Error, Result};
 use crate::image_data::Normalizer;
 use crate::method::{Batch, Method, Progress};
 use crate::metrics::MetricsCsv;
+use crate::optimizer;
 use crate::run_dir::RunDir;
 use indicatif::{ProgressBar, ProgressStyle};
-use selfsup_core::optim::{decay_groups, AdamW, AdamWConfig, Optimizer};
+use selfsup_core::optim::Optimizer;
 use selfsup_core::schedule::warmup_cosine;
-use selfsup_data::sampler::EpochSampler;
+use selfsup_data::sampler::{mix, EpochSampler};
 use selfsup_data::ImageDataset;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::time::Instant;
 use tch::nn::VarStore;
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct FitReport {
-    /// Optimizer steps taken.
+    /// Optimizer steps done in total (including any before a resume).
     pub steps: usize,
+    /// Loss of the first step this process ran.
+    pub first_loss: f64,
     /// Loss of the last step.
     pub final_loss: f64,
-    /// Mean loss over the first logged window, to compare with `final_loss`.
-    pub first_loss: f64,
-    /// Wall time of the loop.
+    /// Wall time of this process's loop.
     pub seconds: f64,
-    /// Training images per second (views counted once).
+    /// Training images per second in this process.
     pub images_per_second: f64,
+}
+
+/// What to train on: decoded images and the normalisation applied on the device.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingData<'a> {
+    /// The training split.
+    pub images: &'a ImageDataset,
+    /// Moves batches to the device and normalises them.
+    pub normalizer: &'a Normalizer,
 }
 
 /// Runs the loop; owns no model, only the settings.
@@ -43,133 +60,258 @@ pub struct Trainer {
     pub optim: OptimConfig,
 }
 
+/// Prefixes of the tensor names in a checkpoint.
+const MODEL: &str = "model.";
+const OPTIM: &str = "optim.";
+const METHOD: &str = "method.";
+const STEP: &str = "trainer.step";
+
 impl Trainer {
+    /// Optimizer steps per epoch for `len` training samples.
+    pub fn steps_per_epoch(&self, len: usize) -> usize {
+        len / self.config.batch_size / self.config.accumulate.max(1)
+    }
+
     /// Trains `method` (whose variables live in `vs`) on `data`, writing metrics
-    /// rows and a `last` checkpoint in `run` after every epoch.
+    /// rows and the `last` checkpoint in `run`. With `resume`, continues from
+    /// that checkpoint's step.
     pub fn fit(
         &self,
         method: &mut dyn Method,
         vs: &VarStore,
-        data: &ImageDataset,
-        normalizer: &Normalizer,
+        data: TrainingData<'_>,
         run: &RunDir,
         metrics: &mut MetricsCsv,
+        resume: Option<&Path>,
     ) -> Result<FitReport> {
+        let TrainingData {
+            images: data,
+            normalizer,
+        } = data;
+        let accumulate = self.config.accumulate.max(1);
         let sampler = EpochSampler {
             len: data.len(),
             batch_size: self.config.batch_size,
             drop_last: true,
             seed: self.config.seed,
         };
-        let steps_per_epoch = sampler.batches_per_epoch();
+        let steps_per_epoch = self.steps_per_epoch(data.len());
         if steps_per_epoch == 0 {
+            let message = format!(
+                "{} x {accumulate} accumulated is more than the {} training images",
+                self.config.batch_size,
+                data.len()
+            );
             return Err(Error::Config {
                 origin: "trainer.batch_size".into(),
-                message: format!(
-                    "{} is larger than the {} training images",
-                    self.config.batch_size,
-                    data.len()
-                ),
+                message,
             });
         }
         let total_steps = steps_per_epoch * self.config.epochs;
         let warmup_steps = (self.optim.warmup_epochs * steps_per_epoch as f64).round() as usize;
-        let adam = AdamWConfig {
-            beta1: self.optim.beta1,
-            beta2: self.optim.beta2,
-            eps: 1e-8,
+        let mut optimizer = optimizer::build(vs, &self.optim);
+        let start_step = match resume {
+            Some(path) => restore(path, vs, optimizer.as_mut(), method)?,
+            None => 0,
         };
-        let mut optimizer = AdamW::new(decay_groups(vs, self.optim.weight_decay), adam);
-        let bar = progress_bar(total_steps as u64);
+        let bar = progress_bar(total_steps as u64, start_step as u64);
         let started = Instant::now();
-        let (mut step, mut last_loss, mut first_loss) = (0usize, f64::NAN, f64::NAN);
-        for epoch in 0..self.config.epochs {
-            for indices in sampler.epoch(epoch as u64) {
-                let lr = warmup_cosine(
-                    step,
-                    total_steps,
-                    warmup_steps,
-                    self.optim.lr,
-                    self.optim.min_lr,
-                );
-                let views = vec![normalizer.apply(&data.gather(&indices))];
-                let labels = Tensor::from_slice(
-                    &indices.iter().map(|&i| data.labels[i]).collect::<Vec<_>>(),
-                );
-                let batch = Batch {
-                    views,
-                    labels,
-                    indices,
-                };
-                let output = method.step(&batch, true)?;
-                optimizer.zero_grad();
-                output.loss.backward();
-                optimizer.step(lr);
-                step += 1;
-                method.after_step(&Progress {
-                    step,
-                    total_steps,
-                    epoch,
-                });
-                // A host-device sync; cheap next to a step, and it catches NaN at once.
-                let loss = output.loss.double_value(&[]);
-                if !loss.is_finite() {
-                    bar.abandon();
-                    return Err(Error::NonFiniteLoss { step, value: loss });
-                }
-                if first_loss.is_nan() {
-                    first_loss = loss;
-                }
-                last_loss = loss;
-                if step % self.config.log_every.max(1) == 0 || step == total_steps {
-                    metrics.write(step, epoch, "train", "loss", loss)?;
-                    metrics.write(step, epoch, "train", "lr", lr)?;
-                    let rate =
-                        (step * self.config.batch_size) as f64 / started.elapsed().as_secs_f64();
-                    bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {rate:.0} img/s"));
-                    if bar.is_hidden() {
-                        tracing::info!(
-                            step,
-                            total_steps,
-                            epoch,
-                            loss,
-                            lr,
-                            images_per_second = rate,
-                            "train"
-                        );
-                    }
-                }
-                bar.inc(1);
+        let (mut first_loss, mut last_loss) = (f64::NAN, f64::NAN);
+        let mut epoch_batches: (usize, Vec<Vec<usize>>) = (usize::MAX, Vec::new());
+        for step in start_step..total_steps {
+            let epoch = step / steps_per_epoch;
+            if epoch_batches.0 != epoch {
+                epoch_batches = (epoch, sampler.epoch(epoch as u64));
             }
-            let mut tensors = checkpoint::named_variables(vs, "model.");
-            tensors.extend(
-                optimizer
-                    .state()
-                    .into_iter()
-                    .map(|(n, t)| (format!("optim.{n}"), t)),
+            // Every random op of this step (masking, noise) draws from here.
+            tch::manual_seed(mix(self.config.seed, step as u64) as i64);
+            let lr = warmup_cosine(
+                step,
+                total_steps,
+                warmup_steps,
+                self.optim.lr,
+                self.optim.min_lr,
             );
-            tensors.push(("trainer.step".into(), Tensor::from(step as i64)));
-            tensors.push(("trainer.epoch".into(), Tensor::from(epoch as i64 + 1)));
-            checkpoint::save_atomic(&run.checkpoints(), "last", &tensors)?;
+            optimizer.zero_grad();
+            let mut loss_sum = 0.0;
+            for micro in 0..accumulate {
+                let indices = &epoch_batches.1[(step % steps_per_epoch) * accumulate + micro];
+                let batch = self.batch(data, normalizer, indices);
+                let loss = method.step(&batch, true)?.loss;
+                // A host-device sync; cheap next to a step, and it catches NaN at once.
+                let value = loss.double_value(&[]);
+                if !value.is_finite() {
+                    bar.abandon();
+                    return Err(Error::NonFiniteLoss {
+                        step: step + 1,
+                        value,
+                    });
+                }
+                loss_sum += value;
+                (loss / accumulate as f64).backward();
+            }
+            if let Some(max_norm) = self.config.grad_clip {
+                clip_grad_norm(optimizer.as_ref(), max_norm);
+            }
+            optimizer.step(lr);
+            let done = step + 1;
+            method.after_step(&Progress {
+                step: done,
+                total_steps,
+                epoch,
+            });
+            let loss = loss_sum / accumulate as f64;
+            if first_loss.is_nan() {
+                first_loss = loss;
+            }
+            last_loss = loss;
+            if done % self.config.log_every.max(1) == 0 || done == total_steps {
+                metrics.write(done, epoch, "train", "loss", loss)?;
+                metrics.write(done, epoch, "train", "lr", lr)?;
+                let images = (done - start_step) * self.config.batch_size * accumulate;
+                let rate = images as f64 / started.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {rate:.0} img/s"));
+                if bar.is_hidden() {
+                    tracing::info!(
+                        step = done,
+                        total_steps,
+                        epoch,
+                        loss,
+                        lr,
+                        images_per_second = rate,
+                        "train"
+                    );
+                }
+            }
+            bar.inc(1);
+            let epoch_end = done % steps_per_epoch == 0;
+            let periodic =
+                self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0;
+            if epoch_end || periodic {
+                save(run, vs, optimizer.as_ref(), method, done)?;
+            }
         }
         bar.finish();
         let seconds = started.elapsed().as_secs_f64();
+        let images = (total_steps - start_step) * self.config.batch_size * accumulate;
         Ok(FitReport {
-            steps: step,
-            final_loss: last_loss,
+            steps: total_steps,
             first_loss,
+            final_loss: last_loss,
             seconds,
-            images_per_second: (step * self.config.batch_size) as f64 / seconds,
+            images_per_second: images as f64 / seconds,
         })
+    }
+
+    fn batch(&self, data: &ImageDataset, normalizer: &Normalizer, indices: &[usize]) -> Batch {
+        let views = vec![normalizer.apply(&data.gather(indices))];
+        let labels =
+            Tensor::from_slice(&indices.iter().map(|&i| data.labels[i]).collect::<Vec<_>>());
+        Batch {
+            views,
+            labels,
+            indices: indices.to_vec(),
+        }
+    }
+}
+
+/// Writes `last` with the model, optimizer and method state and the step.
+fn save(
+    run: &RunDir,
+    vs: &VarStore,
+    optimizer: &dyn Optimizer,
+    method: &dyn Method,
+    step: usize,
+) -> Result<()> {
+    let mut tensors = checkpoint::named_variables(vs, MODEL);
+    tensors.extend(
+        optimizer
+            .state()
+            .into_iter()
+            .map(|(n, t)| (format!("{OPTIM}{n}"), t)),
+    );
+    tensors.extend(
+        method
+            .state()
+            .into_iter()
+            .map(|(n, t)| (format!("{METHOD}{n}"), t)),
+    );
+    tensors.push((STEP.into(), Tensor::from(step as i64)));
+    checkpoint::save_atomic(&run.checkpoints(), "last", &tensors)?;
+    Ok(())
+}
+
+/// Loads a checkpoint written by [`save`]; returns the step to continue from.
+fn restore(
+    path: &Path,
+    vs: &VarStore,
+    optimizer: &mut dyn Optimizer,
+    method: &mut dyn Method,
+) -> Result<usize> {
+    let saved = checkpoint::load(path)?;
+    checkpoint::restore_variables(vs, MODEL, &saved, path)?;
+    let strip = |prefix: &str| -> Vec<(String, Tensor)> {
+        saved
+            .iter()
+            .filter_map(|(n, t)| {
+                n.strip_prefix(prefix)
+                    .map(|n| (n.to_string(), t.shallow_clone()))
+            })
+            .collect()
+    };
+    optimizer.load_state(&strip(OPTIM))?;
+    method.load_state(&strip(METHOD))?;
+    let step = saved
+        .iter()
+        .find(|(n, _)| n == STEP)
+        .map(|(_, t)| t.int64_value(&[]));
+    let step = step.ok_or_else(|| {
+        Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("no `{STEP}` entry"),
+            ),
+        )
+    })?;
+    tracing::info!(step, checkpoint = %path.display(), "resuming");
+    Ok(step as usize)
+}
+
+/// Scales all gradients so their global L2 norm is at most `max_norm`
+/// (`torch.nn.utils.clip_grad_norm_`).
+fn clip_grad_norm(optimizer: &dyn Optimizer, max_norm: f64) {
+    let grads: Vec<Tensor> = optimizer
+        .groups()
+        .iter()
+        .flat_map(|g| g.params.iter())
+        .map(|p| p.grad())
+        .filter(|g| g.defined())
+        .collect();
+    if grads.is_empty() {
+        return;
+    }
+    let norms: Vec<Tensor> = grads
+        .iter()
+        .map(|g| g.norm().to_kind(Kind::Float))
+        .collect();
+    let total = Tensor::stack(&norms, 0).norm().double_value(&[]);
+    let scale = max_norm / (total + 1e-6);
+    if scale < 1.0 {
+        tch::no_grad(|| {
+            for mut g in grads {
+                let _ = g.g_mul_scalar_(scale);
+            }
+        });
     }
 }
 
 /// A live bar on a terminal; hidden (with periodic log lines instead) in CI and pipes.
-fn progress_bar(total: u64) -> ProgressBar {
+fn progress_bar(total: u64, position: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(total);
+    let bar = ProgressBar::new(total).with_position(position);
     let style = ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  eta {eta}")
         .expect("valid template");
     bar.set_style(style);

@@ -1,0 +1,301 @@
+//! The trainer's promises: an interrupted and resumed run ends with the same
+//! weights, bit for bit, as one that never stopped; a NaN loss stops the run
+//! with its step and keeps the last good checkpoint; a process killed while
+//! writing a checkpoint leaves the previous one loadable.
+
+use ndarray::Array4;
+use selfsup_data::ImageDataset;
+use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
+use selfsup_train::image_data::Normalizer;
+use selfsup_train::metrics::MetricsCsv;
+use selfsup_train::run_dir::RunDir;
+use selfsup_train::trainer::TrainingData;
+use selfsup_train::{checkpoint, Batch, Error, FeatureExtractor, Method, StepOutput, Trainer};
+use std::path::Path;
+use tch::nn::{self, Module, VarStore};
+use tch::{Device, Kind, Tensor};
+
+/// A denoising linear autoencoder: random noise every step exercises the
+/// per-step reseeding; `fail_at` makes step N error (an interruption) and
+/// `nan_at` makes it return NaN.
+struct Denoiser {
+    encoder: nn::Linear,
+    decoder: nn::Linear,
+    steps: usize,
+    fail_at: Option<usize>,
+    nan_at: Option<usize>,
+}
+
+impl Denoiser {
+    fn new(vs: &VarStore) -> Self {
+        let encoder = nn::linear(vs.root() / "encoder", 16, 4, Default::default());
+        let decoder = nn::linear(vs.root() / "decoder", 4, 16, Default::default());
+        Self {
+            encoder,
+            decoder,
+            steps: 0,
+            fail_at: None,
+            nan_at: None,
+        }
+    }
+}
+
+impl FeatureExtractor for Denoiser {
+    fn features(&self, images: &Tensor) -> Tensor {
+        self.encoder.forward(&images.flatten(1, -1))
+    }
+}
+
+impl Method for Denoiser {
+    fn step(&mut self, batch: &Batch, _train: bool) -> selfsup_train::Result<StepOutput> {
+        self.steps += 1;
+        if self.fail_at == Some(self.steps) {
+            return Err(Error::Config {
+                origin: "test".into(),
+                message: "interrupted".into(),
+            });
+        }
+        let x = batch.views[0].flatten(1, -1);
+        let noisy = &x + Tensor::randn_like(&x) * 0.3;
+        let loss = self
+            .decoder
+            .forward(&self.encoder.forward(&noisy))
+            .mse_loss(&x, tch::Reduction::Mean);
+        let loss = if self.nan_at == Some(self.steps) {
+            loss * f64::NAN
+        } else {
+            loss
+        };
+        Ok(StepOutput { loss })
+    }
+
+    fn backbone(&self) -> &dyn FeatureExtractor {
+        self
+    }
+}
+
+/// libtorch's generator is global to the process and the trainer reseeds it
+/// every step, so tests that train must not run at the same time.
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn data() -> ImageDataset {
+    let images = Array4::from_shape_fn((40, 4, 4, 1), |(n, h, w, _)| {
+        ((n * 7 + h * 5 + w * 3) % 256) as u8
+    });
+    ImageDataset::new(images, (0..40).map(|i| i % 2).collect(), 2).unwrap()
+}
+
+fn trainer(optimizer: OptimizerKind) -> Trainer {
+    let config = TrainerConfig {
+        epochs: 3,
+        batch_size: 8,
+        seed: 7,
+        device: "cpu".into(),
+        log_every: 1,
+        checkpoint_every: 1,
+        ..Default::default()
+    };
+    let optim = OptimConfig {
+        optimizer,
+        lr: 0.05,
+        warmup_epochs: 1.0,
+        ..Default::default()
+    };
+    Trainer { config, optim }
+}
+
+fn weights(vs: &VarStore) -> Vec<(String, Tensor)> {
+    checkpoint::named_variables(vs, "")
+}
+
+struct Run {
+    _parent: tempfile::TempDir,
+    dir: RunDir,
+    metrics: MetricsCsv,
+}
+
+fn new_run() -> Run {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(parent.path(), "t").unwrap();
+    let metrics = MetricsCsv::open(&dir.file("metrics.csv")).unwrap();
+    Run {
+        _parent: parent,
+        dir,
+        metrics,
+    }
+}
+
+fn fit(
+    trainer: &Trainer,
+    method: &mut Denoiser,
+    vs: &VarStore,
+    run: &mut Run,
+    resume: Option<&Path>,
+) -> selfsup_train::Result<selfsup_train::trainer::FitReport> {
+    let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
+    let images = data();
+    let data = TrainingData {
+        images: &images,
+        normalizer: &normalizer,
+    };
+    trainer.fit(method, vs, data, &run.dir, &mut run.metrics, resume)
+}
+
+fn assert_resume_is_exact(optimizer: OptimizerKind) {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let trainer = trainer(optimizer);
+    // Uninterrupted: 3 epochs of 5 steps.
+    tch::manual_seed(1);
+    let straight_vs = VarStore::new(Device::Cpu);
+    let mut straight = Denoiser::new(&straight_vs);
+    let mut run = new_run();
+    assert_eq!(
+        fit(&trainer, &mut straight, &straight_vs, &mut run, None)
+            .unwrap()
+            .steps,
+        15
+    );
+
+    // Interrupted after 7 steps (mid-epoch), then resumed in a fresh model.
+    tch::manual_seed(1);
+    let first_vs = VarStore::new(Device::Cpu);
+    let mut first = Denoiser::new(&first_vs);
+    first.fail_at = Some(8);
+    let mut run = new_run();
+    assert!(fit(&trainer, &mut first, &first_vs, &mut run, None).is_err());
+    tch::manual_seed(99); // a different init: everything must come from the checkpoint
+    let resumed_vs = VarStore::new(Device::Cpu);
+    let mut resumed = Denoiser::new(&resumed_vs);
+    let checkpoint = run.dir.checkpoints().join("last.safetensors");
+    fit(
+        &trainer,
+        &mut resumed,
+        &resumed_vs,
+        &mut run,
+        Some(&checkpoint),
+    )
+    .unwrap();
+
+    for ((name, a), (_, b)) in weights(&straight_vs)
+        .iter()
+        .zip(weights(&resumed_vs).iter())
+    {
+        assert!(a.equal(b), "{optimizer:?}: {name} differs after resume");
+    }
+}
+
+#[test]
+fn resumed_adamw_run_is_bitwise_identical() {
+    assert_resume_is_exact(OptimizerKind::Adamw);
+}
+
+#[test]
+fn resumed_sgd_run_is_bitwise_identical() {
+    assert_resume_is_exact(OptimizerKind::Sgd);
+}
+
+#[test]
+fn nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let trainer = trainer(OptimizerKind::Adamw);
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    method.nan_at = Some(4);
+    let mut run = new_run();
+    let err = fit(&trainer, &mut method, &vs, &mut run, None).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteLoss { step: 4, .. }), "{err}");
+    assert!(err.to_string().contains("step 4"), "{err}");
+    let saved = checkpoint::load(&run.dir.checkpoints().join("last.safetensors")).unwrap();
+    let step = saved
+        .iter()
+        .find(|(n, _)| n == "trainer.step")
+        .unwrap()
+        .1
+        .int64_value(&[]);
+    assert_eq!(step, 3, "the checkpoint of the last good step is kept");
+    let finite = saved
+        .iter()
+        .all(|(_, t)| !t.is_floating_point() || t.isfinite().all().int64_value(&[]) == 1);
+    assert!(finite, "no NaN reached the saved weights");
+}
+
+#[test]
+fn gradient_clipping_and_accumulation_train() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut trainer = trainer(OptimizerKind::Lars);
+    trainer.config.grad_clip = Some(0.5);
+    trainer.config.accumulate = 2;
+    trainer.optim.lr = 0.5;
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    let mut run = new_run();
+    let report = fit(&trainer, &mut method, &vs, &mut run, None).unwrap();
+    assert_eq!(report.steps, 6, "40 images / (8 x 2) = 2 steps per epoch");
+    assert!(report.final_loss.is_finite());
+    assert_eq!(method.steps, 12, "two batches per optimizer step");
+}
+
+/// The child side of the kill test: writes checkpoints in a loop, each tensor
+/// filled with the write's number, until it is killed.
+#[test]
+fn checkpoint_writer_child() {
+    let Ok(dir) = std::env::var("SELFSUP_KILL_TEST_DIR") else {
+        return;
+    };
+    for round in 1i64.. {
+        let value = round as f64;
+        let tensors: Vec<(String, Tensor)> = (0..8)
+            .map(|i| {
+                (
+                    format!("t{i}"),
+                    Tensor::full([256, 1024], value, (Kind::Float, Device::Cpu)),
+                )
+            })
+            .collect();
+        checkpoint::save_atomic(Path::new(&dir), "last", &tensors).unwrap();
+    }
+}
+
+#[test]
+fn sigkill_while_writing_leaves_a_loadable_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("last.safetensors");
+    // Each write takes a few milliseconds; killing at these offsets after a
+    // completed write lands in the middle of later writes.
+    for delay_ms in [0u64, 3, 7, 11, 17] {
+        let before = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "checkpoint_writer_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("SELFSUP_KILL_TEST_DIR", dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait (however slow the machine) until this child has completed a write.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::fs::metadata(&path).and_then(|m| m.modified()).ok() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never wrote a checkpoint"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let saved = checkpoint::load(&path).expect("the last complete checkpoint loads");
+        assert_eq!(saved.len(), 8);
+        let value = saved[0].1.double_value(&[0, 0]);
+        assert!(
+            saved
+                .iter()
+                .all(|(_, t)| t.eq(value).all().int64_value(&[]) == 1),
+            "a torn checkpoint"
+        );
+    }
+}
