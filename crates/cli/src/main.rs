@@ -1,6 +1,7 @@
 //! `selfsup`: train and evaluate self-supervised models from the command line.
 
 mod bench_core;
+mod eval;
 mod logging;
 mod tasks;
 mod train;
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Pretrain a method, then evaluate it (k-NN on held-out data, against random init).
     Train(train::TrainArgs),
+    /// Evaluate a run: k-NN, linear probe and fine-tuning on label fractions.
+    Eval(eval::EvalArgs),
     /// List the known tasks and their default configs.
     Tasks,
     /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
@@ -36,6 +39,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench { suite, threads } => match suite.as_str() {
             "core" => bench_core::run(threads),
             other => anyhow::bail!("unknown bench suite `{other}`; known: core"),

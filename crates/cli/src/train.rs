@@ -1,18 +1,18 @@
 //! `selfsup train <task>`: pretrain, then evaluate the encoder with k-NN on the
 //! held-out split, next to the same encoder at its random initialisation.
 
+use crate::eval::{knn_accuracy, load_data};
 use crate::{logging, tasks};
 use anyhow::{Context, Result};
-use selfsup_data::ImageDataset;
-use selfsup_train::eval::{extract_features, knn_top1};
-use selfsup_train::image_data::{parse_device, Normalizer};
+
+use selfsup_train::image_data::parse_device;
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
 use selfsup_train::trainer::TrainingData;
 use selfsup_train::{FeatureExtractor, RunConfig, Trainer};
 use selfsup_vision::VisionMethodConfig;
 use std::path::PathBuf;
-use tch::{nn::VarStore, Tensor};
+use tch::nn::VarStore;
 
 /// Arguments of `selfsup train`.
 #[derive(clap::Args)]
@@ -63,14 +63,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(dir) = &args.data_dir {
         config.data.path = dir.clone();
     }
+    let device =
+        parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
     // Data first: a run that cannot start leaves no run folder behind.
-    let data = config.data.load().with_context(|| {
-        format!(
-            "loading the {:?} data in {}",
-            config.data.dataset,
-            config.data.path.display()
-        )
-    })?;
+    let data = load_data(&config, device)?;
     let run = match &args.resume {
         Some(dir) => RunDir::open(dir)?,
         None => RunDir::create(&args.runs, &config.name)?,
@@ -79,21 +75,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let config_file = run.file("config.toml");
     std::fs::write(&config_file, config.to_toml())
         .with_context(|| format!("writing {}", config_file.display()))?;
-    let device =
-        parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
     tracing::info!(task = task.name, run = %run.path().display(), ?device, "starting");
 
-    let (train, held_out) = data.split_every(config.data.held_out_every);
+    let (train, held_out, normalizer) = (&data.train, &data.held_out, &data.normalizer);
     tracing::info!(train = train.len(), held_out = held_out.len(), "data");
-    let (mean, std) = config.data.mean_std();
-    let normalizer = Normalizer::new(&mean, &std, device);
 
     tch::manual_seed(config.trainer.seed as i64);
     let vs = VarStore::new(device);
     let mut method = config.method.build(vs.root());
-    let knn = |extractor: &dyn FeatureExtractor| {
-        knn_accuracy(extractor, &train, &held_out, &normalizer, &config)
-    };
+    let knn = |extractor: &dyn FeatureExtractor| knn_accuracy(extractor, &data, &config);
     let random_init = knn(method.backbone());
     tracing::info!(knn_top1 = random_init, "random-init encoder");
 
@@ -108,8 +98,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         method.as_mut(),
         &vs,
         TrainingData {
-            images: &train,
-            normalizer: &normalizer,
+            images: train,
+            normalizer,
         },
         &run,
         &mut metrics,
@@ -128,7 +118,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let shown: Vec<usize> = (0..held_out.len().min(8)).collect();
     let pictures = method.write_pictures(
         &normalizer.apply(&held_out.gather(&shown)),
-        &normalizer,
+        normalizer,
         run.path(),
     )?;
 
@@ -167,26 +157,4 @@ pub fn run(args: TrainArgs) -> Result<()> {
         println!("  picture:    {}", file.display());
     }
     Ok(())
-}
-
-/// k-NN top-1 of `extractor`'s features: `train` is the memory bank, `held_out` the queries.
-fn knn_accuracy(
-    extractor: &dyn FeatureExtractor,
-    train: &ImageDataset,
-    held_out: &ImageDataset,
-    normalizer: &Normalizer,
-    config: &VisionRunConfig,
-) -> f64 {
-    let batch = config.eval.batch_size;
-    let train_features = extract_features(extractor, train, normalizer, batch);
-    let held_features = extract_features(extractor, held_out, normalizer, batch);
-    knn_top1(
-        &train_features,
-        &Tensor::from_slice(&train.labels),
-        &held_features,
-        &Tensor::from_slice(&held_out.labels),
-        train.num_classes as i64,
-        config.eval.knn_k as i64,
-        config.eval.knn_temperature,
-    )
 }

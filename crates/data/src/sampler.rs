@@ -97,3 +97,42 @@ mod tests {
         assert_eq!(keep.epoch(0).last().unwrap().len(), 1);
     }
 }
+
+/// A class-balanced subset for semi-supervised evaluation: from each class,
+/// `fraction` of its samples (at least one), chosen by a seeded shuffle.
+/// Returns sorted indices, the same for the same labels, fraction and seed.
+pub fn balanced_subset(labels: &[i64], fraction: f64, seed: u64) -> Vec<usize> {
+    let mut by_class: std::collections::BTreeMap<i64, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (index, &label) in labels.iter().enumerate() {
+        by_class.entry(label).or_default().push(index);
+    }
+    let mut chosen = Vec::new();
+    for (class, mut members) in by_class {
+        members.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(seed, class as u64)));
+        let take = ((members.len() as f64 * fraction).round() as usize).clamp(1, members.len());
+        chosen.extend_from_slice(&members[..take]);
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+#[cfg(test)]
+mod subset_tests {
+    use super::*;
+
+    #[test]
+    fn balanced_subset_takes_the_fraction_of_every_class() {
+        let labels: Vec<i64> = (0..1000).map(|i| if i < 900 { 0 } else { 1 }).collect();
+        let subset = balanced_subset(&labels, 0.1, 3);
+        let ones = subset.iter().filter(|&&i| labels[i] == 1).count();
+        assert_eq!((subset.len() - ones, ones), (90, 10));
+        assert_eq!(subset, balanced_subset(&labels, 0.1, 3), "deterministic");
+        assert_ne!(subset, balanced_subset(&labels, 0.1, 4), "the seed matters");
+        assert_eq!(
+            balanced_subset(&labels, 0.0001, 0).len(),
+            2,
+            "at least one per class"
+        );
+    }
+}

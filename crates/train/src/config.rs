@@ -131,6 +131,10 @@ pub struct EvalConfig {
     pub knn_temperature: f64,
     /// Batch size for feature extraction.
     pub batch_size: usize,
+    /// The linear probe of `selfsup eval`.
+    pub linear_probe: crate::eval::LinearProbeConfig,
+    /// Fine-tuning on label fractions in `selfsup eval`.
+    pub fine_tune: crate::eval::FineTuneConfig,
 }
 
 impl Default for EvalConfig {
@@ -139,6 +143,8 @@ impl Default for EvalConfig {
             knn_k: 200,
             knn_temperature: 0.1,
             batch_size: 512,
+            linear_probe: Default::default(),
+            fine_tune: Default::default(),
         }
     }
 }

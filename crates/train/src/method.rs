@@ -34,8 +34,9 @@ pub struct Progress {
 
 /// A network whose frozen features downstream evaluation uses.
 pub trait FeatureExtractor {
-    /// `[batch, channels, height, width]` → `[batch, features]`, in eval mode.
-    fn features(&self, images: &Tensor) -> Tensor;
+    /// `[batch, channels, height, width]` → `[batch, features]`; `train`
+    /// selects batch statistics and dropout (fine-tuning) or eval behaviour.
+    fn features(&self, images: &Tensor, train: bool) -> Tensor;
 }
 
 /// A self-supervised method: a model plus its pretext loss.

@@ -41,7 +41,7 @@ impl Denoiser {
 }
 
 impl FeatureExtractor for Denoiser {
-    fn features(&self, images: &Tensor) -> Tensor {
+    fn features(&self, images: &Tensor, _train: bool) -> Tensor {
         self.encoder.forward(&images.flatten(1, -1))
     }
 }

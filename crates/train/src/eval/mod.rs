@@ -1,8 +1,12 @@
 //! Evaluation protocols on frozen features.
 
+mod fine_tune;
 mod knn;
+mod linear_probe;
 
+pub use fine_tune::{fine_tune, FineTuneConfig};
 pub use knn::knn_top1;
+pub use linear_probe::{linear_probe, LinearProbeConfig};
 
 use crate::image_data::Normalizer;
 use crate::method::FeatureExtractor;
@@ -21,7 +25,7 @@ pub fn extract_features(
     let chunks: Vec<Tensor> = tch::no_grad(|| {
         indices
             .chunks(batch_size.max(1))
-            .map(|chunk| extractor.features(&normalizer.apply(&data.gather(chunk))))
+            .map(|chunk| extractor.features(&normalizer.apply(&data.gather(chunk)), false))
             .collect()
     });
     Tensor::cat(&chunks, 0)

@@ -143,7 +143,7 @@ impl FeatureExtractor for VisionTransformer {
     /// Global average of the final patch tokens (all patches, no masking).
     /// For k-NN on MAE encoders this pooling works better than the cls token,
     /// which MAE's pretext task never trains directly.
-    fn features(&self, images: &Tensor) -> Tensor {
+    fn features(&self, images: &Tensor, _train: bool) -> Tensor {
         let tokens = self.encode(&self.embed_patches(images));
         tokens
             .narrow(1, 1, self.config.num_patches())
@@ -174,7 +174,7 @@ mod tests {
         let vit = VisionTransformer::new(vs.root(), &tiny());
         let x = Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu));
         assert_eq!(vit.embed_patches(&x).size(), vec![3, 4, 16]);
-        assert_eq!(vit.features(&x).size(), vec![3, 16]);
+        assert_eq!(vit.features(&x, false).size(), vec![3, 16]);
         let names = vs.variables();
         for name in [
             "cls_token",
