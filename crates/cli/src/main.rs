@@ -2,6 +2,7 @@
 
 mod bench_core;
 mod eval;
+mod export;
 mod logging;
 mod tasks;
 mod train;
@@ -23,6 +24,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a run: k-NN, linear probe and fine-tuning on label fractions.
     Eval(eval::EvalArgs),
+    /// Write the trained backbone with PyTorch's (timm's) names as backbone.safetensors.
+    Export(export::ExportArgs),
     /// List the known tasks and their default configs.
     Tasks,
     /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
@@ -40,6 +43,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Export(args) => export::run(args),
         Command::Bench { suite, threads } => match suite.as_str() {
             "core" => bench_core::run(threads),
             other => anyhow::bail!("unknown bench suite `{other}`; known: core"),

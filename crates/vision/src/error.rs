@@ -8,6 +8,9 @@ pub enum Error {
     /// A loss or other core computation failed.
     #[error(transparent)]
     Core(#[from] selfsup_core::Error),
+    /// Weights to load do not fit the model.
+    #[error("weights: {0}")]
+    Weights(String),
     /// Writing a picture failed.
     #[error("{path}: {message}")]
     Picture {

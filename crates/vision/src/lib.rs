@@ -25,6 +25,10 @@ pub enum VisionMethodConfig {
 
 /// A vision method: a [`Method`] that may also draw pictures of what it learned.
 pub trait VisionMethod: Method {
+    /// The backbone's weights with PyTorch's names (timm for ViTs), given the
+    /// var store the method was built in.
+    fn export_backbone(&self, vs: &tch::nn::VarStore) -> Vec<(String, Tensor)>;
+
     /// Writes the method's pictures (e.g. MAE reconstructions) for a few
     /// normalised `images` into `dir`; returns the files written.
     fn write_pictures(

@@ -1,5 +1,6 @@
 //! Backbones: networks that map images to features.
 
+pub mod export;
 pub mod pos_embed;
 pub mod vit;
 

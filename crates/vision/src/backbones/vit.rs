@@ -115,6 +115,16 @@ impl VisionTransformer {
         }
     }
 
+    /// The fixed position embeddings, `[1, 1 + patches, dim]`.
+    pub fn pos_embed(&self) -> &Tensor {
+        &self.pos_embed
+    }
+
+    /// Replaces the position embeddings (e.g. with a PyTorch model's learned ones).
+    pub fn set_pos_embed(&mut self, pos_embed: Tensor) {
+        self.pos_embed = pos_embed;
+    }
+
     /// `[batch, channels, H, W]` → `[batch, patches, dim]` patch tokens with positions added.
     pub fn embed_patches(&self, images: &Tensor) -> Tensor {
         let tokens = self

@@ -240,6 +240,10 @@ impl Method for Mae {
 }
 
 impl VisionMethod for Mae {
+    fn export_backbone(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+        crate::backbones::export::export_timm(&self.encoder, vs, "encoder.")
+    }
+
     /// `mae_reconstructions.png`: rows of originals, masked inputs (hidden
     /// patches grey) and reconstructions (visible patches pasted back). With
     /// `norm_pix_loss` the predictions are in per-patch normalised units; they

@@ -1,0 +1,56 @@
+//! Weights with PyTorch's names, so a PyTorch user can load our backbones:
+//! our ViT uses timm's parameter names already (`patch_embed.proj.weight`,
+//! `blocks.0.attn.qkv.weight`, …); export adds timm's `pos_embed` (a fixed
+//! buffer here, a parameter there) and removes the method's prefix.
+
+use super::VisionTransformer;
+use crate::{Error, Result};
+use tch::nn::VarStore;
+use tch::Tensor;
+
+/// timm-named tensors of the ViT whose variables live in `vs` under `prefix`
+/// (e.g. `encoder.` inside MAE): `timm.create_model(...).load_state_dict` takes them.
+pub fn export_timm(vit: &VisionTransformer, vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter_map(|(name, t)| {
+            name.strip_prefix(prefix)
+                .map(|n| (n.to_string(), t.detach()))
+        })
+        .collect();
+    out.push(("pos_embed".into(), vit.pos_embed().detach()));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Loads timm-named tensors (a timm ViT's `state_dict`, or our export) into the
+/// ViT under `prefix` in `vs`. Every tensor the ViT needs must be present with
+/// its shape; the error names the first that is not.
+pub fn load_timm(
+    vit: &mut VisionTransformer,
+    vs: &VarStore,
+    prefix: &str,
+    named: &[(String, Tensor)],
+) -> Result<()> {
+    let find = |key: &str, shape: &[i64]| -> Result<&Tensor> {
+        let found = named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
+        match found {
+            Some(t) if t.size() == shape => Ok(t),
+            Some(t) => Err(Error::Weights(format!(
+                "`{key}` has shape {:?}, the model needs {shape:?}",
+                t.size()
+            ))),
+            None => Err(Error::Weights(format!("no tensor `{key}`"))),
+        }
+    };
+    for (name, mut var) in vs.variables() {
+        if let Some(key) = name.strip_prefix(prefix) {
+            let source = find(key, &var.size())?;
+            tch::no_grad(|| var.copy_(source));
+        }
+    }
+    let pos = find("pos_embed", &vit.pos_embed().size())?;
+    vit.set_pos_embed(pos.to_device(vs.device()).detach());
+    Ok(())
+}
