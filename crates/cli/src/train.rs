@@ -115,6 +115,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )?;
     metrics.write(0, 0, "eval", "knn_top1_random_init", random_init)?;
 
+    let plots = selfsup_train::plots::plot_metrics(&run.file("metrics.csv"), run.path())?;
     let shown: Vec<usize> = (0..held_out.len().min(8)).collect();
     let pictures = method.write_pictures(
         &normalizer.apply(&held_out.gather(&shown)),
@@ -153,7 +154,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         random_init * 100.0
     );
     println!("  run folder: {}", run.path().display());
-    for file in pictures {
+    for file in plots.into_iter().chain(pictures) {
         println!("  picture:    {}", file.display());
     }
     Ok(())

@@ -11,6 +11,7 @@ pub mod image_data;
 pub mod method;
 pub mod metrics;
 pub mod optimizer;
+pub mod plots;
 pub mod run_dir;
 pub mod trainer;
 
