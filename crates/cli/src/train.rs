@@ -132,10 +132,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         held_out.len()
     );
     println!(
-        "  pretraining: {} steps in {:.0} s ({:.0} images/s), loss {:.4} -> {:.4}",
+        "  pretraining: {} steps in {:.0} s ({:.0} images/s, {:.0} % waiting for data), loss {:.4} -> {:.4}",
         report.steps,
         report.seconds,
         report.images_per_second,
+        report.data_wait_share * 100.0,
         report.first_loss,
         report.final_loss
     );

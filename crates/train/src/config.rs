@@ -52,6 +52,10 @@ pub struct OptimConfig {
     pub min_lr: f64,
     /// Decoupled weight decay (not applied to biases and norms).
     pub weight_decay: f64,
+    /// When set, weight decay follows a cosine from `weight_decay` to this value
+    /// over the run (DINO: 0.04 → 0.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay_end: Option<f64>,
     /// AdamW β1.
     pub beta1: f64,
     /// AdamW β2.
@@ -76,6 +80,7 @@ impl Default for OptimConfig {
             lr: 1.5e-4,
             min_lr: 0.0,
             weight_decay: 0.05,
+            weight_decay_end: None,
             beta1: 0.9,
             beta2: 0.95,
             warmup_epochs: 1.0,
@@ -89,6 +94,9 @@ impl Default for OptimConfig {
 pub struct TrainerConfig {
     /// Passes over the training split.
     pub epochs: usize,
+    /// Stop after this many optimizer steps (schedules span this budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
     /// Samples per optimizer step.
     pub batch_size: usize,
     /// Seeds the model init, the data order and every random op.
@@ -110,6 +118,7 @@ impl Default for TrainerConfig {
     fn default() -> Self {
         Self {
             epochs: 1,
+            max_steps: None,
             batch_size: 256,
             seed: 0,
             device: "auto".into(),

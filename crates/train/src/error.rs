@@ -30,6 +30,16 @@ pub enum Error {
         /// The value.
         value: f64,
     },
+    /// The device ran out of memory.
+    #[error("out of memory at step {step} with batch size {batch_size}: {message}; lower trainer.batch_size (or raise trainer.accumulate to keep the effective batch)")]
+    OutOfMemory {
+        /// The step that failed.
+        step: usize,
+        /// The configured batch size.
+        batch_size: usize,
+        /// libtorch's message.
+        message: String,
+    },
     /// Data could not be read.
     #[error(transparent)]
     Data(#[from] selfsup_data::Error),

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod image_data;
 pub mod method;
 pub mod metrics;
+pub mod online_probe;
 pub mod optimizer;
 pub mod plots;
 pub mod run_dir;

@@ -19,6 +19,10 @@ pub struct Batch {
 pub struct StepOutput {
     /// The scalar loss to minimise.
     pub loss: Tensor,
+    /// `[batch, dim]` backbone features of the first view, when the step
+    /// computed them anyway; the trainer's online linear probe trains on them
+    /// (detached). `None` for methods whose encoder never sees whole images (MAE).
+    pub features: Option<Tensor>,
 }
 
 /// Where training stands, for schedules inside a method (EMA momentum, ...).

@@ -14,11 +14,12 @@ use crate::error::{Error, Result};
 use crate::image_data::Normalizer;
 use crate::method::{Batch, Method, Progress};
 use crate::metrics::MetricsCsv;
+use crate::online_probe::OnlineProbe;
 use crate::optimizer;
 use crate::run_dir::RunDir;
 use indicatif::{ProgressBar, ProgressStyle};
 use selfsup_core::optim::Optimizer;
-use selfsup_core::schedule::warmup_cosine;
+use selfsup_core::schedule::{cosine, warmup_cosine};
 use selfsup_data::sampler::{mix, EpochSampler};
 use selfsup_data::ImageDataset;
 use std::io::IsTerminal;
@@ -40,6 +41,9 @@ pub struct FitReport {
     pub seconds: f64,
     /// Training images per second in this process.
     pub images_per_second: f64,
+    /// Share of the loop's time spent preparing batches (gather, transfer,
+    /// normalise): the accelerator waits for data this much.
+    pub data_wait_share: f64,
 }
 
 /// What to train on: decoded images and the normalisation applied on the device.
@@ -64,7 +68,9 @@ pub struct Trainer {
 const MODEL: &str = "model.";
 const OPTIM: &str = "optim.";
 const METHOD: &str = "method.";
+const PROBE: &str = "probe.";
 const STEP: &str = "trainer.step";
+const BEST: &str = "trainer.best_score";
 
 impl Trainer {
     /// Optimizer steps per epoch for `len` training samples.
@@ -107,13 +113,23 @@ impl Trainer {
                 message,
             });
         }
-        let total_steps = steps_per_epoch * self.config.epochs;
+        let total_steps =
+            (steps_per_epoch * self.config.epochs).min(self.config.max_steps.unwrap_or(usize::MAX));
         let warmup_steps = (self.optim.warmup_epochs * steps_per_epoch as f64).round() as usize;
         let mut optimizer = optimizer::build(vs, &self.optim);
-        let start_step = match resume {
-            Some(path) => restore(path, vs, optimizer.as_mut(), method)?,
-            None => 0,
+        let decayed: Vec<bool> = optimizer
+            .groups()
+            .iter()
+            .map(|g| g.weight_decay != 0.0)
+            .collect();
+        let mut probe: Option<OnlineProbe> = None;
+        let saved = resume.map(checkpoint::load).transpose()?;
+        let (start_step, mut best_score) = match (&saved, resume) {
+            (Some(saved), Some(path)) => restore(saved, path, vs, optimizer.as_mut(), method)?,
+            _ => (0, f64::NEG_INFINITY),
         };
+        let (mut epoch_loss, mut epoch_batches_seen) = (0.0, 0usize);
+        let mut data_seconds = 0.0;
         let bar = progress_bar(total_steps as u64, start_step as u64);
         let started = Instant::now();
         let (mut first_loss, mut last_loss) = (f64::NAN, f64::NAN);
@@ -132,12 +148,29 @@ impl Trainer {
                 self.optim.lr,
                 self.optim.min_lr,
             );
+            if let Some(end) = self.optim.weight_decay_end {
+                let weight_decay = cosine(step, total_steps, self.optim.weight_decay, end);
+                let groups = optimizer.groups_mut().iter_mut().zip(&decayed);
+                for (group, _) in groups.filter(|(_, decays)| **decays) {
+                    group.weight_decay = weight_decay;
+                }
+            }
             optimizer.zero_grad();
             let mut loss_sum = 0.0;
             for micro in 0..accumulate {
                 let indices = &epoch_batches.1[(step % steps_per_epoch) * accumulate + micro];
+                let data_started = Instant::now();
                 let batch = self.batch(data, normalizer, indices);
-                let loss = method.step(&batch, true)?.loss;
+                data_seconds += data_started.elapsed().as_secs_f64();
+                let output = self.guarded(step, || method.step(&batch, true))??;
+                if let Some(features) = &output.features {
+                    let dim = features.size()[1];
+                    let probe = probe.get_or_insert_with(|| {
+                        OnlineProbe::new(dim, data.num_classes as i64, features.device())
+                    });
+                    probe.step(features, &batch.labels);
+                }
+                let loss = output.loss;
                 // A host-device sync; cheap next to a step, and it catches NaN at once.
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
@@ -148,7 +181,7 @@ impl Trainer {
                     });
                 }
                 loss_sum += value;
-                (loss / accumulate as f64).backward();
+                self.guarded(step, || (loss / accumulate as f64).backward())?;
             }
             if let Some(max_norm) = self.config.grad_clip {
                 clip_grad_norm(optimizer.as_ref(), max_norm);
@@ -165,6 +198,7 @@ impl Trainer {
                 first_loss = loss;
             }
             last_loss = loss;
+            (epoch_loss, epoch_batches_seen) = (epoch_loss + loss, epoch_batches_seen + 1);
             if done % self.config.log_every.max(1) == 0 || done == total_steps {
                 metrics.write(done, epoch, "train", "loss", loss)?;
                 metrics.write(done, epoch, "train", "lr", lr)?;
@@ -184,22 +218,77 @@ impl Trainer {
                 }
             }
             bar.inc(1);
-            let epoch_end = done % steps_per_epoch == 0;
+            let epoch_end = done % steps_per_epoch == 0 || done == total_steps;
+            let mut is_best = false;
+            if epoch_end {
+                // Best: the online probe's accuracy when there is one, else the lowest epoch loss.
+                let score = match probe.as_mut() {
+                    Some(probe) => {
+                        let accuracy = probe.take_accuracy();
+                        metrics.write(done, epoch, "train", "online_probe_top1", accuracy)?;
+                        accuracy
+                    }
+                    None => -epoch_loss / epoch_batches_seen.max(1) as f64,
+                };
+                (epoch_loss, epoch_batches_seen) = (0.0, 0);
+                is_best = score > best_score;
+                best_score = best_score.max(score);
+            }
             let periodic =
                 self.config.checkpoint_every > 0 && done % self.config.checkpoint_every == 0;
             if epoch_end || periodic {
-                save(run, vs, optimizer.as_ref(), method, done)?;
+                let state = State {
+                    vs,
+                    optimizer: optimizer.as_ref(),
+                    method,
+                    probe: probe.as_ref(),
+                    step: done,
+                    best_score,
+                };
+                save(run, &state, "last")?;
+                if is_best {
+                    save(run, &state, "best")?;
+                }
             }
         }
         bar.finish();
         let seconds = started.elapsed().as_secs_f64();
         let images = (total_steps - start_step) * self.config.batch_size * accumulate;
+        let data_wait_share = data_seconds / seconds.max(1e-9);
+        tracing::info!(
+            images_per_second = images as f64 / seconds,
+            data_wait_share,
+            "throughput"
+        );
         Ok(FitReport {
             steps: total_steps,
             first_loss,
             final_loss: last_loss,
             seconds,
             images_per_second: images as f64 / seconds,
+            data_wait_share,
+        })
+    }
+
+    /// Runs `f`, turning a libtorch out-of-memory panic into an error that
+    /// names the batch size (other panics go on unwinding).
+    fn guarded<T>(&self, step: usize, f: impl FnOnce() -> T) -> Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            if message.contains("out of memory") {
+                let first_line = message.lines().next().unwrap_or_default().to_string();
+                Error::OutOfMemory {
+                    step: step + 1,
+                    batch_size: self.config.batch_size,
+                    message: first_line,
+                }
+            } else {
+                std::panic::resume_unwind(payload)
+            }
         })
     }
 
@@ -215,41 +304,59 @@ impl Trainer {
     }
 }
 
-/// Writes `last` with the model, optimizer and method state and the step.
-fn save(
-    run: &RunDir,
-    vs: &VarStore,
-    optimizer: &dyn Optimizer,
-    method: &dyn Method,
+/// Everything a checkpoint holds.
+struct State<'a> {
+    vs: &'a VarStore,
+    optimizer: &'a dyn Optimizer,
+    method: &'a dyn Method,
+    probe: Option<&'a OnlineProbe>,
     step: usize,
-) -> Result<()> {
-    let mut tensors = checkpoint::named_variables(vs, MODEL);
+    best_score: f64,
+}
+
+/// Writes checkpoint `name` (`last` or `best`) with the model, optimizer,
+/// method and probe state and the counters.
+fn save(run: &RunDir, state: &State<'_>, name: &str) -> Result<()> {
+    let mut tensors = checkpoint::named_variables(state.vs, MODEL);
     tensors.extend(
-        optimizer
+        state
+            .optimizer
             .state()
             .into_iter()
             .map(|(n, t)| (format!("{OPTIM}{n}"), t)),
     );
     tensors.extend(
-        method
+        state
+            .method
             .state()
             .into_iter()
             .map(|(n, t)| (format!("{METHOD}{n}"), t)),
     );
-    tensors.push((STEP.into(), Tensor::from(step as i64)));
-    checkpoint::save_atomic(&run.checkpoints(), "last", &tensors)?;
+    if let Some(probe) = state.probe {
+        tensors.extend(
+            probe
+                .state()
+                .into_iter()
+                .map(|(n, t)| (format!("{PROBE}{n}"), t)),
+        );
+    }
+    tensors.push((STEP.into(), Tensor::from(state.step as i64)));
+    tensors.push((BEST.into(), Tensor::from(state.best_score)));
+    checkpoint::save_atomic(&run.checkpoints(), name, &tensors)?;
     Ok(())
 }
 
-/// Loads a checkpoint written by [`save`]; returns the step to continue from.
+/// Restores a checkpoint written by [`save`]; returns the step to continue
+/// from and the best score so far. The online probe, if any, starts afresh:
+/// it never influences the model, so the model's steps stay exact.
 fn restore(
+    saved: &[(String, Tensor)],
     path: &Path,
     vs: &VarStore,
     optimizer: &mut dyn Optimizer,
     method: &mut dyn Method,
-) -> Result<usize> {
-    let saved = checkpoint::load(path)?;
-    checkpoint::restore_variables(vs, MODEL, &saved, path)?;
+) -> Result<(usize, f64)> {
+    checkpoint::restore_variables(vs, MODEL, saved, path)?;
     let strip = |prefix: &str| -> Vec<(String, Tensor)> {
         saved
             .iter()
@@ -261,11 +368,13 @@ fn restore(
     };
     optimizer.load_state(&strip(OPTIM))?;
     method.load_state(&strip(METHOD))?;
-    let step = saved
-        .iter()
-        .find(|(n, _)| n == STEP)
-        .map(|(_, t)| t.int64_value(&[]));
-    let step = step.ok_or_else(|| {
+    let find = |key: &str| {
+        saved
+            .iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, t)| t.double_value(&[]))
+    };
+    let missing = || {
         Error::io(
             path,
             std::io::Error::new(
@@ -273,9 +382,10 @@ fn restore(
                 format!("no `{STEP}` entry"),
             ),
         )
-    })?;
+    };
+    let step = find(STEP).ok_or_else(missing)? as usize;
     tracing::info!(step, checkpoint = %path.display(), "resuming");
-    Ok(step as usize)
+    Ok((step, find(BEST).unwrap_or(f64::NEG_INFINITY)))
 }
 
 /// Scales all gradients so their global L2 norm is at most `max_norm`

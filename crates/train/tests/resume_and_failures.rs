@@ -24,6 +24,7 @@ struct Denoiser {
     steps: usize,
     fail_at: Option<usize>,
     nan_at: Option<usize>,
+    oom_at: Option<usize>,
 }
 
 impl Denoiser {
@@ -36,6 +37,7 @@ impl Denoiser {
             steps: 0,
             fail_at: None,
             nan_at: None,
+            oom_at: None,
         }
     }
 }
@@ -57,16 +59,23 @@ impl Method for Denoiser {
         }
         let x = batch.views[0].flatten(1, -1);
         let noisy = &x + Tensor::randn_like(&x) * 0.3;
+        if self.oom_at == Some(self.steps) {
+            panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
+        }
+        let code = self.encoder.forward(&noisy);
         let loss = self
             .decoder
-            .forward(&self.encoder.forward(&noisy))
+            .forward(&code)
             .mse_loss(&x, tch::Reduction::Mean);
         let loss = if self.nan_at == Some(self.steps) {
             loss * f64::NAN
         } else {
             loss
         };
-        Ok(StepOutput { loss })
+        Ok(StepOutput {
+            loss,
+            features: Some(code),
+        })
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -213,9 +222,11 @@ fn nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint() {
         .1
         .int64_value(&[]);
     assert_eq!(step, 3, "the checkpoint of the last good step is kept");
-    let finite = saved
-        .iter()
-        .all(|(_, t)| !t.is_floating_point() || t.isfinite().all().int64_value(&[]) == 1);
+    let weights = saved.iter().filter(|(n, _)| n.starts_with("model."));
+    let finite = weights
+        .clone()
+        .all(|(_, t)| t.isfinite().all().int64_value(&[]) == 1);
+    assert_eq!(weights.count(), 4, "encoder and decoder weights and biases");
     assert!(finite, "no NaN reached the saved weights");
 }
 
@@ -233,6 +244,66 @@ fn gradient_clipping_and_accumulation_train() {
     assert_eq!(report.steps, 6, "40 images / (8 x 2) = 2 steps per epoch");
     assert!(report.final_loss.is_finite());
     assert_eq!(method.steps, 12, "two batches per optimizer step");
+}
+
+#[test]
+fn out_of_memory_is_reported_with_the_batch_size() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let trainer = trainer(OptimizerKind::Adamw);
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    method.oom_at = Some(2);
+    let mut run = new_run();
+    let err = fit(&trainer, &mut method, &vs, &mut run, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OutOfMemory {
+                step: 2,
+                batch_size: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("batch size 8") && err.to_string().contains("CUDA out of memory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn online_probe_best_checkpoint_step_budget_and_data_share() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut trainer = trainer(OptimizerKind::Adamw);
+    trainer.config.max_steps = Some(12);
+    trainer.optim.weight_decay_end = Some(0.4);
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    let mut run = new_run();
+    let report = fit(&trainer, &mut method, &vs, &mut run, None).unwrap();
+    assert_eq!(report.steps, 12, "max_steps caps 3 epochs of 5 steps");
+    assert!(
+        report.data_wait_share > 0.0 && report.data_wait_share < 1.0,
+        "{}",
+        report.data_wait_share
+    );
+    let metrics = std::fs::read_to_string(run.dir.file("metrics.csv")).unwrap();
+    let probe_rows: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.contains("online_probe_top1"))
+        .collect();
+    assert_eq!(
+        probe_rows.len(),
+        3,
+        "one per epoch, the last one partial: {metrics}"
+    );
+    assert!(run.dir.checkpoints().join("best.safetensors").exists());
+    let best = checkpoint::load(&run.dir.checkpoints().join("best.safetensors")).unwrap();
+    assert!(
+        best.iter().any(|(n, _)| n.starts_with("probe.")),
+        "the probe is saved with the checkpoint"
+    );
 }
 
 /// The child side of the kill test: writes checkpoints in a loop, each tensor

@@ -56,6 +56,10 @@ impl Optimizer for AdamW {
         &self.groups
     }
 
+    fn groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
+
     fn step(&mut self, lr: f64) {
         let AdamWConfig { beta1, beta2, eps } = self.config;
         self.steps_taken += 1;

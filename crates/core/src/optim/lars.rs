@@ -54,6 +54,10 @@ impl Optimizer for Lars {
         &self.groups
     }
 
+    fn groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
+
     fn step(&mut self, lr: f64) {
         let LarsConfig {
             momentum,

@@ -22,6 +22,9 @@ pub trait Optimizer {
     /// The parameter groups (e.g. for gradient clipping).
     fn groups(&self) -> &[ParamGroup];
 
+    /// The parameter groups, to change a group's weight decay or lr scale on a schedule.
+    fn groups_mut(&mut self) -> &mut [ParamGroup];
+
     /// One update with the scheduled learning rate (times each group's `lr_scale`);
     /// parameters without a gradient are skipped.
     fn step(&mut self, lr: f64);

@@ -41,6 +41,10 @@ impl Optimizer for Sgd {
         &self.groups
     }
 
+    fn groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
+
     fn step(&mut self, lr: f64) {
         let SgdConfig { momentum, nesterov } = self.config;
         let first = self.steps_taken == 0;

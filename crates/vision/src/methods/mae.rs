@@ -229,8 +229,10 @@ pub fn random_masking(tokens: &Tensor, ratio: f64) -> Masking {
 impl Method for Mae {
     fn step(&mut self, batch: &Batch, _train: bool) -> selfsup_train::Result<StepOutput> {
         // MAE has no dropout or batch norm: train and eval passes are the same.
+        // The encoder sees a quarter of each image: no whole-image features to probe.
         Ok(StepOutput {
             loss: self.forward(&batch.views[0])?.loss,
+            features: None,
         })
     }
 
