@@ -27,8 +27,11 @@ def median_ms(repeats, f):
 
 def loss_case(name, inputs, loss):
     def once():
+        # Zero the gradient buffers, as the Rust side does (tch's zero_grad),
+        # so both sides do the same work.
         for x in inputs:
-            x.grad = None
+            if x.grad is not None:
+                x.grad.zero_()
         loss(*inputs).backward()
 
     print(f"{name}\t{median_ms(20, once):.4f}", flush=True)

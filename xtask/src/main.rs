@@ -39,6 +39,9 @@ enum Task {
         /// Threads for both sides.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Alternating rounds; each case keeps its best median per side.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
     Test {
@@ -63,10 +66,14 @@ fn main() -> Result<()> {
                 .arg(&task)
                 .args(&args))
         }
-        Task::Bench { suite, threads } => {
+        Task::Bench {
+            suite,
+            threads,
+            rounds,
+        } => {
             setup::ensure(&root)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
-            bench::run(&root, &suite, threads)
+            bench::run(&root, &suite, threads, rounds)
         }
         Task::Test { args } => {
             setup::ensure(&root)?;

@@ -41,8 +41,10 @@ pub fn nt_xent(
     )?;
     let batch = rows / n_views;
     let z = l2_normalize(embeddings);
-    let self_mask = Tensor::eye(rows, (Kind::Bool, z.device()));
-    let mut logits = (z.matmul(&z.tr()) / temperature).masked_fill(&self_mask, f64::NEG_INFINITY);
+    // Dividing the [rows, dim] side by τ is cheaper than the [rows, rows] product.
+    let mut logits = (&z / temperature).matmul(&z.tr()); // [rows, rows]
+    let _ = logits.fill_diagonal_(f64::NEG_INFINITY, false); // an anchor is not its own candidate
+    let device = z.device();
     if let Some(negatives) = extra_negatives {
         check_shape(
             negatives.dim() == 2 && negatives.size()[1] == dim,
@@ -53,21 +55,21 @@ pub fn nt_xent(
         logits = Tensor::cat(
             &[
                 logits,
-                z.matmul(&l2_normalize(negatives).tr()) / temperature,
+                (&z / temperature).matmul(&l2_normalize(negatives).tr()),
             ],
             1,
         );
+    } else if n_views == 2 {
+        // One positive per anchor: plain cross-entropy with the other view's index.
+        let targets = (Tensor::arange(rows, (Kind::Int64, device)) + batch).remainder(rows);
+        return Ok(logits.cross_entropy_for_logits(&targets));
     }
-    let log_prob = logits.log_softmax(1, Kind::Float).narrow(1, 0, rows); // [rows, rows]
-    let sample = Tensor::arange(rows, (Kind::Int64, z.device())).remainder(batch);
-    let positives = sample
-        .unsqueeze(1)
-        .eq_tensor(&sample.unsqueeze(0))
-        .logical_and(&self_mask.logical_not());
-    let positives = positives.to_kind(Kind::Float);
-    // Masked entries hold -inf on the diagonal; zero them before multiplying.
-    let log_prob = log_prob.masked_fill(&self_mask, 0.0);
-    Ok(-(log_prob * &positives).sum(Kind::Float) / positives.sum(Kind::Float))
+    let log_prob = logits.log_softmax(1, Kind::Float);
+    // Anchor i's positives are the same sample in the other views: i + k·batch (mod rows).
+    let anchors = Tensor::arange(rows, (Kind::Int64, device)).unsqueeze(1);
+    let offsets = Tensor::arange_start(1, n_views, (Kind::Int64, device)).unsqueeze(0) * batch;
+    let positives = (anchors + offsets).remainder(rows); // [rows, n_views - 1]
+    Ok(-log_prob.gather(1, &positives, false).mean(Kind::Float))
 }
 
 /// MoCo v2's InfoNCE (He et al., 2020; Chen et al., 2020): each query's positive
@@ -97,10 +99,11 @@ pub fn moco_infonce(
         &format!("[size, {}]", queries.size()[1]),
         queue,
     )?;
-    let (q, k) = (l2_normalize(queries), l2_normalize(keys));
+    // Scaling the [batch, dim] queries by 1/τ spares a pass over the [batch, 1 + size] logits.
+    let (q, k) = (l2_normalize(queries) / temperature, l2_normalize(keys));
     let positive = (&q * &k).sum_dim_intlist(1, true, Kind::Float); // [batch, 1]
     let negatives = q.matmul(&queue.tr()); // [batch, size]
-    let logits = Tensor::cat(&[positive, negatives], 1) / temperature;
+    let logits = Tensor::cat(&[positive, negatives], 1);
     let targets = Tensor::zeros([q.size()[0]], (Kind::Int64, q.device()));
     Ok(logits.cross_entropy_for_logits(&targets))
 }
@@ -119,7 +122,7 @@ pub fn moco_v3(queries: &Tensor, keys: &Tensor, temperature: f64) -> Result<Tens
         &format!("{:?} (as queries)", queries.size()),
         keys,
     )?;
-    let logits = l2_normalize(queries).matmul(&l2_normalize(keys).tr()) / temperature;
+    let logits = (l2_normalize(queries) / temperature).matmul(&l2_normalize(keys).tr());
     let targets = Tensor::arange(queries.size()[0], (Kind::Int64, queries.device()));
     Ok(logits.cross_entropy_for_logits(&targets) * (2.0 * temperature))
 }

@@ -62,9 +62,12 @@ pub fn mae_loss(pred: &Tensor, target: &Tensor, mask: &Tensor, norm_pix: bool) -
     } else {
         target.shallow_clone()
     };
-    let per_patch = (pred - target).square().mean_dim(-1, false, Kind::Float); // [batch, patches]
-    let mask = mask.to_kind(Kind::Float);
-    Ok((per_patch * &mask).sum(Kind::Float) / mask.sum(Kind::Float))
+    let per_patch = pred
+        .mse_loss(&target, tch::Reduction::None)
+        .mean_dim(-1, false, Kind::Float); // [batch, patches]
+    let mask = mask.to_kind(Kind::Float).flatten(0, -1);
+    // Masked mean as one dot product.
+    Ok(per_patch.flatten(0, -1).dot(&mask) / mask.sum(Kind::Float))
 }
 
 #[cfg(test)]

@@ -79,11 +79,15 @@ impl Optimizer for AdamW {
                     let m = &mut self.exp_avg.values[g][i];
                     let _ = m.lerp_(&grad, 1.0 - beta1);
                     let v = &mut self.exp_avg_sq.values[g][i];
-                    let _ = v
-                        .g_mul_scalar_(beta2)
-                        .addcmul_(&grad, &grad.g_mul_scalar(1.0 - beta2));
-                    let denom = v.sqrt() / bias_correction2_sqrt + eps;
-                    let _ = param.addcdiv_(&(&*m * (-lr / bias_correction1)), &denom);
+                    // v ← β2·v + (1 − β2)·g², as a lerp towards g².
+                    let _ = v.lerp_(&grad.square(), 1.0 - beta2);
+                    // p ← p − step · m / (√v / √bc2 + ε), with the step folded into the denominator.
+                    let mut denom = v.sqrt();
+                    let _ = denom
+                        .g_div_scalar_(bias_correction2_sqrt)
+                        .g_add_scalar_(eps)
+                        .g_div_scalar_(-lr / bias_correction1);
+                    let _ = param.addcdiv_(m, &denom);
                 }
             }
         });

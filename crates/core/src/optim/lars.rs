@@ -4,10 +4,10 @@
 //! fewer) are excluded from both the decay and the adaptation; then heavy-ball
 //! momentum `μ ← m·μ + update`, `p ← p − lr·μ`.
 
-use super::state::{find, Buffers};
+use super::state::{find, scalar_like, Buffers};
 use super::{Optimizer, ParamGroup};
 use crate::error::Result;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// LARS hyper-parameters other than the learning rate.
 #[derive(Debug, Clone, Copy)]
@@ -66,29 +66,33 @@ impl Optimizer for Lars {
         self.steps_taken += 1;
         tch::no_grad(|| {
             for (g, group) in self.groups.iter_mut().enumerate() {
-                let lr = lr * group.lr_scale;
+                let Some(like) = group.params.first() else {
+                    continue;
+                };
+                // Scalars as 0-d tensors, made once per group.
+                let neg_lr = scalar_like(-lr * group.lr_scale, like);
+                let weight_decay = scalar_like(group.weight_decay, like);
                 for (i, param) in group.params.iter_mut().enumerate() {
                     let grad = param.grad();
                     if !grad.defined() {
                         continue;
                     }
                     let update = if param.dim() > 1 {
-                        let update = &grad + &*param * group.weight_decay;
-                        let param_norm = param.norm().to_kind(Kind::Float);
-                        let update_norm = update.norm().to_kind(Kind::Float);
-                        let one = param_norm.ones_like();
-                        let ratio = (&param_norm * trust_coefficient) / &update_norm;
-                        // Ratio where both norms are positive, else 1 (no adaptation).
-                        let trust = ratio
-                            .where_self(&update_norm.gt(0.0), &one)
-                            .where_self(&param_norm.gt(0.0), &one);
-                        update * trust
+                        let mut update = grad.addcmul(param, &weight_decay);
+                        let param_norm = param.norm();
+                        let update_norm = update.norm();
+                        // η‖p‖/‖u‖ where both norms are positive, else 1 (no adaptation).
+                        let trust = (param_norm.g_mul_scalar(trust_coefficient) / &update_norm)
+                            .where_scalarother(&update_norm.gt(0.0), 1.0)
+                            .where_scalarother(&param_norm.gt(0.0), 1.0);
+                        let _ = update.g_mul_(&trust);
+                        update
                     } else {
                         grad
                     };
                     let buffer = &mut self.momentum.values[g][i];
                     let _ = buffer.g_mul_scalar_(momentum).g_add_(&update);
-                    let _ = param.g_add_(&(&*buffer * -lr));
+                    let _ = param.addcmul_(buffer, &neg_lr);
                 }
             }
         });

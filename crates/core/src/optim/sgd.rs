@@ -1,6 +1,6 @@
 //! SGD with momentum, Nesterov and weight decay, with the update of `torch.optim.SGD`.
 
-use super::state::{find, Buffers};
+use super::state::{find, scalar_like, Buffers};
 use super::{Optimizer, ParamGroup};
 use crate::error::Result;
 use tch::Tensor;
@@ -51,14 +51,23 @@ impl Optimizer for Sgd {
         self.steps_taken += 1;
         tch::no_grad(|| {
             for (g, group) in self.groups.iter_mut().enumerate() {
-                let lr = lr * group.lr_scale;
+                let Some(like) = group.params.first() else {
+                    continue;
+                };
+                // Scalars as 0-d tensors, made once per group.
+                let (neg_lr, weight_decay) = (
+                    scalar_like(-lr * group.lr_scale, like),
+                    scalar_like(group.weight_decay, like),
+                );
+                let momentum_scalar = scalar_like(momentum, like);
                 for (i, param) in group.params.iter_mut().enumerate() {
                     let grad = param.grad();
                     if !grad.defined() {
                         continue;
                     }
+                    // d = g + wd·p, as torch: one kernel.
                     let mut update = if group.weight_decay != 0.0 {
-                        &grad + &*param * group.weight_decay
+                        grad.addcmul(param, &weight_decay)
                     } else {
                         grad
                     };
@@ -71,12 +80,12 @@ impl Optimizer for Sgd {
                             let _ = buffer.g_mul_scalar_(momentum).g_add_(&update);
                         }
                         update = if nesterov {
-                            update + &*buffer * momentum
+                            update.addcmul(buffer, &momentum_scalar)
                         } else {
                             buffer.shallow_clone()
                         };
                     }
-                    let _ = param.g_add_(&(update * -lr));
+                    let _ = param.addcmul_(&update, &neg_lr);
                 }
             }
         });

@@ -69,3 +69,12 @@ pub fn find<'a>(named: &'a [(String, Tensor)], key: &str) -> Result<&'a Tensor> 
         .map(|(_, t)| t)
         .ok_or_else(|| Error::State(format!("missing entry `{key}`")))
 }
+
+/// A 0-dimensional tensor holding `value` on `like`'s device and dtype: with
+/// `addcmul_` it gives `p += value · t` in one kernel and no temporary
+/// (tch's `add_` has no `alpha`).
+pub fn scalar_like(value: f64, like: &Tensor) -> Tensor {
+    Tensor::from(value)
+        .to_kind(like.kind())
+        .to_device(like.device())
+}
