@@ -1,5 +1,6 @@
 //! `selfsup`: train and evaluate self-supervised models from the command line.
 
+mod allocator;
 mod bench_core;
 mod eval;
 mod export;
@@ -39,6 +40,7 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    allocator::keep_tensor_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Train(args) => train::run(args),
