@@ -25,6 +25,9 @@ pub struct TrainArgs {
     /// Override a config value, e.g. `--set trainer.epochs=2` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// The data set's format (replaces `data.dataset`): mnist, cifar10, cifar100, stl10.
+    #[arg(long)]
+    data: Option<String>,
     /// Folder holding the data set's files (replaces `data.path`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -59,7 +62,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             format!("{} (built in)", task.config_path),
         ),
     };
-    let mut config = parse_config(&text, &origin, &args.set)?;
+    let mut overrides = args.set.clone();
+    if let Some(dataset) = &args.data {
+        overrides.push(format!("data.dataset=\"{dataset}\""));
+    }
+    let mut config = parse_config(&text, &origin, &overrides)?;
     if let Some(dir) = &args.data_dir {
         config.data.path = dir.clone();
     }

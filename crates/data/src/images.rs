@@ -5,12 +5,15 @@ use crate::error::{Error, Result};
 use ndarray::Array4;
 use rayon::prelude::*;
 
+/// The label of an image from an unlabelled split (e.g. STL-10's `unlabeled`).
+pub const UNLABELED: i64 = -1;
+
 /// Decoded images and their labels.
 #[derive(Debug, Clone)]
 pub struct ImageDataset {
     /// Pixels, `[N, H, W, C]`, channels last as decoders produce them.
     pub images: Array4<u8>,
-    /// One label per image, in `0..num_classes`.
+    /// One label per image, in `0..num_classes`, or [`UNLABELED`].
     pub labels: Vec<i64>,
     /// Number of classes.
     pub num_classes: usize,
@@ -32,7 +35,10 @@ impl ImageDataset {
                 labels.len()
             )));
         }
-        if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= num_classes) {
+        if let Some(bad) = labels
+            .iter()
+            .find(|&&l| l != UNLABELED && (l < 0 || l as usize >= num_classes))
+        {
             return Err(Error::Mismatch(format!(
                 "label {bad} is outside 0..{num_classes}"
             )));

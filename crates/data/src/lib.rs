@@ -2,10 +2,12 @@
 //! `ndarray` and `rayon`. Images stay decoded as `u8` in memory; conversion to
 //! tensors happens at the edge, in the trainer, so this crate does not link tch.
 
+pub mod cifar;
 pub mod error;
 pub mod idx;
 pub mod images;
 pub mod sampler;
+pub mod stl10;
 pub mod text;
 
 pub use error::{Error, Result};

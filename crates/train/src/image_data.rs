@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use ndarray::Array4;
-use selfsup_data::{idx, ImageDataset};
+use selfsup_data::{cifar, idx, stl10, ImageDataset};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -14,6 +14,12 @@ use tch::{Device, Kind, Tensor};
 pub enum DatasetKind {
     /// MNIST IDX files: `<split>-images-idx3-ubyte[.gz]` and `<split>-labels-idx1-ubyte[.gz]`.
     Mnist,
+    /// CIFAR-10 binary (`cifar-10-batches-bin`); split `train` or `test`.
+    Cifar10,
+    /// CIFAR-100 binary (`cifar-100-binary`), fine labels; split `train` or `test`.
+    Cifar100,
+    /// STL-10 binary (`stl10_binary`); split `train`, `test` or `unlabeled`.
+    Stl10,
 }
 
 /// Which data to train and evaluate on.
@@ -24,7 +30,8 @@ pub struct DataConfig {
     pub dataset: DatasetKind,
     /// The folder holding the files (relative paths are from the working directory).
     pub path: PathBuf,
-    /// File prefix of the split to read, e.g. `t10k` or `train` for MNIST.
+    /// The split: `t10k` or `train` for MNIST; `train` or `test` for CIFAR;
+    /// `train`, `test` or `unlabeled` for STL-10.
     pub split: String,
     /// Every `held_out_every`-th image is held out for evaluation; the rest trains.
     pub held_out_every: usize,
@@ -36,20 +43,34 @@ pub struct DataConfig {
 impl DataConfig {
     /// Reads the data set the config names.
     pub fn load(&self) -> Result<ImageDataset> {
-        match self.dataset {
+        let data = match self.dataset {
             DatasetKind::Mnist => {
                 let images =
                     find_maybe_gz(&self.path, &format!("{}-images-idx3-ubyte", self.split));
                 let labels =
                     find_maybe_gz(&self.path, &format!("{}-labels-idx1-ubyte", self.split));
-                let data = idx::read_mnist(&images, &labels)?;
-                Ok(match self.max_images {
-                    Some(limit) if limit < data.len() => {
-                        data.subset(&(0..limit).collect::<Vec<_>>())
-                    }
-                    _ => data,
-                })
+                idx::read_mnist(&images, &labels)?
             }
+            DatasetKind::Cifar10 => cifar::read_cifar10(&self.path, self.cifar_split()?)?,
+            DatasetKind::Cifar100 => {
+                cifar::read_cifar100(&self.path, self.cifar_split()?, cifar::Cifar100Labels::Fine)?
+            }
+            DatasetKind::Stl10 => stl10::read_stl10(&self.path, &self.split)?,
+        };
+        Ok(match self.max_images {
+            Some(limit) if limit < data.len() => data.subset(&(0..limit).collect::<Vec<_>>()),
+            _ => data,
+        })
+    }
+
+    fn cifar_split(&self) -> Result<cifar::Split> {
+        match self.split.as_str() {
+            "train" => Ok(cifar::Split::Train),
+            "test" => Ok(cifar::Split::Test),
+            other => Err(crate::Error::Config {
+                origin: "data.split".into(),
+                message: format!("`{other}`: CIFAR has `train` and `test`"),
+            }),
         }
     }
 
@@ -57,6 +78,10 @@ impl DataConfig {
     pub fn mean_std(&self) -> (Vec<f64>, Vec<f64>) {
         match self.dataset {
             DatasetKind::Mnist => (vec![0.1307], vec![0.3081]),
+            DatasetKind::Cifar10 => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
+            DatasetKind::Cifar100 => (vec![0.5071, 0.4865, 0.4409], vec![0.2673, 0.2564, 0.2762]),
+            // Solo-learn normalises STL-10 with ImageNet's statistics.
+            DatasetKind::Stl10 => (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225]),
         }
     }
 }
@@ -160,6 +185,31 @@ mod tests {
         assert_eq!(parse_device("cpu"), Ok(Device::Cpu));
         assert_eq!(parse_device("cuda:1"), Ok(Device::Cuda(1)));
         assert!(parse_device("tpu").unwrap_err().contains("tpu"));
+    }
+
+    #[test]
+    fn cifar_configs_read_binary_batches_and_check_the_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = (vec![4u8], vec![200u8; 32 * 32 * 3]);
+        std::fs::write(
+            dir.path().join("test_batch.bin"),
+            cifar::encode_records(&[record]),
+        )
+        .unwrap();
+        let mut config = DataConfig {
+            dataset: DatasetKind::Cifar10,
+            path: dir.path().into(),
+            split: "test".into(),
+            held_out_every: 5,
+            max_images: None,
+        };
+        let data = config.load().unwrap();
+        assert_eq!(
+            (data.len(), data.labels[0], data.image_shape()),
+            (1, 4, (32, 32, 3))
+        );
+        config.split = "valid".into();
+        assert!(config.load().unwrap_err().to_string().contains("`valid`"));
     }
 
     #[test]
