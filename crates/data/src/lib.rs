@@ -5,6 +5,7 @@
 pub mod cifar;
 pub mod error;
 pub mod idx;
+pub mod image_folder;
 pub mod images;
 pub mod sampler;
 pub mod stl10;

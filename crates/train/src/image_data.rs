@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use ndarray::Array4;
-use selfsup_data::{cifar, idx, stl10, ImageDataset};
+use selfsup_data::{cifar, idx, image_folder, stl10, ImageDataset};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -20,6 +20,9 @@ pub enum DatasetKind {
     Cifar100,
     /// STL-10 binary (`stl10_binary`); split `train`, `test` or `unlabeled`.
     Stl10,
+    /// `path/<split>/<class>/<image>` JPEG or PNG files (ImageNet layout).
+    #[serde(rename = "imagefolder")]
+    ImageFolder,
 }
 
 /// Which data to train and evaluate on.
@@ -35,6 +38,9 @@ pub struct DataConfig {
     pub split: String,
     /// Every `held_out_every`-th image is held out for evaluation; the rest trains.
     pub held_out_every: usize,
+    /// ImageFolder only: resize every image to `[height, width]` on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<[u32; 2]>,
     /// Use only the first this many images (quick smoke runs); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
@@ -56,6 +62,10 @@ impl DataConfig {
                 cifar::read_cifar100(&self.path, self.cifar_split()?, cifar::Cifar100Labels::Fine)?
             }
             DatasetKind::Stl10 => stl10::read_stl10(&self.path, &self.split)?,
+            DatasetKind::ImageFolder => image_folder::read_image_folder(
+                &self.path.join(&self.split),
+                self.resize.map(|[h, w]| (h, w)),
+            )?,
         };
         Ok(match self.max_images {
             Some(limit) if limit < data.len() => data.subset(&(0..limit).collect::<Vec<_>>()),
@@ -81,7 +91,9 @@ impl DataConfig {
             DatasetKind::Cifar10 => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
             DatasetKind::Cifar100 => (vec![0.5071, 0.4865, 0.4409], vec![0.2673, 0.2564, 0.2762]),
             // Solo-learn normalises STL-10 with ImageNet's statistics.
-            DatasetKind::Stl10 => (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225]),
+            DatasetKind::Stl10 | DatasetKind::ImageFolder => {
+                (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
+            }
         }
     }
 }
@@ -201,6 +213,7 @@ mod tests {
             path: dir.path().into(),
             split: "test".into(),
             held_out_every: 5,
+            resize: None,
             max_images: None,
         };
         let data = config.load().unwrap();
@@ -219,6 +232,7 @@ mod tests {
             path: "/nonexistent".into(),
             split: "t10k".into(),
             held_out_every: 5,
+            resize: None,
             max_images: None,
         };
         let err = config.load().unwrap_err().to_string();
