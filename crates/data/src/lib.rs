@@ -2,6 +2,7 @@
 //! `ndarray` and `rayon`. Images stay decoded as `u8` in memory; conversion to
 //! tensors happens at the edge, in the trainer, so this crate does not link tch.
 
+pub mod augment;
 pub mod cifar;
 pub mod error;
 pub mod idx;
