@@ -23,6 +23,10 @@ for i, img in enumerate(images):
     out[f"{i}.saturation_0.3"] = F.adjust_saturation(img, 0.3)
     out[f"{i}.grayscale"] = F.rgb_to_grayscale(img, num_output_channels=3)
     out[f"{i}.solarize_128"] = F.solarize(img, 128)
+    out[f"{i}.hue_0.1"] = F.adjust_hue(img, 0.1)
+    out[f"{i}.hue_-0.3"] = F.adjust_hue(img, -0.3)
+    out[f"{i}.blur_5_1.2"] = F.gaussian_blur(img, [5, 5], [1.2, 1.2])
+    out[f"{i}.blur_9_0.7"] = F.gaussian_blur(img, [9, 9], [0.7, 0.7])
     # top, left, height, width, then the output size: an upscale and a downscale.
     out[f"{i}.resized_crop_up"] = F.resized_crop(img, 3, 5, 9, 11, [16, 16], antialias=False)
     out[f"{i}.resized_crop_down"] = F.resized_crop(img, 1, 2, 18, 20, [8, 8], antialias=False)

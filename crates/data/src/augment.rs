@@ -111,6 +111,127 @@ pub fn resized_crop(
     out
 }
 
+/// RGB in `[0, 1]` → (hue in `[0, 1)`, saturation, value), as torchvision's `_rgb2hsv`.
+fn rgb_to_hsv([r, g, b]: [f32; 3]) -> [f32; 3] {
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let equal = max == min;
+    let chroma = max - min;
+    let saturation = chroma / if equal { 1.0 } else { max };
+    let divisor = if equal { 1.0 } else { chroma };
+    let (rc, gc, bc) = (
+        (max - r) / divisor,
+        (max - g) / divisor,
+        (max - b) / divisor,
+    );
+    let hue = if max == r {
+        bc - gc
+    } else if max == g {
+        2.0 + rc - bc
+    } else {
+        4.0 + gc - rc
+    };
+    [(hue / 6.0 + 1.0) % 1.0, saturation, max]
+}
+
+/// Inverse of [`rgb_to_hsv`], as torchvision's `_hsv2rgb`.
+fn hsv_to_rgb([h, s, v]: [f32; 3]) -> [f32; 3] {
+    let sector = (h * 6.0).floor();
+    let f = h * 6.0 - sector;
+    let p = (v * (1.0 - s)).clamp(0.0, 1.0);
+    let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
+    let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
+    match (sector as i32).rem_euclid(6) {
+        0 => [v, t, p],
+        1 => [q, v, p],
+        2 => [p, v, t],
+        3 => [p, q, v],
+        4 => [t, p, v],
+        _ => [v, p, q],
+    }
+}
+
+/// Rotates every pixel's hue by `factor` turns (in `[-0.5, 0.5]`).
+pub fn adjust_hue(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
+    assert!(
+        (-0.5..=0.5).contains(&factor),
+        "hue factor {factor} is outside [-0.5, 0.5]"
+    );
+    let mut out = image.to_owned();
+    for mut pixel in out.lanes_mut(Axis(2)) {
+        let rgb = [
+            pixel[0] as f32 / 255.0,
+            pixel[1] as f32 / 255.0,
+            pixel[2] as f32 / 255.0,
+        ];
+        let [h, s, v] = rgb_to_hsv(rgb);
+        let rotated = hsv_to_rgb([(h + factor as f32).rem_euclid(1.0), s, v]);
+        for (value, channel) in pixel.iter_mut().zip(rotated) {
+            // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
+            *value = (channel * 255.999) as u8;
+        }
+    }
+    out
+}
+
+/// The normalised 1-D Gaussian of `size` taps (odd) and standard deviation `sigma`.
+pub fn gaussian_kernel(size: usize, sigma: f64) -> Vec<f32> {
+    let half = (size - 1) as f32 * 0.5;
+    let step = if size > 1 {
+        2.0 * half / (size - 1) as f32
+    } else {
+        0.0
+    };
+    let pdf: Vec<f32> = (0..size)
+        .map(|i| (-half + step * i as f32) / sigma as f32)
+        .map(|x| (-0.5 * x * x).exp())
+        .collect();
+    let sum: f32 = pdf.iter().sum();
+    pdf.into_iter().map(|p| p / sum).collect()
+}
+
+/// Mirrors an index into `0..len` without repeating the edge (reflect padding).
+fn reflect(index: isize, len: usize) -> usize {
+    let last = len as isize - 1;
+    let folded = if index < 0 {
+        -index
+    } else if index > last {
+        2 * last - index
+    } else {
+        index
+    };
+    folded.clamp(0, last) as usize
+}
+
+/// Gaussian blur with a `size`×`size` kernel (odd, smaller than twice the
+/// image) and `sigma`, reflect padding, rounded, as torchvision's tensor path;
+/// computed as two 1-D passes.
+pub fn gaussian_blur(image: ArrayView3<u8>, size: usize, sigma: f64) -> Array3<u8> {
+    assert!(size % 2 == 1, "blur kernel size must be odd, got {size}");
+    let kernel = gaussian_kernel(size, sigma);
+    let half = (size / 2) as isize;
+    let (h, w, c) = image.dim();
+    let mut rows = Array3::<f32>::zeros((h, w, c));
+    Zip::indexed(&mut rows).for_each(|(y, x, ch), value| {
+        *value = kernel
+            .iter()
+            .enumerate()
+            .map(|(k, weight)| {
+                weight * image[[y, reflect(x as isize + k as isize - half, w), ch]] as f32
+            })
+            .sum();
+    });
+    let mut out = Array3::<u8>::zeros((h, w, c));
+    Zip::indexed(&mut out).for_each(|(y, x, ch), value| {
+        let sum: f32 = kernel
+            .iter()
+            .enumerate()
+            .map(|(k, weight)| weight * rows[[reflect(y as isize + k as isize - half, h), x, ch]])
+            .sum();
+        *value = sum.round().clamp(0.0, 255.0) as u8;
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

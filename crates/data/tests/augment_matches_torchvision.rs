@@ -101,6 +101,18 @@ fn solarize() {
 }
 
 #[test]
+fn hue() {
+    check("hue_0.1", |im| augment::adjust_hue(im, 0.1));
+    check("hue_-0.3", |im| augment::adjust_hue(im, -0.3));
+}
+
+#[test]
+fn gaussian_blur() {
+    check("blur_5_1.2", |im| augment::gaussian_blur(im, 5, 1.2));
+    check("blur_9_0.7", |im| augment::gaussian_blur(im, 9, 0.7));
+}
+
+#[test]
 fn resized_crop_up_and_down() {
     check("resized_crop_up", |im| {
         augment::resized_crop(im, 3, 5, 9, 11, 16, 16)
