@@ -1,0 +1,283 @@
+//! Random views for SSL: the random side of torchvision's transforms
+//! (RandomResizedCrop's sampling, ColorJitter in random order, random
+//! grayscale, blur, solarize and flip) composed into per-method recipes, and
+//! multi-view batches built in parallel. Each view's randomness comes from an
+//! RNG seeded by `(seed, epoch, sample index, view)`, so a batch does not
+//! depend on the number of threads or on the order they run in.
+
+use crate::augment;
+use crate::images::ImageDataset;
+use crate::sampler::mix;
+use ndarray::{Array3, Array4, ArrayView3, Axis};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+/// ColorJitter strengths, as torchvision: factors drawn from
+/// `[max(0, 1 − s), 1 + s]` for brightness, contrast and saturation, and the
+/// hue shift from `[−hue, hue]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColorJitter {
+    /// Brightness strength.
+    pub brightness: f64,
+    /// Contrast strength.
+    pub contrast: f64,
+    /// Saturation strength.
+    pub saturation: f64,
+    /// Hue strength (at most 0.5).
+    pub hue: f64,
+}
+
+/// One view's augmentation recipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewRecipe {
+    /// Output side in pixels.
+    pub size: usize,
+    /// RandomResizedCrop's area fraction range.
+    pub scale: (f64, f64),
+    /// RandomResizedCrop's aspect-ratio range.
+    pub ratio: (f64, f64),
+    /// Colour jitter and its probability.
+    pub jitter: Option<(ColorJitter, f64)>,
+    /// Probability of converting to grayscale.
+    pub grayscale_p: f64,
+    /// Gaussian blur: probability, kernel size, sigma range.
+    pub blur: Option<(f64, usize, (f64, f64))>,
+    /// Probability of solarising at 128.
+    pub solarize_p: f64,
+    /// Probability of a horizontal flip.
+    pub flip_p: f64,
+}
+
+impl ViewRecipe {
+    /// SimCLR's CIFAR recipe (as solo-learn): RandomResizedCrop(32, 0.08–1),
+    /// ColorJitter(0.4, 0.4, 0.2, 0.1) with p 0.8, grayscale p 0.2, flip p 0.5, no blur.
+    pub fn simclr_cifar() -> Self {
+        Self {
+            size: 32,
+            scale: (0.08, 1.0),
+            ratio: (3.0 / 4.0, 4.0 / 3.0),
+            jitter: Some((
+                ColorJitter {
+                    brightness: 0.4,
+                    contrast: 0.4,
+                    saturation: 0.2,
+                    hue: 0.1,
+                },
+                0.8,
+            )),
+            grayscale_p: 0.2,
+            blur: None,
+            solarize_p: 0.0,
+            flip_p: 0.5,
+        }
+    }
+
+    /// One random view of `image` `[H, W, 3]`.
+    pub fn apply(&self, image: ArrayView3<u8>, rng: &mut impl Rng) -> Array3<u8> {
+        let (top, left, height, width) =
+            random_resized_crop_box(image.dim().0, image.dim().1, self.scale, self.ratio, rng);
+        let mut view = augment::resized_crop(image, top, left, height, width, self.size, self.size);
+        if let Some((jitter, p)) = self.jitter {
+            if rng.gen_bool(p) {
+                view = color_jitter(view.view(), &jitter, rng);
+            }
+        }
+        if self.grayscale_p > 0.0 && rng.gen_bool(self.grayscale_p) {
+            view = augment::grayscale(view.view());
+        }
+        if let Some((p, kernel, (low, high))) = self.blur {
+            if rng.gen_bool(p) {
+                view = augment::gaussian_blur(view.view(), kernel, rng.gen_range(low..=high));
+            }
+        }
+        if self.solarize_p > 0.0 && rng.gen_bool(self.solarize_p) {
+            view = augment::solarize(view.view(), 128);
+        }
+        if self.flip_p > 0.0 && rng.gen_bool(self.flip_p) {
+            view = augment::hflip(view.view());
+        }
+        view
+    }
+}
+
+/// RandomResizedCrop's box `(top, left, height, width)`: up to 10 tries of an
+/// area fraction from `scale` and a log-uniform aspect ratio from `ratio`,
+/// else a centre crop with the ratio clamped into range (torchvision's algorithm).
+pub fn random_resized_crop_box(
+    height: usize,
+    width: usize,
+    scale: (f64, f64),
+    ratio: (f64, f64),
+    rng: &mut impl Rng,
+) -> (usize, usize, usize, usize) {
+    let area = (height * width) as f64;
+    let (log_low, log_high) = (ratio.0.ln(), ratio.1.ln());
+    for _ in 0..10 {
+        let target = area * rng.gen_range(scale.0..=scale.1);
+        let aspect = rng.gen_range(log_low..=log_high).exp();
+        let w = (target * aspect).sqrt().round() as usize;
+        let h = (target / aspect).sqrt().round() as usize;
+        if 0 < w && w <= width && 0 < h && h <= height {
+            return (
+                rng.gen_range(0..=height - h),
+                rng.gen_range(0..=width - w),
+                h,
+                w,
+            );
+        }
+    }
+    let in_ratio = width as f64 / height as f64;
+    let (h, w) = if in_ratio < ratio.0 {
+        (
+            ((width as f64 / ratio.0).round() as usize).min(height),
+            width,
+        )
+    } else if in_ratio > ratio.1 {
+        (
+            height,
+            ((height as f64 * ratio.1).round() as usize).min(width),
+        )
+    } else {
+        (height, width)
+    };
+    ((height - h) / 2, (width - w) / 2, h, w)
+}
+
+/// Brightness, contrast, saturation and hue with random factors, in a random order.
+pub fn color_jitter(image: ArrayView3<u8>, jitter: &ColorJitter, rng: &mut impl Rng) -> Array3<u8> {
+    let factor = |strength: f64, rng: &mut dyn rand::RngCore| {
+        if strength > 0.0 {
+            rng.gen_range((1.0 - strength).max(0.0)..=1.0 + strength)
+        } else {
+            1.0
+        }
+    };
+    let mut order = [0usize, 1, 2, 3];
+    order.shuffle(rng);
+    let (b, c, s) = (
+        factor(jitter.brightness, rng),
+        factor(jitter.contrast, rng),
+        factor(jitter.saturation, rng),
+    );
+    let h = if jitter.hue > 0.0 {
+        rng.gen_range(-jitter.hue..=jitter.hue)
+    } else {
+        0.0
+    };
+    let mut out = image.to_owned();
+    for op in order {
+        out = match op {
+            0 if jitter.brightness > 0.0 => augment::adjust_brightness(out.view(), b),
+            1 if jitter.contrast > 0.0 => augment::adjust_contrast(out.view(), c),
+            2 if jitter.saturation > 0.0 => augment::adjust_saturation(out.view(), s),
+            3 if jitter.hue > 0.0 => augment::adjust_hue(out.view(), h),
+            _ => out,
+        };
+    }
+    out
+}
+
+/// One `[batch, size, size, 3]` array per recipe: view `v` of sample `i` is
+/// drawn with the RNG of `(seed, epoch, i, v)`, in parallel over samples.
+pub fn make_views(
+    data: &ImageDataset,
+    indices: &[usize],
+    recipes: &[ViewRecipe],
+    seed: u64,
+    epoch: u64,
+) -> Vec<Array4<u8>> {
+    let views: Vec<Vec<Array3<u8>>> = indices
+        .par_iter()
+        .map(|&index| {
+            let image = data.images.index_axis(Axis(0), index);
+            recipes
+                .iter()
+                .enumerate()
+                .map(|(v, recipe)| {
+                    let stream = mix(mix(seed, epoch), (index as u64) << 8 | v as u64);
+                    recipe.apply(image, &mut ChaCha8Rng::seed_from_u64(stream))
+                })
+                .collect()
+        })
+        .collect();
+    (0..recipes.len())
+        .map(|v| {
+            let stacked: Vec<ArrayView3<u8>> =
+                views.iter().map(|sample| sample[v].view()).collect();
+            ndarray::stack(Axis(0), &stacked).expect("views of one recipe share a shape")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cifar_like(n: usize) -> ImageDataset {
+        let images = Array4::from_shape_fn((n, 32, 32, 3), |(i, y, x, c)| {
+            ((i * 31 + y * 7 + x * 3 + c * 50) % 256) as u8
+        });
+        ImageDataset::new(images, vec![0; n], 1).unwrap()
+    }
+
+    #[test]
+    fn batches_do_not_depend_on_the_thread_count() {
+        let data = cifar_like(16);
+        let recipes = [ViewRecipe::simclr_cifar(), ViewRecipe::simclr_cifar()];
+        let indices: Vec<usize> = (0..16).rev().collect();
+        let with = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| make_views(&data, &indices, &recipes, 7, 3))
+        };
+        let (one, two) = (with(1), with(2));
+        assert_eq!(one, two);
+        assert_eq!(one[0].shape(), &[16, 32, 32, 3]);
+        assert_ne!(one[0], one[1], "the two views differ");
+        assert_ne!(
+            one,
+            make_views(&data, &indices, &recipes, 7, 4),
+            "epochs differ"
+        );
+    }
+
+    #[test]
+    fn crop_boxes_respect_scale_and_ratio() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        for _ in 0..2000 {
+            let (top, left, h, w) =
+                random_resized_crop_box(32, 48, (0.08, 1.0), (0.75, 4.0 / 3.0), &mut rng);
+            assert!(top + h <= 32 && left + w <= 48 && h > 0 && w > 0);
+        }
+        // A ratio the image cannot hold falls back to a centre crop.
+        assert_eq!(
+            random_resized_crop_box(10, 100, (0.99, 1.0), (1.0, 1.0), &mut rng),
+            (0, 45, 10, 10)
+        );
+    }
+
+    #[test]
+    fn probabilities_hold_in_large_samples() {
+        let data = cifar_like(1);
+        let recipe = ViewRecipe {
+            scale: (1.0, 1.0),
+            ratio: (1.0, 1.0),
+            jitter: None,
+            flip_p: 0.0,
+            ..ViewRecipe::simclr_cifar()
+        };
+        let image = data.images.index_axis(Axis(0), 0);
+        let grey = (0..2000).filter(|&s| {
+            let view = recipe.apply(image, &mut ChaCha8Rng::seed_from_u64(s));
+            view.lanes(Axis(2))
+                .into_iter()
+                .all(|p| p[0] == p[1] && p[1] == p[2])
+        });
+        let rate = grey.count() as f64 / 2000.0;
+        assert!((0.17..0.23).contains(&rate), "grayscale rate {rate}");
+    }
+}
