@@ -88,7 +88,7 @@ fn keep_best(best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>) {
 pub fn run(root: &Path, suite: &str, threads: usize, rounds: usize) -> Result<()> {
     let script = match suite {
         "core" => root.join("benches/reference/bench_core.py"),
-        other => bail!("unknown bench suite `{other}`; known: core"),
+        other => bail!("unknown bench suite `{other}`; known: core, data"),
     };
     let binary = root.join("target/release/selfsup");
     let python = reference_python(root)?;
@@ -127,6 +127,77 @@ pub fn run(root: &Path, suite: &str, threads: usize, rounds: usize) -> Result<()
             Some(theirs) => println!("{name:<34} {ms:>10.3} {theirs:>10.3} {:>7.2}", theirs / ms),
             None => println!("{name:<34} {ms:>10.3} {:>10} {:>7}", "-", "-"),
         }
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench data`: unpacks the CIFAR-10 JPEG archive into a
+/// temporary folder, then alternates our pipeline and torchvision's for
+/// `rounds` rounds, keeping each side's best rate (images/s, higher is better).
+pub fn run_data(root: &Path, archive: &Path, threads: usize, rounds: usize) -> Result<()> {
+    if !archive.is_file() {
+        bail!(
+            "{} not found: pass --archive <cifar10-jpeg.tar.gz>",
+            archive.display()
+        );
+    }
+    let unpacked = std::env::temp_dir().join(format!("selfsup-bench-data-{}", std::process::id()));
+    std::fs::create_dir_all(&unpacked)?;
+    crate::run(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(archive)
+            .arg("-C")
+            .arg(&unpacked),
+    )
+    .context("unpacking the archive with tar")?;
+    let images = unpacked.join("train");
+    let python = reference_python(root)?;
+    let script = root.join("benches/reference/bench_data.py");
+    let threads_arg = threads.to_string();
+    let (mut ours, mut reference): (BTreeMap<String, f64>, BTreeMap<String, f64>) =
+        (BTreeMap::new(), BTreeMap::new());
+    let keep_fastest = |best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>| {
+        for (name, rate) in round {
+            let entry = best.entry(name).or_insert(0.0);
+            *entry = entry.max(rate);
+        }
+    };
+    for round in 1..=rounds.max(1) {
+        eprintln!("xtask: bench data, round {round} of {rounds}");
+        let binary = root.join("target/release/selfsup");
+        keep_fastest(
+            &mut ours,
+            parse_times(&capture(
+                Command::new(&binary)
+                    .args(["bench", "data", "--threads", &threads_arg, "--data-dir"])
+                    .arg(&images),
+            )?)?,
+        );
+        keep_fastest(
+            &mut reference,
+            parse_times(&capture(
+                Command::new(&python)
+                    .arg(&script)
+                    .arg(&images)
+                    .args(["--workers", &threads_arg]),
+            )?)?,
+        );
+    }
+    let _ = std::fs::remove_dir_all(&unpacked);
+    println!("data benchmarks on {} ({threads} threads vs {threads} DataLoader workers), best of {rounds} rounds", archive.display());
+    println!("(ratio = selfsup / torchvision; above 1: selfsup is faster)");
+    println!(
+        "{:<28} {:>12} {:>12} {:>7}",
+        "images/s", "selfsup", "torchvision", "ratio"
+    );
+    for (name, rate) in &ours {
+        let theirs = reference.get(name).copied().unwrap_or(f64::NAN);
+        println!(
+            "{:<28} {rate:>12.0} {theirs:>12.0} {:>7.2}",
+            name.trim_end_matches(" images/s"),
+            rate / theirs
+        );
     }
     Ok(())
 }

@@ -39,9 +39,12 @@ enum Task {
         /// Threads for both sides.
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Alternating rounds; each case keeps its best median per side.
+        /// Alternating rounds; each case keeps its best result per side.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// `data` suite: the CIFAR-10 JPEG archive (default: ../shared/datasets/cifar10/cifar10-jpeg.tar.gz).
+        #[arg(long)]
+        archive: Option<PathBuf>,
     },
     /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
     Test {
@@ -70,10 +73,16 @@ fn main() -> Result<()> {
             suite,
             threads,
             rounds,
+            archive,
         } => {
             setup::ensure(&root)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
-            bench::run(&root, &suite, threads, rounds)
+            if suite == "data" {
+                let default = root.join("../shared/datasets/cifar10/cifar10-jpeg.tar.gz");
+                bench::run_data(&root, &archive.unwrap_or(default), threads, rounds)
+            } else {
+                bench::run(&root, &suite, threads, rounds)
+            }
         }
         Task::Test { args } => {
             setup::ensure(&root)?;

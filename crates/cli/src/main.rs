@@ -2,6 +2,7 @@
 
 mod allocator;
 mod bench_core;
+mod bench_data;
 mod eval;
 mod export;
 mod logging;
@@ -31,8 +32,14 @@ enum Command {
     Tasks,
     /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
     Bench {
-        /// Which suite: `core` (losses and optimizer steps).
+        /// Which suite: `core` (losses and optimizer steps) or `data` (needs `--data-dir`).
         suite: String,
+        /// ImageFolder of JPEGs for the `data` suite.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Batches of 256 to time in the `data` suite.
+        #[arg(long, default_value_t = 40)]
+        batches: usize,
         /// Intra-op threads (match the PyTorch side).
         #[arg(long, default_value_t = 2)]
         threads: i32,
@@ -46,9 +53,19 @@ fn main() -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
-        Command::Bench { suite, threads } => match suite.as_str() {
+        Command::Bench {
+            suite,
+            threads,
+            data_dir,
+            batches,
+        } => match suite.as_str() {
             "core" => bench_core::run(threads),
-            other => anyhow::bail!("unknown bench suite `{other}`; known: core"),
+            "data" => {
+                let dir = data_dir
+                    .ok_or_else(|| anyhow::anyhow!("bench data needs --data-dir <ImageFolder>"))?;
+                bench_data::run(&dir, threads as usize, batches)
+            }
+            other => anyhow::bail!("unknown bench suite `{other}`; known: core, data"),
         },
         Command::Tasks => {
             for task in tasks::TASKS {
