@@ -43,22 +43,27 @@ pub fn adjust_contrast(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
 
 /// Blends each pixel towards its own grey level by `1 − factor` (0: grayscale).
 pub fn adjust_saturation(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
-    let mut out = image.to_owned();
-    for mut pixel in out.lanes_mut(Axis(2)) {
-        let grey = luma(pixel.as_slice().expect("a pixel's channels are contiguous")) as f32;
-        pixel.mapv_inplace(|v| blend(v, grey, factor));
-    }
-    out
+    map_pixels(image, |pixel| {
+        let grey = luma(&pixel) as f32;
+        pixel.map(|v| blend(v, grey, factor))
+    })
 }
 
 /// Grayscale replicated over three channels.
 pub fn grayscale(image: ArrayView3<u8>) -> Array3<u8> {
-    let mut out = image.to_owned();
-    for mut pixel in out.lanes_mut(Axis(2)) {
-        let grey = luma(pixel.as_slice().expect("a pixel's channels are contiguous"));
-        pixel.fill(grey);
+    map_pixels(image, |pixel| [luma(&pixel); 3])
+}
+
+/// A new RGB image with `f` applied to every pixel; walks flat slices (much
+/// faster than ndarray lanes for 3-byte pixels).
+fn map_pixels(image: ArrayView3<u8>, f: impl Fn([u8; 3]) -> [u8; 3]) -> Array3<u8> {
+    let image = image.as_standard_layout();
+    let source = image.as_slice().expect("standard layout");
+    let mut out = vec![0u8; source.len()];
+    for (dst, src) in out.chunks_exact_mut(3).zip(source.chunks_exact(3)) {
+        dst.copy_from_slice(&f([src[0], src[1], src[2]]));
     }
-    out
+    Array3::from_shape_vec(image.dim(), out).expect("same shape")
 }
 
 /// Inverts every value at or above `threshold`.
@@ -99,16 +104,26 @@ pub fn resized_crop(
     let columns: Vec<_> = (0..out_width)
         .map(|x| source_index(x, width, out_width))
         .collect();
-    let mut out = Array3::<u8>::zeros((out_height, out_width, channels));
-    Zip::indexed(&mut out).for_each(|(y, x, c), value| {
-        let ((y0, y1, dy), (x0, x1, dx)) = (rows[y], columns[x]);
-        let at = |yy: usize, xx: usize| image[[top + yy, left + xx, c]] as f32;
-        let (h0, h1, w0, w1) = (1.0 - dy, dy, 1.0 - dx, dx);
-        let interpolated =
-            h0 * (w0 * at(y0, x0) + w1 * at(y0, x1)) + h1 * (w0 * at(y1, x0) + w1 * at(y1, x1));
-        *value = interpolated.round().clamp(0.0, 255.0) as u8;
-    });
-    out
+    let image = image.as_standard_layout();
+    let source = image.as_slice().expect("standard layout");
+    let mut out = vec![0u8; out_height * out_width * channels];
+    for (y, row_out) in out.chunks_exact_mut(out_width * channels).enumerate() {
+        let (y0, y1, dy) = rows[y];
+        let (row0, row1) = ((top + y0) * w * channels, (top + y1) * w * channels);
+        for (x, pixel) in row_out.chunks_exact_mut(channels).enumerate() {
+            let (x0, x1, dx) = columns[x];
+            let (c0, c1) = ((left + x0) * channels, (left + x1) * channels);
+            for (c, value) in pixel.iter_mut().enumerate() {
+                let at = |row: usize, column: usize| source[row + column + c] as f32;
+                let top_mix = (1.0 - dx) * at(row0, c0) + dx * at(row0, c1);
+                let bottom_mix = (1.0 - dx) * at(row1, c0) + dx * at(row1, c1);
+                *value = ((1.0 - dy) * top_mix + dy * bottom_mix)
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    Array3::from_shape_vec((out_height, out_width, channels), out).expect("sizes match")
 }
 
 /// RGB in `[0, 1]` → (hue in `[0, 1)`, saturation, value), as torchvision's `_rgb2hsv`.
@@ -156,21 +171,12 @@ pub fn adjust_hue(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
         (-0.5..=0.5).contains(&factor),
         "hue factor {factor} is outside [-0.5, 0.5]"
     );
-    let mut out = image.to_owned();
-    for mut pixel in out.lanes_mut(Axis(2)) {
-        let rgb = [
-            pixel[0] as f32 / 255.0,
-            pixel[1] as f32 / 255.0,
-            pixel[2] as f32 / 255.0,
-        ];
-        let [h, s, v] = rgb_to_hsv(rgb);
-        let rotated = hsv_to_rgb([(h + factor as f32).rem_euclid(1.0), s, v]);
-        for (value, channel) in pixel.iter_mut().zip(rotated) {
-            // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
-            *value = (channel * 255.999) as u8;
-        }
-    }
-    out
+    let shift = factor as f32;
+    map_pixels(image, |pixel| {
+        let [h, s, v] = rgb_to_hsv(pixel.map(|c| c as f32 / 255.0));
+        // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
+        hsv_to_rgb([(h + shift).rem_euclid(1.0), s, v]).map(|channel| (channel * 255.999) as u8)
+    })
 }
 
 /// The normalised 1-D Gaussian of `size` taps (odd) and standard deviation `sigma`.

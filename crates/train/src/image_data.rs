@@ -113,6 +113,9 @@ fn find_maybe_gz(dir: &Path, stem: &str) -> PathBuf {
 pub struct Normalizer {
     mean: Tensor,
     std: Tensor,
+    /// `1 / (255 · std)` and `−mean / std`, `[1, C, 1, 1]`: normalising is one fused multiply-add.
+    scale: Tensor,
+    shift: Tensor,
     device: Device,
 }
 
@@ -126,9 +129,13 @@ impl Normalizer {
                 .view(shape)
                 .to_device(device)
         };
+        let scale: Vec<f64> = std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+        let shift: Vec<f64> = mean.iter().zip(std).map(|(m, s)| -m / s).collect();
         Self {
             mean: to(mean),
             std: to(std),
+            scale: to(&scale),
+            shift: to(&shift),
             device,
         }
     }
@@ -143,9 +150,9 @@ impl Normalizer {
         let x = host
             .to_device(self.device)
             .permute([0, 3, 1, 2])
-            .to_kind(Kind::Float)
-            / 255.0;
-        (x - &self.mean) / &self.std
+            .to_kind(Kind::Float);
+        // shift + x · scale = (x/255 − mean) / std, in one pass.
+        self.shift.addcmul(&x, &self.scale)
     }
 
     /// Inverse of [`Normalizer::apply`] up to the byte conversion: back to `[0, 1]`.
