@@ -2,6 +2,7 @@
 //! keys, saved in checkpoints so a resumed run sees the same negatives.
 
 use crate::error::{check_shape, Error, Result};
+use crate::optim::state::find;
 use tch::{Device, Kind, Tensor};
 
 /// A fixed-size FIFO of `[size, dim]` keys.
@@ -62,14 +63,7 @@ impl NegativeQueue {
 
     /// Restores what [`NegativeQueue::state`] saved.
     pub fn load_state(&mut self, prefix: &str, named: &[(String, Tensor)]) -> Result<()> {
-        let find = |k: &str| {
-            named
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, t)| t)
-                .ok_or_else(|| Error::State(format!("missing entry `{k}`")))
-        };
-        let keys = find(&format!("{prefix}keys"))?;
+        let keys = find(named, &format!("{prefix}keys"))?;
         if keys.size() != self.keys.size() {
             return Err(Error::State(format!(
                 "`{prefix}keys` has shape {:?}, the queue {:?}",
@@ -78,7 +72,7 @@ impl NegativeQueue {
             )));
         }
         tch::no_grad(|| self.keys.copy_(keys));
-        self.pointer = find(&format!("{prefix}pointer"))?.int64_value(&[]);
+        self.pointer = find(named, &format!("{prefix}pointer"))?.int64_value(&[]);
         Ok(())
     }
 }

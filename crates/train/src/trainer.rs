@@ -123,10 +123,9 @@ impl Trainer {
             .map(|g| g.weight_decay != 0.0)
             .collect();
         let mut probe: Option<OnlineProbe> = None;
-        let saved = resume.map(checkpoint::load).transpose()?;
-        let (start_step, mut best_score) = match (&saved, resume) {
-            (Some(saved), Some(path)) => restore(saved, path, vs, optimizer.as_mut(), method)?,
-            _ => (0, f64::NEG_INFINITY),
+        let (start_step, mut best_score) = match resume {
+            Some(path) => restore(path, vs, optimizer.as_mut(), method)?,
+            None => (0, f64::NEG_INFINITY),
         };
         let (mut epoch_loss, mut epoch_batches_seen) = (0.0, 0usize);
         let mut data_seconds = 0.0;
@@ -350,13 +349,13 @@ fn save(run: &RunDir, state: &State<'_>, name: &str) -> Result<()> {
 /// from and the best score so far. The online probe, if any, starts afresh:
 /// it never influences the model, so the model's steps stay exact.
 fn restore(
-    saved: &[(String, Tensor)],
     path: &Path,
     vs: &VarStore,
     optimizer: &mut dyn Optimizer,
     method: &mut dyn Method,
 ) -> Result<(usize, f64)> {
-    checkpoint::restore_variables(vs, MODEL, saved, path)?;
+    let saved = checkpoint::load(path)?;
+    checkpoint::restore_variables(vs, MODEL, &saved, path)?;
     let strip = |prefix: &str| -> Vec<(String, Tensor)> {
         saved
             .iter()

@@ -7,7 +7,7 @@ mod adamw;
 mod groups;
 mod lars;
 mod sgd;
-mod state;
+pub(crate) mod state;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use groups::{decay_groups, ParamGroup};
