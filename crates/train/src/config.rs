@@ -1,6 +1,7 @@
 //! `RunConfig`: one TOML file per recipe, typed, with unknown keys rejected and
 //! `--set key=value` overrides checked the same way.
 
+use crate::autocast::Precision;
 use crate::error::{Error, Result};
 use crate::image_data::DataConfig;
 use serde::de::DeserializeOwned;
@@ -112,6 +113,9 @@ pub struct TrainerConfig {
     pub grad_clip: Option<f64>,
     /// Accumulate gradients over this many batches per optimizer step.
     pub accumulate: usize,
+    /// `fp32`, or `bf16`: autocast the forward pass to bfloat16 (on CUDA, or
+    /// CPU) while the optimizer keeps fp32 master weights.
+    pub precision: Precision,
 }
 
 impl Default for TrainerConfig {
@@ -126,6 +130,7 @@ impl Default for TrainerConfig {
             checkpoint_every: 0,
             grad_clip: None,
             accumulate: 1,
+            precision: Precision::Fp32,
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! A method plugs in through [`Method`]; the trainer never knows its name.
 
+pub mod autocast;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -43,7 +43,10 @@ impl OnlineProbe {
 
     /// One update on `features` `[batch, dim]` (detached here) and `labels` `[batch]`.
     pub fn step(&mut self, features: &Tensor, labels: &Tensor) {
-        let logits = self.classifier.forward(&features.detach());
+        // Features from a bf16 forward are cast up: the probe trains in fp32.
+        let logits = self
+            .classifier
+            .forward(&features.detach().to_kind(Kind::Float));
         let labels = labels.to_device(logits.device());
         let loss = logits.cross_entropy_for_logits(&labels);
         self.optimizer.zero_grad();

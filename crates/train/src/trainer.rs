@@ -8,6 +8,7 @@
 //! never stopped, with no RNG state to save. The generator is global to the
 //! process, so one process trains one run at a time.
 
+use crate::autocast::with_precision;
 use crate::checkpoint;
 use crate::config::{OptimConfig, TrainerConfig};
 use crate::error::{Error, Result};
@@ -161,7 +162,11 @@ impl Trainer {
                 let data_started = Instant::now();
                 let batch = self.batch(data, normalizer, indices);
                 data_seconds += data_started.elapsed().as_secs_f64();
-                let output = self.guarded(step, || method.step(&batch, true))??;
+                let output = self.guarded(step, || {
+                    with_precision(self.config.precision, vs.device(), || {
+                        method.step(&batch, true)
+                    })
+                })???;
                 if let Some(features) = &output.features {
                     let dim = features.size()[1];
                     let probe = probe.get_or_insert_with(|| {

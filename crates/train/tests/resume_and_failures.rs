@@ -5,6 +5,7 @@
 
 use ndarray::Array4;
 use selfsup_data::ImageDataset;
+use selfsup_train::autocast::Precision;
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
 use selfsup_train::image_data::Normalizer;
 use selfsup_train::metrics::MetricsCsv;
@@ -25,6 +26,8 @@ struct Denoiser {
     fail_at: Option<usize>,
     nan_at: Option<usize>,
     oom_at: Option<usize>,
+    /// The dtype the encoder computed in at the last step (bf16 under autocast).
+    code_kind: Option<Kind>,
 }
 
 impl Denoiser {
@@ -38,6 +41,7 @@ impl Denoiser {
             fail_at: None,
             nan_at: None,
             oom_at: None,
+            code_kind: None,
         }
     }
 }
@@ -63,6 +67,7 @@ impl Method for Denoiser {
             panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
         }
         let code = self.encoder.forward(&noisy);
+        self.code_kind = Some(code.kind());
         let loss = self
             .decoder
             .forward(&code)
@@ -369,4 +374,34 @@ fn sigkill_while_writing_leaves_a_loadable_checkpoint() {
             "a torn checkpoint"
         );
     }
+}
+
+#[test]
+fn bf16_autocast_trains_fp32_master_weights_close_to_fp32() {
+    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut losses = Vec::new();
+    for precision in [Precision::Fp32, Precision::Bf16] {
+        let mut trainer = trainer(OptimizerKind::Adamw);
+        trainer.config.precision = precision;
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let mut method = Denoiser::new(&vs);
+        let mut run = new_run();
+        let report = fit(&trainer, &mut method, &vs, &mut run, None).unwrap();
+        assert!(
+            report.final_loss < report.first_loss,
+            "{precision:?}: {report:?}"
+        );
+        let expected = match precision {
+            Precision::Fp32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
+        };
+        assert_eq!(method.code_kind, Some(expected));
+        for (name, tensor) in weights(&vs) {
+            assert_eq!(tensor.kind(), Kind::Float, "{name} stays fp32");
+        }
+        losses.push(report.final_loss);
+    }
+    let relative = (losses[1] - losses[0]).abs() / losses[0];
+    assert!(relative < 0.05, "bf16 {} vs fp32 {}", losses[1], losses[0]);
 }
