@@ -5,10 +5,10 @@ use crate::eval::{knn_accuracy, load_data};
 use crate::{logging, tasks};
 use anyhow::{Context, Result};
 
-use selfsup_train::image_data::parse_device;
+use selfsup_train::image_data::{parse_device, ImageSource};
+use selfsup_train::view_config::recipes;
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
-use selfsup_train::trainer::TrainingData;
 use selfsup_train::{FeatureExtractor, RunConfig, Trainer};
 use selfsup_vision::VisionMethodConfig;
 use std::path::PathBuf;
@@ -74,6 +74,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
     // Data first: a run that cannot start leaves no run folder behind.
     let data = load_data(&config, device)?;
+    let view_recipes = recipes(&config.data.views, data.train.image_shape().2)?;
     let run = match &args.resume {
         Some(dir) => RunDir::open(dir)?,
         None => RunDir::create(&args.runs, &config.name)?,
@@ -86,6 +87,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
     let (train, held_out, normalizer) = (&data.train, &data.held_out, &data.normalizer);
     tracing::info!(train = train.len(), held_out = held_out.len(), "data");
+    let source = ImageSource {
+        images: train,
+        normalizer,
+        recipes: view_recipes,
+        seed: config.trainer.seed,
+    };
 
     tch::manual_seed(config.trainer.seed as i64);
     let vs = VarStore::new(device);
@@ -104,10 +111,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let report = trainer.fit(
         method.as_mut(),
         &vs,
-        TrainingData {
-            images: train,
-            normalizer,
-        },
+        &source,
         &run,
         &mut metrics,
         resume,

@@ -2,7 +2,11 @@
 //! `u8` → normalised float tensor edge.
 
 use crate::error::Result;
+use crate::method::Batch;
+use crate::source::BatchSource;
+use crate::view_config::ViewConfig;
 use ndarray::Array4;
+use selfsup_data::views::{make_views, ViewRecipe};
 use selfsup_data::{cifar, idx, image_folder, stl10, ImageDataset};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -44,6 +48,10 @@ pub struct DataConfig {
     /// Use only the first this many images (quick smoke runs); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
+    /// The views each training image gives, as `[[data.views]]` recipes; none:
+    /// one un-augmented view (MAE, rotation prediction).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewConfig>,
 }
 
 impl DataConfig {
@@ -108,36 +116,32 @@ fn find_maybe_gz(dir: &Path, stem: &str) -> PathBuf {
     }
 }
 
-/// Moves `u8` images to `device` and normalises them there.
-#[derive(Debug)]
+/// Moves `u8` images to `device` and normalises them there. Holds plain
+/// numbers, not tensors, so the prefetching thread can share it; the tiny
+/// `[1, C, 1, 1]` constants are made per batch.
+#[derive(Debug, Clone)]
 pub struct Normalizer {
-    mean: Tensor,
-    std: Tensor,
-    /// `1 / (255 · std)` and `−mean / std`, `[1, C, 1, 1]`: normalising is one fused multiply-add.
-    scale: Tensor,
-    shift: Tensor,
+    mean: Vec<f64>,
+    std: Vec<f64>,
     device: Device,
 }
 
 impl Normalizer {
     /// Per-channel statistics on `device`.
     pub fn new(mean: &[f64], std: &[f64], device: Device) -> Self {
-        let shape = [1, mean.len() as i64, 1, 1];
-        let to = |v: &[f64]| {
-            Tensor::from_slice(v)
-                .to_kind(Kind::Float)
-                .view(shape)
-                .to_device(device)
-        };
-        let scale: Vec<f64> = std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-        let shift: Vec<f64> = mean.iter().zip(std).map(|(m, s)| -m / s).collect();
         Self {
-            mean: to(mean),
-            std: to(std),
-            scale: to(&scale),
-            shift: to(&shift),
+            mean: mean.to_vec(),
+            std: std.to_vec(),
             device,
         }
+    }
+
+    /// `values` as a `[1, C, 1, 1]` float tensor on the device.
+    fn per_channel(&self, values: &[f64]) -> Tensor {
+        Tensor::from_slice(values)
+            .to_kind(Kind::Float)
+            .view([1, values.len() as i64, 1, 1])
+            .to_device(self.device)
     }
 
     /// `[N, H, W, C]` u8 → `[N, C, H, W]` float on the device, `(x/255 - mean) / std`.
@@ -151,13 +155,58 @@ impl Normalizer {
             .to_device(self.device)
             .permute([0, 3, 1, 2])
             .to_kind(Kind::Float);
-        // shift + x · scale = (x/255 − mean) / std, in one pass.
-        self.shift.addcmul(&x, &self.scale)
+        // shift + x · scale = (x/255 − mean) / std, in one pass, with
+        // scale = 1 / (255 · std) and shift = −mean / std.
+        let scale: Vec<f64> = self.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+        let shift: Vec<f64> = self.mean.iter().zip(&self.std).map(|(m, s)| -m / s).collect();
+        self.per_channel(&shift).addcmul(&x, &self.per_channel(&scale))
     }
 
     /// Inverse of [`Normalizer::apply`] up to the byte conversion: back to `[0, 1]`.
     pub fn unapply(&self, x: &Tensor) -> Tensor {
-        (x * &self.std + &self.mean).clamp(0.0, 1.0)
+        (x * self.per_channel(&self.std) + self.per_channel(&self.mean)).clamp(0.0, 1.0)
+    }
+}
+
+/// Training batches from decoded images: the configured random views (or the
+/// image itself when there are no recipes), moved to the device as u8 and
+/// normalised there.
+#[derive(Debug)]
+pub struct ImageSource<'a> {
+    /// The training split.
+    pub images: &'a ImageDataset,
+    /// Device transfer and normalisation.
+    pub normalizer: &'a Normalizer,
+    /// One recipe per view; empty for the un-augmented image.
+    pub recipes: Vec<ViewRecipe>,
+    /// Seeds every view's randomness with the epoch and sample index.
+    pub seed: u64,
+}
+
+impl BatchSource for ImageSource<'_> {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.images.num_classes
+    }
+
+    fn batch(&self, epoch: usize, indices: &[usize]) -> Batch {
+        let views = if self.recipes.is_empty() {
+            vec![self.normalizer.apply(&self.images.gather(indices))]
+        } else {
+            make_views(self.images, indices, &self.recipes, self.seed, epoch as u64)
+                .iter()
+                .map(|v| self.normalizer.apply(v))
+                .collect()
+        };
+        let labels: Vec<i64> = indices.iter().map(|&i| self.images.labels[i]).collect();
+        Batch {
+            views,
+            labels: Tensor::from_slice(&labels),
+            indices: indices.to_vec(),
+        }
     }
 }
 
@@ -222,6 +271,7 @@ mod tests {
             held_out_every: 5,
             resize: None,
             max_images: None,
+            views: Vec::new(),
         };
         let data = config.load().unwrap();
         assert_eq!(
@@ -241,6 +291,7 @@ mod tests {
             held_out_every: 5,
             resize: None,
             max_images: None,
+            views: Vec::new(),
         };
         let err = config.load().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/t10k-images-idx3-ubyte"), "{err}");

@@ -15,9 +15,12 @@ pub mod online_probe;
 pub mod optimizer;
 pub mod plots;
 pub mod run_dir;
+pub mod source;
 pub mod trainer;
+pub mod view_config;
 
 pub use config::RunConfig;
 pub use error::{Error, Result};
 pub use method::{Batch, FeatureExtractor, Method, Progress, StepOutput};
+pub use source::BatchSource;
 pub use trainer::Trainer;

@@ -12,19 +12,20 @@ use crate::autocast::with_precision;
 use crate::checkpoint;
 use crate::config::{OptimConfig, TrainerConfig};
 use crate::error::{Error, Result};
-use crate::image_data::Normalizer;
 use crate::method::{Batch, Method, Progress};
 use crate::metrics::MetricsCsv;
 use crate::online_probe::OnlineProbe;
+use crate::source::{prefetch, BatchSource};
 use crate::optimizer;
 use crate::run_dir::RunDir;
 use indicatif::{ProgressBar, ProgressStyle};
 use selfsup_core::optim::Optimizer;
 use selfsup_core::schedule::{cosine, warmup_cosine};
 use selfsup_data::sampler::{mix, EpochSampler};
-use selfsup_data::ImageDataset;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::Instant;
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
@@ -40,20 +41,11 @@ pub struct FitReport {
     pub final_loss: f64,
     /// Wall time of this process's loop.
     pub seconds: f64,
-    /// Training images per second in this process.
+    /// Training samples (images, or tokens for text) per second in this process.
     pub images_per_second: f64,
     /// Share of the loop's time spent preparing batches (gather, transfer,
     /// normalise): the accelerator waits for data this much.
     pub data_wait_share: f64,
-}
-
-/// What to train on: decoded images and the normalisation applied on the device.
-#[derive(Debug, Clone, Copy)]
-pub struct TrainingData<'a> {
-    /// The training split.
-    pub images: &'a ImageDataset,
-    /// Moves batches to the device and normalises them.
-    pub normalizer: &'a Normalizer,
 }
 
 /// Runs the loop; owns no model, only the settings.
@@ -74,27 +66,27 @@ const STEP: &str = "trainer.step";
 const BEST: &str = "trainer.best_score";
 
 impl Trainer {
+    /// Batches the producer thread keeps ready.
+    const PREFETCH: usize = 2;
+
     /// Optimizer steps per epoch for `len` training samples.
     pub fn steps_per_epoch(&self, len: usize) -> usize {
         len / self.config.batch_size / self.config.accumulate.max(1)
     }
 
-    /// Trains `method` (whose variables live in `vs`) on `data`, writing metrics
-    /// rows and the `last` checkpoint in `run`. With `resume`, continues from
-    /// that checkpoint's step.
+    /// Trains `method` (whose variables live in `vs`) on batches from `data`,
+    /// writing metrics rows and the `last` checkpoint in `run`. With `resume`,
+    /// continues from that checkpoint's step. A producer thread builds the
+    /// next batches while the current step runs.
     pub fn fit(
         &self,
         method: &mut dyn Method,
         vs: &VarStore,
-        data: TrainingData<'_>,
+        data: &dyn BatchSource,
         run: &RunDir,
         metrics: &mut MetricsCsv,
         resume: Option<&Path>,
     ) -> Result<FitReport> {
-        let TrainingData {
-            images: data,
-            normalizer,
-        } = data;
         let accumulate = self.config.accumulate.max(1);
         let sampler = EpochSampler {
             len: data.len(),
@@ -105,7 +97,7 @@ impl Trainer {
         let steps_per_epoch = self.steps_per_epoch(data.len());
         if steps_per_epoch == 0 {
             let message = format!(
-                "{} x {accumulate} accumulated is more than the {} training images",
+                "{} x {accumulate} accumulated is more than the {} training samples",
                 self.config.batch_size,
                 data.len()
             );
@@ -118,27 +110,71 @@ impl Trainer {
             (steps_per_epoch * self.config.epochs).min(self.config.max_steps.unwrap_or(usize::MAX));
         let warmup_steps = (self.optim.warmup_epochs * steps_per_epoch as f64).round() as usize;
         let mut optimizer = optimizer::build(vs, &self.optim);
+        let (start_step, best_score) = match resume {
+            Some(path) => restore(path, vs, optimizer.as_mut(), method)?,
+            None => (0, f64::NEG_INFINITY),
+        };
+        // Every micro-batch from the first step on, in training order.
+        let mut shuffled: (usize, Arc<Vec<Vec<usize>>>) = (usize::MAX, Arc::default());
+        let plans = (start_step..total_steps).flat_map(move |step| {
+            let epoch = step / steps_per_epoch;
+            if shuffled.0 != epoch {
+                shuffled = (epoch, Arc::new(sampler.epoch(epoch as u64)));
+            }
+            let batches = Arc::clone(&shuffled.1);
+            let first = (step % steps_per_epoch) * accumulate;
+            (0..accumulate).map(move |micro| (epoch, batches[first + micro].clone()))
+        });
+        std::thread::scope(|scope| {
+            let batches = prefetch(scope, data, plans, Self::PREFETCH);
+            let state = Loop {
+                optimizer,
+                start_step,
+                total_steps,
+                steps_per_epoch,
+                warmup_steps,
+                best_score,
+            };
+            self.run_loop(method, vs, data, run, metrics, state, &batches)
+        })
+    }
+
+    /// The steps themselves, fed from `batches`.
+    #[allow(clippy::too_many_arguments)]
+    fn run_loop(
+        &self,
+        method: &mut dyn Method,
+        vs: &VarStore,
+        data: &dyn BatchSource,
+        run: &RunDir,
+        metrics: &mut MetricsCsv,
+        state: Loop,
+        batches: &Receiver<Batch>,
+    ) -> Result<FitReport> {
+        let Loop {
+            mut optimizer,
+            start_step,
+            total_steps,
+            steps_per_epoch,
+            warmup_steps,
+            mut best_score,
+        } = state;
+        let accumulate = self.config.accumulate.max(1);
         let decayed: Vec<bool> = optimizer
             .groups()
             .iter()
             .map(|g| g.weight_decay != 0.0)
             .collect();
         let mut probe: Option<OnlineProbe> = None;
-        let (start_step, mut best_score) = match resume {
-            Some(path) => restore(path, vs, optimizer.as_mut(), method)?,
-            None => (0, f64::NEG_INFINITY),
-        };
         let (mut epoch_loss, mut epoch_batches_seen) = (0.0, 0usize);
         let mut data_seconds = 0.0;
         let bar = progress_bar(total_steps as u64, start_step as u64);
         let started = Instant::now();
         let (mut first_loss, mut last_loss) = (f64::NAN, f64::NAN);
-        let mut epoch_batches: (usize, Vec<Vec<usize>>) = (usize::MAX, Vec::new());
+        let units_per_step = self.config.batch_size * accumulate * data.units_per_sample();
+        let unit = data.unit();
         for step in start_step..total_steps {
             let epoch = step / steps_per_epoch;
-            if epoch_batches.0 != epoch {
-                epoch_batches = (epoch, sampler.epoch(epoch as u64));
-            }
             // Every random op of this step (masking, noise) draws from here.
             tch::manual_seed(mix(self.config.seed, step as u64) as i64);
             let lr = warmup_cosine(
@@ -157,10 +193,9 @@ impl Trainer {
             }
             optimizer.zero_grad();
             let mut loss_sum = 0.0;
-            for micro in 0..accumulate {
-                let indices = &epoch_batches.1[(step % steps_per_epoch) * accumulate + micro];
+            for _ in 0..accumulate {
                 let data_started = Instant::now();
-                let batch = self.batch(data, normalizer, indices);
+                let batch = batches.recv().expect("the producer plans every step's batches");
                 data_seconds += data_started.elapsed().as_secs_f64();
                 let output = self.guarded(step, || {
                     with_precision(self.config.precision, vs.device(), || {
@@ -170,7 +205,7 @@ impl Trainer {
                 if let Some(features) = &output.features {
                     let dim = features.size()[1];
                     let probe = probe.get_or_insert_with(|| {
-                        OnlineProbe::new(dim, data.num_classes as i64, features.device())
+                        OnlineProbe::new(dim, data.num_classes() as i64, features.device())
                     });
                     probe.step(features, &batch.labels);
                 }
@@ -206,9 +241,9 @@ impl Trainer {
             if done % self.config.log_every.max(1) == 0 || done == total_steps {
                 metrics.write(done, epoch, "train", "loss", loss)?;
                 metrics.write(done, epoch, "train", "lr", lr)?;
-                let images = (done - start_step) * self.config.batch_size * accumulate;
-                let rate = images as f64 / started.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {rate:.0} img/s"));
+                let rate = ((done - start_step) * units_per_step) as f64
+                    / started.elapsed().as_secs_f64();
+                bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {rate:.0} {unit}/s"));
                 if bar.is_hidden() {
                     tracing::info!(
                         step = done,
@@ -216,7 +251,8 @@ impl Trainer {
                         epoch,
                         loss,
                         lr,
-                        images_per_second = rate,
+                        per_second = rate,
+                        unit,
                         "train"
                     );
                 }
@@ -257,10 +293,11 @@ impl Trainer {
         }
         bar.finish();
         let seconds = started.elapsed().as_secs_f64();
-        let images = (total_steps - start_step) * self.config.batch_size * accumulate;
+        let units = (total_steps - start_step) * units_per_step;
         let data_wait_share = data_seconds / seconds.max(1e-9);
         tracing::info!(
-            images_per_second = images as f64 / seconds,
+            per_second = units as f64 / seconds,
+            unit,
             data_wait_share,
             "throughput"
         );
@@ -269,7 +306,7 @@ impl Trainer {
             first_loss,
             final_loss: last_loss,
             seconds,
-            images_per_second: images as f64 / seconds,
+            images_per_second: units as f64 / seconds,
             data_wait_share,
         })
     }
@@ -295,17 +332,16 @@ impl Trainer {
             }
         })
     }
+}
 
-    fn batch(&self, data: &ImageDataset, normalizer: &Normalizer, indices: &[usize]) -> Batch {
-        let views = vec![normalizer.apply(&data.gather(indices))];
-        let labels =
-            Tensor::from_slice(&indices.iter().map(|&i| data.labels[i]).collect::<Vec<_>>());
-        Batch {
-            views,
-            labels,
-            indices: indices.to_vec(),
-        }
-    }
+/// What `fit` hands the loop.
+struct Loop {
+    optimizer: Box<dyn Optimizer>,
+    start_step: usize,
+    total_steps: usize,
+    steps_per_epoch: usize,
+    warmup_steps: usize,
+    best_score: f64,
 }
 
 /// Everything a checkpoint holds.

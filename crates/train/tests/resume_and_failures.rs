@@ -7,10 +7,9 @@ use ndarray::Array4;
 use selfsup_data::ImageDataset;
 use selfsup_train::autocast::Precision;
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
-use selfsup_train::image_data::Normalizer;
+use selfsup_train::image_data::{ImageSource, Normalizer};
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
-use selfsup_train::trainer::TrainingData;
 use selfsup_train::{checkpoint, Batch, Error, FeatureExtractor, Method, StepOutput, Trainer};
 use std::path::Path;
 use tch::nn::{self, Module, VarStore};
@@ -148,11 +147,13 @@ fn fit(
 ) -> selfsup_train::Result<selfsup_train::trainer::FitReport> {
     let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
     let images = data();
-    let data = TrainingData {
+    let data = ImageSource {
         images: &images,
         normalizer: &normalizer,
+        recipes: Vec::new(),
+        seed: trainer.config.seed,
     };
-    trainer.fit(method, vs, data, &run.dir, &mut run.metrics, resume)
+    trainer.fit(method, vs, &data, &run.dir, &mut run.metrics, resume)
 }
 
 fn assert_resume_is_exact(optimizer: OptimizerKind) {

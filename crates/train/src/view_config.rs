@@ -1,0 +1,220 @@
+//! `[[data.views]]`: each method's augmentation recipe, written in its config
+//! the way papers state it. Several entries give asymmetric views (BYOL's two
+//! recipes) or multi-crop (DINO / SwAV: 2 global + N local crops).
+
+use crate::error::{Error, Result};
+use selfsup_data::views::{ColorJitter, ViewRecipe};
+use serde::{Deserialize, Serialize};
+
+/// `count` views drawn with one recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    /// How many views of each image this recipe makes.
+    #[serde(default = "one")]
+    pub count: usize,
+    /// Output side in pixels (RandomResizedCrop's size).
+    pub size: usize,
+    /// RandomResizedCrop's area range (torchvision's default 0.08–1).
+    #[serde(default = "default_scale")]
+    pub scale: [f64; 2],
+    /// RandomResizedCrop's aspect-ratio range (default 3/4–4/3).
+    #[serde(default = "default_ratio")]
+    pub ratio: [f64; 2],
+    /// ColorJitter, applied with probability `p`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<JitterConfig>,
+    /// RandomGrayscale's probability.
+    #[serde(default)]
+    pub grayscale_p: f64,
+    /// GaussianBlur, applied with probability `p`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blur: Option<BlurConfig>,
+    /// RandomSolarize's probability (threshold 128).
+    #[serde(default)]
+    pub solarize_p: f64,
+    /// RandomHorizontalFlip's probability.
+    #[serde(default = "half")]
+    pub flip_p: f64,
+}
+
+/// ColorJitter strengths and the probability of jittering at all.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JitterConfig {
+    /// Brightness strength.
+    pub brightness: f64,
+    /// Contrast strength.
+    pub contrast: f64,
+    /// Saturation strength.
+    pub saturation: f64,
+    /// Hue strength (at most 0.5).
+    pub hue: f64,
+    /// Probability of applying the jitter.
+    pub p: f64,
+}
+
+/// GaussianBlur's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlurConfig {
+    /// Probability of blurring.
+    pub p: f64,
+    /// Odd kernel side in pixels.
+    pub kernel: usize,
+    /// Sigma range.
+    pub sigma: [f64; 2],
+}
+
+fn one() -> usize {
+    1
+}
+fn half() -> f64 {
+    0.5
+}
+fn default_scale() -> [f64; 2] {
+    [0.08, 1.0]
+}
+fn default_ratio() -> [f64; 2] {
+    [3.0 / 4.0, 4.0 / 3.0]
+}
+
+impl ViewConfig {
+    /// The data crate's recipe, after checking every value; `at` names the
+    /// entry in errors (`data.views[0]`).
+    pub fn recipe(&self, at: &str, channels: usize) -> Result<ViewRecipe> {
+        let bad = |field: &str, message: String| Error::Config {
+            origin: format!("{at}.{field}"),
+            message,
+        };
+        let probability = |field: &str, p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(p)
+            } else {
+                Err(bad(field, format!("{p} is not a probability")))
+            }
+        };
+        if self.count == 0 || self.size == 0 {
+            return Err(bad("size", "count and size must be positive".into()));
+        }
+        let [low, high] = self.scale;
+        if !(0.0 < low && low <= high && high <= 1.0) {
+            return Err(bad("scale", format!("{:?} is not 0 < low <= high <= 1", self.scale)));
+        }
+        if !(0.0 < self.ratio[0] && self.ratio[0] <= self.ratio[1]) {
+            return Err(bad("ratio", format!("{:?} is not 0 < low <= high", self.ratio)));
+        }
+        let colour = self.jitter.is_some() || self.grayscale_p > 0.0;
+        if colour && channels != 3 {
+            let message = format!("colour jitter and grayscale need RGB images, not {channels} channel(s)");
+            return Err(bad("jitter", message));
+        }
+        let jitter = match self.jitter {
+            Some(j) => {
+                if !(0.0..=0.5).contains(&j.hue) || j.brightness < 0.0 || j.contrast < 0.0 || j.saturation < 0.0 {
+                    return Err(bad("jitter", format!("{j:?}: strengths must be >= 0 and hue <= 0.5")));
+                }
+                let strengths = ColorJitter {
+                    brightness: j.brightness,
+                    contrast: j.contrast,
+                    saturation: j.saturation,
+                    hue: j.hue,
+                };
+                Some((strengths, probability("jitter.p", j.p)?))
+            }
+            None => None,
+        };
+        let blur = match self.blur {
+            Some(b) => {
+                if b.kernel % 2 == 0 || !(0.0 < b.sigma[0] && b.sigma[0] <= b.sigma[1]) {
+                    return Err(bad("blur", format!("{b:?}: the kernel must be odd and 0 < sigma low <= high")));
+                }
+                Some((probability("blur.p", b.p)?, b.kernel, (b.sigma[0], b.sigma[1])))
+            }
+            None => None,
+        };
+        Ok(ViewRecipe {
+            size: self.size,
+            scale: (low, high),
+            ratio: (self.ratio[0], self.ratio[1]),
+            jitter,
+            grayscale_p: probability("grayscale_p", self.grayscale_p)?,
+            blur,
+            solarize_p: probability("solarize_p", self.solarize_p)?,
+            flip_p: probability("flip_p", self.flip_p)?,
+        })
+    }
+}
+
+/// One recipe per view, in order: each entry repeated `count` times.
+pub fn recipes(views: &[ViewConfig], channels: usize) -> Result<Vec<ViewRecipe>> {
+    let mut out = Vec::new();
+    for (i, view) in views.iter().enumerate() {
+        let recipe = view.recipe(&format!("data.views[{i}]"), channels)?;
+        out.extend(std::iter::repeat_n(recipe, view.count));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Vec<ViewConfig> {
+        #[derive(Deserialize)]
+        struct Wrapper {
+            views: Vec<ViewConfig>,
+        }
+        toml::from_str::<Wrapper>(text).unwrap().views
+    }
+
+    #[test]
+    fn simclr_entry_gives_the_simclr_recipe_twice() {
+        let views = parse(
+            r#"
+            [[views]]
+            count = 2
+            size = 32
+            jitter = { brightness = 0.4, contrast = 0.4, saturation = 0.2, hue = 0.1, p = 0.8 }
+            grayscale_p = 0.2
+            "#,
+        );
+        let recipes = recipes(&views, 3).unwrap();
+        assert_eq!(recipes, vec![ViewRecipe::simclr_cifar(); 2]);
+    }
+
+    #[test]
+    fn multi_crop_lists_global_then_local_views() {
+        let views = parse(
+            r#"
+            [[views]]
+            count = 2
+            size = 32
+            scale = [0.4, 1.0]
+            [[views]]
+            count = 4
+            size = 16
+            scale = [0.05, 0.4]
+            "#,
+        );
+        let sizes: Vec<usize> = recipes(&views, 1).unwrap().iter().map(|r| r.size).collect();
+        assert_eq!(sizes, [32, 32, 16, 16, 16, 16]);
+    }
+
+    #[test]
+    fn bad_values_name_the_entry_and_field() {
+        let mut views = parse("[[views]]\nsize = 32\n[[views]]\nsize = 16\nscale = [0.5, 0.2]\n");
+        let error = recipes(&views, 3).unwrap_err().to_string();
+        assert!(error.contains("data.views[1].scale"), "{error}");
+        views[1].scale = [0.2, 0.5];
+        views[1].flip_p = 1.5;
+        let error = recipes(&views, 3).unwrap_err().to_string();
+        assert!(error.contains("data.views[1].flip_p") && error.contains("1.5"), "{error}");
+        views[1].flip_p = 0.5;
+        views[0].grayscale_p = 0.2;
+        let error = recipes(&views, 1).unwrap_err().to_string();
+        assert!(error.contains("data.views[0].jitter") && error.contains("RGB"), "{error}");
+        let unknown = toml::from_str::<ViewConfig>("size = 8\nflip = 0.5\n").unwrap_err().to_string();
+        assert!(unknown.contains("flip"), "{unknown}");
+    }
+}
