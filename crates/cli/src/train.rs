@@ -6,9 +6,9 @@ use crate::{logging, tasks};
 use anyhow::{Context, Result};
 
 use selfsup_train::image_data::{parse_device, ImageSource};
-use selfsup_train::view_config::recipes;
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
+use selfsup_train::view_config::recipes;
 use selfsup_train::{FeatureExtractor, RunConfig, Trainer};
 use selfsup_vision::VisionMethodConfig;
 use std::path::PathBuf;
@@ -108,14 +108,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let checkpoint = run.checkpoints().join("last.safetensors");
     let resume = args.resume.is_some().then_some(checkpoint.as_path());
-    let report = trainer.fit(
-        method.as_mut(),
-        &vs,
-        &source,
-        &run,
-        &mut metrics,
-        resume,
-    )?;
+    let report = trainer.fit(method.as_mut(), &vs, &source, &run, &mut metrics, resume)?;
     let trained = knn(method.backbone());
     metrics.write(
         report.steps,

@@ -158,8 +158,14 @@ impl Normalizer {
         // shift + x · scale = (x/255 − mean) / std, in one pass, with
         // scale = 1 / (255 · std) and shift = −mean / std.
         let scale: Vec<f64> = self.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-        let shift: Vec<f64> = self.mean.iter().zip(&self.std).map(|(m, s)| -m / s).collect();
-        self.per_channel(&shift).addcmul(&x, &self.per_channel(&scale))
+        let shift: Vec<f64> = self
+            .mean
+            .iter()
+            .zip(&self.std)
+            .map(|(m, s)| -m / s)
+            .collect();
+        self.per_channel(&shift)
+            .addcmul(&x, &self.per_channel(&scale))
     }
 
     /// Inverse of [`Normalizer::apply`] up to the byte conversion: back to `[0, 1]`.

@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 use crate::method::{Batch, Method, Progress};
 use crate::metrics::MetricsCsv;
 use crate::online_probe::OnlineProbe;
-use crate::source::{prefetch, BatchSource};
 use crate::optimizer;
 use crate::run_dir::RunDir;
+use crate::source::{prefetch, BatchSource};
 use indicatif::{ProgressBar, ProgressStyle};
 use selfsup_core::optim::Optimizer;
 use selfsup_core::schedule::{cosine, warmup_cosine};
@@ -195,7 +195,9 @@ impl Trainer {
             let mut loss_sum = 0.0;
             for _ in 0..accumulate {
                 let data_started = Instant::now();
-                let batch = batches.recv().expect("the producer plans every step's batches");
+                let batch = batches
+                    .recv()
+                    .expect("the producer plans every step's batches");
                 data_seconds += data_started.elapsed().as_secs_f64();
                 let output = self.guarded(step, || {
                     with_precision(self.config.precision, vs.device(), || {
@@ -241,8 +243,8 @@ impl Trainer {
             if done % self.config.log_every.max(1) == 0 || done == total_steps {
                 metrics.write(done, epoch, "train", "loss", loss)?;
                 metrics.write(done, epoch, "train", "lr", lr)?;
-                let rate = ((done - start_step) * units_per_step) as f64
-                    / started.elapsed().as_secs_f64();
+                let rate =
+                    ((done - start_step) * units_per_step) as f64 / started.elapsed().as_secs_f64();
                 bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {rate:.0} {unit}/s"));
                 if bar.is_hidden() {
                     tracing::info!(

@@ -99,20 +99,34 @@ impl ViewConfig {
         }
         let [low, high] = self.scale;
         if !(0.0 < low && low <= high && high <= 1.0) {
-            return Err(bad("scale", format!("{:?} is not 0 < low <= high <= 1", self.scale)));
+            return Err(bad(
+                "scale",
+                format!("{:?} is not 0 < low <= high <= 1", self.scale),
+            ));
         }
         if !(0.0 < self.ratio[0] && self.ratio[0] <= self.ratio[1]) {
-            return Err(bad("ratio", format!("{:?} is not 0 < low <= high", self.ratio)));
+            return Err(bad(
+                "ratio",
+                format!("{:?} is not 0 < low <= high", self.ratio),
+            ));
         }
         let colour = self.jitter.is_some() || self.grayscale_p > 0.0;
         if colour && channels != 3 {
-            let message = format!("colour jitter and grayscale need RGB images, not {channels} channel(s)");
+            let message =
+                format!("colour jitter and grayscale need RGB images, not {channels} channel(s)");
             return Err(bad("jitter", message));
         }
         let jitter = match self.jitter {
             Some(j) => {
-                if !(0.0..=0.5).contains(&j.hue) || j.brightness < 0.0 || j.contrast < 0.0 || j.saturation < 0.0 {
-                    return Err(bad("jitter", format!("{j:?}: strengths must be >= 0 and hue <= 0.5")));
+                if !(0.0..=0.5).contains(&j.hue)
+                    || j.brightness < 0.0
+                    || j.contrast < 0.0
+                    || j.saturation < 0.0
+                {
+                    return Err(bad(
+                        "jitter",
+                        format!("{j:?}: strengths must be >= 0 and hue <= 0.5"),
+                    ));
                 }
                 let strengths = ColorJitter {
                     brightness: j.brightness,
@@ -127,9 +141,16 @@ impl ViewConfig {
         let blur = match self.blur {
             Some(b) => {
                 if b.kernel % 2 == 0 || !(0.0 < b.sigma[0] && b.sigma[0] <= b.sigma[1]) {
-                    return Err(bad("blur", format!("{b:?}: the kernel must be odd and 0 < sigma low <= high")));
+                    return Err(bad(
+                        "blur",
+                        format!("{b:?}: the kernel must be odd and 0 < sigma low <= high"),
+                    ));
                 }
-                Some((probability("blur.p", b.p)?, b.kernel, (b.sigma[0], b.sigma[1])))
+                Some((
+                    probability("blur.p", b.p)?,
+                    b.kernel,
+                    (b.sigma[0], b.sigma[1]),
+                ))
             }
             None => None,
         };
@@ -209,12 +230,20 @@ mod tests {
         views[1].scale = [0.2, 0.5];
         views[1].flip_p = 1.5;
         let error = recipes(&views, 3).unwrap_err().to_string();
-        assert!(error.contains("data.views[1].flip_p") && error.contains("1.5"), "{error}");
+        assert!(
+            error.contains("data.views[1].flip_p") && error.contains("1.5"),
+            "{error}"
+        );
         views[1].flip_p = 0.5;
         views[0].grayscale_p = 0.2;
         let error = recipes(&views, 1).unwrap_err().to_string();
-        assert!(error.contains("data.views[0].jitter") && error.contains("RGB"), "{error}");
-        let unknown = toml::from_str::<ViewConfig>("size = 8\nflip = 0.5\n").unwrap_err().to_string();
+        assert!(
+            error.contains("data.views[0].jitter") && error.contains("RGB"),
+            "{error}"
+        );
+        let unknown = toml::from_str::<ViewConfig>("size = 8\nflip = 0.5\n")
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("flip"), "{unknown}");
     }
 }
