@@ -2,7 +2,7 @@
 //! teachers (MoCo, BYOL, DINO): `teacher ← m·teacher + (1 − m)·student`.
 
 use crate::error::{Error, Result};
-use tch::nn::VarStore;
+use tch::nn::{self, VarStore};
 use tch::Tensor;
 
 /// Pairs of (teacher, student) tensors matched by name, updated in place.
@@ -17,11 +17,34 @@ impl Ema {
     /// teacher is initialised as a copy of the student and frozen.
     pub fn new(teacher: &VarStore, student: &VarStore) -> Result<Self> {
         let students = student.variables();
+        Self::matching(teacher, |name| {
+            students.get(name).map(Tensor::shallow_clone)
+        })
+    }
+
+    /// As [`Ema::new`], with the student's variables under `student` (a
+    /// method built below the root of its store): teacher variable `a.b`
+    /// pairs with the student's `<student path>.a.b`.
+    pub fn under(teacher: &VarStore, student: &nn::Path) -> Result<Self> {
+        Self::matching(teacher, |name| {
+            // tch looks variables up one path component at a time.
+            match name.rsplit_once('.') {
+                None => student.get(name),
+                Some((parents, leaf)) => {
+                    let mut components = parents.split('.');
+                    let first = student.sub(components.next().unwrap_or_default());
+                    components.fold(first, |path, c| path.sub(c)).get(leaf)
+                }
+            }
+        })
+    }
+
+    fn matching(teacher: &VarStore, student: impl Fn(&str) -> Option<Tensor>) -> Result<Self> {
         let mut pairs = Vec::new();
         let mut names: Vec<(String, Tensor)> = teacher.variables().into_iter().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, mut t) in names {
-            let s = students.get(&name).ok_or_else(|| {
+            let s = student(&name).ok_or_else(|| {
                 Error::State(format!("EMA: the student has no variable `{name}`"))
             })?;
             if s.size() != t.size() {
@@ -31,9 +54,9 @@ impl Ema {
                     s.size()
                 )));
             }
-            tch::no_grad(|| t.copy_(s));
+            tch::no_grad(|| t.copy_(&s));
             let t = t.set_requires_grad(false);
-            pairs.push((name, t, s.shallow_clone()));
+            pairs.push((name, t, s));
         }
         Ok(Self { pairs })
     }
@@ -74,6 +97,19 @@ mod tests {
         let expected = &before * 0.9 + 0.1;
         assert!(w_teacher.allclose(&expected, 1e-6, 1e-6, false));
         assert!(!w_teacher.requires_grad());
+    }
+
+    #[test]
+    fn a_student_below_the_root_pairs_by_relative_name() {
+        let (teacher, student) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        net(&teacher);
+        let _ = nn::linear(student.root() / "method" / "fc", 2, 2, Default::default());
+        let mut ema = Ema::under(&teacher, &(student.root() / "method")).unwrap();
+        let w_student = student.variables()["method.fc.weight"].shallow_clone();
+        assert!(teacher.variables()["fc.weight"].equal(&w_student));
+        let _ = tch::no_grad(|| w_student.shallow_clone().fill_(2.0));
+        ema.update(0.0);
+        assert!(teacher.variables()["fc.weight"].equal(&w_student));
     }
 
     #[test]

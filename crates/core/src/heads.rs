@@ -11,7 +11,7 @@ use tch::Tensor;
 /// shift), as in the MoCo v3 and BYOL code.
 #[derive(Debug)]
 pub struct Mlp {
-    hidden: Vec<(nn::Linear, nn::BatchNorm)>,
+    hidden: Vec<(nn::Linear, Option<nn::BatchNorm>)>,
     last: nn::Linear,
     last_norm: Option<nn::BatchNorm>,
 }
@@ -37,7 +37,7 @@ impl Mlp {
                 let layer = &path / "layers" / i;
                 (
                     nn::linear(&layer / "linear", w[0], w[1], no_bias),
-                    nn::batch_norm1d(&layer / "norm", w[1], Default::default()),
+                    Some(nn::batch_norm1d(&layer / "norm", w[1], Default::default())),
                 )
             })
             .collect();
@@ -57,6 +57,34 @@ impl Mlp {
             hidden,
             last,
             last_norm,
+        }
+    }
+
+    /// An MLP without batch norm, `Linear → ReLU → … → Linear`, every linear
+    /// with a bias: MoCo v2's projector. Names as [`Mlp::new`].
+    pub fn without_norm(path: nn::Path, dims: &[i64]) -> Self {
+        assert!(
+            dims.len() >= 2,
+            "an MLP needs at least input and output sizes"
+        );
+        let hidden = dims
+            .windows(2)
+            .take(dims.len() - 2)
+            .enumerate()
+            .map(|(i, w)| {
+                let layer = &path / "layers" / i;
+                (
+                    nn::linear(&layer / "linear", w[0], w[1], Default::default()),
+                    None,
+                )
+            })
+            .collect();
+        let (input, output) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+        let last = nn::linear(&path / "last", input, output, Default::default());
+        Self {
+            hidden,
+            last,
+            last_norm: None,
         }
     }
 
@@ -81,7 +109,11 @@ impl ModuleT for Mlp {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut x = xs.shallow_clone();
         for (linear, norm) in &self.hidden {
-            x = linear.forward(&x).apply_t(norm, train).relu();
+            x = linear.forward(&x);
+            if let Some(norm) = norm {
+                x = x.apply_t(norm, train);
+            }
+            x = x.relu();
         }
         let x = self.last.forward(&x);
         match &self.last_norm {
@@ -197,6 +229,27 @@ mod tests {
         let x = Tensor::randn([5, 8], (Kind::Float, Device::Cpu));
         assert_eq!(head.forward_t(&x, false).size(), vec![5, 4]);
         assert!(vs.variables().contains_key("last.bias"));
+    }
+
+    #[test]
+    fn mlp_without_norm_is_linear_relu_linear() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let head = Mlp::without_norm(vs.root(), &[3, 5, 2]);
+        let names = vs.variables();
+        assert_eq!(
+            names.len(),
+            4,
+            "two weights and two biases, no norm: {names:?}"
+        );
+        let x = Tensor::randn([4, 3], (Kind::Float, Device::Cpu));
+        let (w0, b0) = (
+            &names["layers.0.linear.weight"],
+            &names["layers.0.linear.bias"],
+        );
+        let (w1, b1) = (&names["last.weight"], &names["last.bias"]);
+        let expected = (x.matmul(&w0.tr()) + b0).relu().matmul(&w1.tr()) + b1;
+        let got = head.forward_t(&x, true);
+        assert!(got.allclose(&expected, 1e-6, 1e-6, false));
     }
 
     #[test]

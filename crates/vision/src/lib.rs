@@ -1,4 +1,4 @@
-//! Vision SSL for selfsup: backbones (ViT; ResNet to come) and methods, each
+//! Vision SSL for selfsup: backbones (ResNet, a small CNN, ViT) and methods, each
 //! method one file in `methods/` registered in [`VisionMethodConfig`].
 
 pub mod backbones;
@@ -9,6 +9,10 @@ pub mod pictures;
 pub use error::{Error, Result};
 
 use methods::mae::{Mae, MaeConfig};
+use methods::moco::{Moco, MocoConfig};
+use methods::mocov3::{MocoV3, MocoV3Config};
+use methods::rotnet::{RotNet, RotNetConfig};
+use methods::simclr::{SimClr, SimClrConfig};
 use selfsup_train::image_data::Normalizer;
 use selfsup_train::Method;
 use serde::{Deserialize, Serialize};
@@ -21,6 +25,14 @@ use tch::{nn, Tensor};
 pub enum VisionMethodConfig {
     /// Masked autoencoder.
     Mae(MaeConfig),
+    /// SimCLR.
+    Simclr(SimClrConfig),
+    /// MoCo v2 (symmetric, "v2+").
+    Moco(MocoConfig),
+    /// MoCo v3.
+    Mocov3(MocoV3Config),
+    /// Rotation prediction.
+    Rotnet(RotNetConfig),
 }
 
 /// A vision method: a [`Method`] that may also draw pictures of what it learned.
@@ -46,6 +58,10 @@ impl VisionMethodConfig {
     pub fn build(&self, path: nn::Path) -> Box<dyn VisionMethod> {
         match self {
             VisionMethodConfig::Mae(config) => Box::new(Mae::new(path, config)),
+            VisionMethodConfig::Simclr(config) => Box::new(SimClr::new(path, config)),
+            VisionMethodConfig::Moco(config) => Box::new(Moco::new(path, config)),
+            VisionMethodConfig::Mocov3(config) => Box::new(MocoV3::new(path, config)),
+            VisionMethodConfig::Rotnet(config) => Box::new(RotNet::new(path, config)),
         }
     }
 }

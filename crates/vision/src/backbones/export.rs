@@ -3,7 +3,8 @@
 //! `blocks.0.attn.qkv.weight`, …); export adds timm's `pos_embed` (a fixed
 //! buffer here, a parameter there) and removes the method's prefix.
 
-use super::VisionTransformer;
+use super::pos_embed::sincos_2d;
+use super::{BackboneConfig, VisionTransformer};
 use crate::{Error, Result};
 use tch::nn::VarStore;
 use tch::Tensor;
@@ -20,6 +21,40 @@ pub fn export_timm(vit: &VisionTransformer, vs: &VarStore, prefix: &str) -> Vec<
         })
         .collect();
     out.push(("pos_embed".into(), vit.pos_embed().detach()));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The backbone under `prefix` in `vs` with PyTorch's names: timm's for a
+/// ViT (plus its `pos_embed`), torchvision's for a ResNet (plus the
+/// `num_batches_tracked` counters its batch norms carry), ours for the small CNN.
+pub fn export_backbone(
+    config: &BackboneConfig,
+    vs: &VarStore,
+    prefix: &str,
+) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter_map(|(name, t)| {
+            name.strip_prefix(prefix)
+                .map(|n| (n.to_string(), t.detach()))
+        })
+        .collect();
+    if let Some(vit) = config.vit() {
+        let positions = sincos_2d(vit.dim, vit.grid(), vs.device());
+        let pos_embed =
+            Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
+        out.push(("pos_embed".into(), pos_embed));
+    }
+    if matches!(config, BackboneConfig::Resnet(_)) {
+        let counters: Vec<(String, Tensor)> = out
+            .iter()
+            .filter_map(|(n, _)| n.strip_suffix(".running_mean"))
+            .map(|bn| (format!("{bn}.num_batches_tracked"), Tensor::from(0i64)))
+            .collect();
+        out.extend(counters);
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
