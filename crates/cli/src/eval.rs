@@ -43,14 +43,13 @@ pub struct RunData {
 
 /// Loads and splits the data a config names.
 pub fn load_data(config: &VisionRunConfig, device: Device) -> Result<RunData> {
-    let data = config.data.load().with_context(|| {
+    let (train, held_out) = config.data.load_train_and_held_out().with_context(|| {
         format!(
             "loading the {:?} data in {}",
             config.data.dataset,
             config.data.path.display()
         )
     })?;
-    let (train, held_out) = data.split_every(config.data.held_out_every);
     let (mean, std) = config.data.mean_std();
     Ok(RunData {
         train,

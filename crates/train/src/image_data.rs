@@ -40,8 +40,20 @@ pub struct DataConfig {
     /// The split: `t10k` or `train` for MNIST; `train` or `test` for CIFAR;
     /// `train`, `test` or `unlabeled` for STL-10.
     pub split: String,
-    /// Every `held_out_every`-th image is held out for evaluation; the rest trains.
+    /// Every `held_out_every`-th image is held out for evaluation; the rest
+    /// trains. Ignored when `eval_split` is set.
+    #[serde(default = "default_held_out_every")]
     pub held_out_every: usize,
+    /// Evaluate on this split (e.g. `test`) and train on all of `split`, as
+    /// papers report CIFAR and STL-10 numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_split: Option<String>,
+    /// Per-channel normalisation mean; the data set's usual one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<Vec<f64>>,
+    /// Per-channel normalisation standard deviation (with `mean`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<Vec<f64>>,
     /// ImageFolder only: resize every image to `[height, width]` on load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<[u32; 2]>,
@@ -54,24 +66,41 @@ pub struct DataConfig {
     pub views: Vec<ViewConfig>,
 }
 
+fn default_held_out_every() -> usize {
+    5
+}
+
 impl DataConfig {
-    /// Reads the data set the config names.
+    /// Reads the configured split.
     pub fn load(&self) -> Result<ImageDataset> {
+        self.load_split(&self.split)
+    }
+
+    /// The training split and the split evaluation scores on: `eval_split`
+    /// when set, else every `held_out_every`-th image of `split`.
+    pub fn load_train_and_held_out(&self) -> Result<(ImageDataset, ImageDataset)> {
+        let data = self.load()?;
+        match &self.eval_split {
+            Some(split) => Ok((data, self.load_split(split)?)),
+            None => Ok(data.split_every(self.held_out_every)),
+        }
+    }
+
+    /// Reads split `split` of the data set the config names.
+    pub fn load_split(&self, split: &str) -> Result<ImageDataset> {
         let data = match self.dataset {
             DatasetKind::Mnist => {
-                let images =
-                    find_maybe_gz(&self.path, &format!("{}-images-idx3-ubyte", self.split));
-                let labels =
-                    find_maybe_gz(&self.path, &format!("{}-labels-idx1-ubyte", self.split));
+                let images = find_maybe_gz(&self.path, &format!("{}-images-idx3-ubyte", split));
+                let labels = find_maybe_gz(&self.path, &format!("{}-labels-idx1-ubyte", split));
                 idx::read_mnist(&images, &labels)?
             }
-            DatasetKind::Cifar10 => cifar::read_cifar10(&self.path, self.cifar_split()?)?,
+            DatasetKind::Cifar10 => cifar::read_cifar10(&self.path, cifar_split(split)?)?,
             DatasetKind::Cifar100 => {
-                cifar::read_cifar100(&self.path, self.cifar_split()?, cifar::Cifar100Labels::Fine)?
+                cifar::read_cifar100(&self.path, cifar_split(split)?, cifar::Cifar100Labels::Fine)?
             }
-            DatasetKind::Stl10 => stl10::read_stl10(&self.path, &self.split)?,
+            DatasetKind::Stl10 => stl10::read_stl10(&self.path, &split)?,
             DatasetKind::ImageFolder => image_folder::read_image_folder(
-                &self.path.join(&self.split),
+                &self.path.join(&split),
                 self.resize.map(|[h, w]| (h, w)),
             )?,
         };
@@ -80,20 +109,25 @@ impl DataConfig {
             _ => data,
         })
     }
+}
 
-    fn cifar_split(&self) -> Result<cifar::Split> {
-        match self.split.as_str() {
-            "train" => Ok(cifar::Split::Train),
-            "test" => Ok(cifar::Split::Test),
-            other => Err(crate::Error::Config {
-                origin: "data.split".into(),
-                message: format!("`{other}`: CIFAR has `train` and `test`"),
-            }),
-        }
+fn cifar_split(split: &str) -> Result<cifar::Split> {
+    match split {
+        "train" => Ok(cifar::Split::Train),
+        "test" => Ok(cifar::Split::Test),
+        other => Err(crate::Error::Config {
+            origin: "data.split".into(),
+            message: format!("`{other}`: CIFAR has `train` and `test`"),
+        }),
     }
+}
 
+impl DataConfig {
     /// Per-channel mean and standard deviation used to normalise inputs.
     pub fn mean_std(&self) -> (Vec<f64>, Vec<f64>) {
+        if let (Some(mean), Some(std)) = (&self.mean, &self.std) {
+            return (mean.clone(), std.clone());
+        }
         match self.dataset {
             DatasetKind::Mnist => (vec![0.1307], vec![0.3081]),
             DatasetKind::Cifar10 => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
@@ -277,6 +311,9 @@ mod tests {
             held_out_every: 5,
             resize: None,
             max_images: None,
+            eval_split: None,
+            mean: None,
+            std: None,
             views: Vec::new(),
         };
         let data = config.load().unwrap();
@@ -289,6 +326,31 @@ mod tests {
     }
 
     #[test]
+    fn eval_split_replaces_the_held_out_share_and_stats_can_be_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = |n: u8| -> Vec<(Vec<u8>, Vec<u8>)> {
+            (0..n).map(|i| (vec![i % 10], vec![i; 32 * 32 * 3])).collect()
+        };
+        std::fs::write(dir.path().join("test_batch.bin"), cifar::encode_records(&records(3))).unwrap();
+        for i in 1..=5 {
+            let name = format!("data_batch_{i}.bin");
+            std::fs::write(dir.path().join(name), cifar::encode_records(&records(4))).unwrap();
+        }
+        let text = format!(
+            "dataset = \"cifar10\"\npath = {:?}\nsplit = \"train\"\neval_split = \"test\"\n\
+             mean = [0.5, 0.5, 0.5]\nstd = [0.2, 0.2, 0.2]\n",
+            dir.path()
+        );
+        let config: DataConfig = toml::from_str(&text).unwrap();
+        let (train, held_out) = config.load_train_and_held_out().unwrap();
+        assert_eq!((train.len(), held_out.len()), (20, 3));
+        assert_eq!(config.mean_std(), (vec![0.5; 3], vec![0.2; 3]));
+        let split_share = DataConfig { eval_split: None, ..config };
+        let (train, held_out) = split_share.load_train_and_held_out().unwrap();
+        assert_eq!((train.len(), held_out.len()), (16, 4), "every 5th of 20 held out");
+    }
+
+    #[test]
     fn missing_files_are_named() {
         let config = DataConfig {
             dataset: DatasetKind::Mnist,
@@ -297,6 +359,9 @@ mod tests {
             held_out_every: 5,
             resize: None,
             max_images: None,
+            eval_split: None,
+            mean: None,
+            std: None,
             views: Vec::new(),
         };
         let err = config.load().unwrap_err().to_string();
