@@ -6,6 +6,7 @@
 
 mod bench;
 mod layout;
+mod quality;
 mod setup;
 
 use anyhow::{bail, Context, Result};
@@ -34,8 +35,13 @@ enum Task {
     },
     /// Compare a benchmark suite (`core`) with its PyTorch twin, same threads, same run.
     Bench {
-        /// The suite: `core`.
+        /// The suite: `core`, `data`, or `quality` (then the task, e.g. `vision-simclr`).
         suite: String,
+        /// `quality` suite: the task to compare.
+        task: Option<String>,
+        /// `quality` suite: config overrides for both sides, e.g. `trainer.max_steps=400`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
         /// Threads for both sides.
         #[arg(long, default_value_t = 2)]
         threads: usize,
@@ -71,15 +77,27 @@ fn main() -> Result<()> {
         }
         Task::Bench {
             suite,
+            task,
+            set,
             threads,
             rounds,
             archive,
         } => {
             setup::ensure(&root)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
+            let archive = archive
+                .unwrap_or_else(|| root.join("../shared/datasets/cifar10/cifar10-jpeg.tar.gz"));
             if suite == "data" {
-                let default = root.join("../shared/datasets/cifar10/cifar10-jpeg.tar.gz");
-                bench::run_data(&root, &archive.unwrap_or(default), threads, rounds)
+                bench::run_data(&root, &archive, threads, rounds)
+            } else if suite == "quality" {
+                let task = task.context("bench quality needs a task, e.g. vision-simclr")?;
+                let quality = quality::Quality {
+                    task: &task,
+                    archive: &archive,
+                    threads,
+                    overrides: &set,
+                };
+                quality::run(&root, &quality)
             } else {
                 bench::run(&root, &suite, threads, rounds)
             }

@@ -69,7 +69,13 @@ fn main() -> Result<()> {
         },
         Command::Tasks => {
             for task in tasks::TASKS {
-                println!("{:<14} {}  ({})", task.name, task.summary, task.config_path);
+                let recipes: Vec<&str> = task.recipes.iter().map(|r| r.name).collect();
+                println!(
+                    "{:<14} {}  (recipes: {})",
+                    task.name,
+                    task.summary,
+                    recipes.join(", ")
+                );
             }
             Ok(())
         }

@@ -1,27 +1,88 @@
-//! The named tasks of `selfsup train <task>`: each is a default config, built
-//! into the binary so it runs from anywhere, and overridable with `--config`.
+//! The named tasks of `selfsup train <task>`: each has recipes (configs built
+//! into the binary so it runs from anywhere): the first runs on the bundled
+//! data; the others are named after their data (`cifar10`, the published
+//! recipe for a GPU; `cifar10-cpu`, a 2-core budget). `--config` replaces them.
 
 use anyhow::{bail, Result};
 
-/// A task: its name, what it does, and its default config.
+/// One built-in config of a task.
+pub struct Recipe {
+    /// Name for `--recipe`, e.g. `mnist`, `cifar10`, `cifar10-cpu`.
+    pub name: &'static str,
+    /// Where the config lives in the repository.
+    pub path: &'static str,
+    /// The config's text.
+    pub text: &'static str,
+}
+
+/// A task: its name, what it does, and its recipes (the first is the default).
 pub struct Task {
     /// Name on the command line, e.g. `vision-mae`.
     pub name: &'static str,
     /// One line for listings.
     pub summary: &'static str,
-    /// Where the default config lives in the repository.
-    pub config_path: &'static str,
-    /// The default config's text.
-    pub config_text: &'static str,
+    /// Built-in configs; the first runs on the bundled data.
+    pub recipes: &'static [Recipe],
+}
+
+macro_rules! recipes {
+    ($method:literal) => {
+        &[
+            Recipe {
+                name: "mnist",
+                path: concat!("configs/vision/", $method, "-mnist.toml"),
+                text: include_str!(concat!("../../../configs/vision/", $method, "-mnist.toml")),
+            },
+            Recipe {
+                name: "cifar10",
+                path: concat!("configs/vision/", $method, "-cifar10.toml"),
+                text: include_str!(concat!(
+                    "../../../configs/vision/",
+                    $method,
+                    "-cifar10.toml"
+                )),
+            },
+            Recipe {
+                name: "cifar10-cpu",
+                path: concat!("configs/vision/", $method, "-cifar10-cpu.toml"),
+                text: include_str!(concat!(
+                    "../../../configs/vision/",
+                    $method,
+                    "-cifar10-cpu.toml"
+                )),
+            },
+        ]
+    };
 }
 
 /// Every task.
-pub const TASKS: &[Task] = &[Task {
-    name: "vision-mae",
-    summary: "MAE (ViT) on bundled MNIST, then k-NN vs random init",
-    config_path: "configs/vision/mae-mnist.toml",
-    config_text: include_str!("../../../configs/vision/mae-mnist.toml"),
-}];
+pub const TASKS: &[Task] = &[
+    Task {
+        name: "vision-mae",
+        summary: "MAE (ViT) on bundled MNIST, then k-NN vs random init",
+        recipes: recipes!("mae"),
+    },
+    Task {
+        name: "vision-simclr",
+        summary: "SimCLR (small CNN) on bundled MNIST, then k-NN vs random init",
+        recipes: recipes!("simclr"),
+    },
+    Task {
+        name: "vision-moco",
+        summary: "MoCo v2+ (small CNN) on bundled MNIST, then k-NN vs random init",
+        recipes: recipes!("moco"),
+    },
+    Task {
+        name: "vision-mocov3",
+        summary: "MoCo v3 (small CNN) on bundled MNIST, then k-NN vs random init",
+        recipes: recipes!("mocov3"),
+    },
+    Task {
+        name: "vision-rotnet",
+        summary: "rotation prediction (small CNN) on bundled MNIST, then k-NN vs random init",
+        recipes: recipes!("rotnet"),
+    },
+];
 
 /// Looks a task up; an unknown name lists the known ones.
 pub fn find(name: &str) -> Result<&'static Task> {
@@ -31,6 +92,32 @@ pub fn find(name: &str) -> Result<&'static Task> {
             let known: Vec<&str> = TASKS.iter().map(|t| t.name).collect();
             bail!("unknown task `{name}`; known tasks: {}", known.join(", "))
         }
+    }
+}
+
+impl Task {
+    /// The recipe named `name`, or the default; an unknown name lists the known ones.
+    pub fn recipe(&self, name: Option<&str>) -> Result<&'static Recipe> {
+        let Some(name) = name else {
+            return Ok(&self.recipes[0]);
+        };
+        match self.recipes.iter().find(|r| r.name == name) {
+            Some(recipe) => Ok(recipe),
+            None => {
+                let known: Vec<&str> = self.recipes.iter().map(|r| r.name).collect();
+                bail!(
+                    "task `{}` has no recipe `{name}`; its recipes: {}",
+                    self.name,
+                    known.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The recipe `--data <dataset>` implies: the one named after the data
+    /// set, if the task has one.
+    pub fn recipe_for_data(&self, dataset: &str) -> Option<&'static Recipe> {
+        self.recipes.iter().find(|r| r.name == dataset)
     }
 }
 
@@ -48,10 +135,30 @@ mod tests {
     }
 
     #[test]
-    fn every_default_config_parses() {
+    fn every_recipe_parses_and_names_its_task() {
         for task in TASKS {
-            crate::train::parse_config(task.config_text, task.config_path, &[])
-                .unwrap_or_else(|e| panic!("{}: {e:#}", task.name));
+            for recipe in task.recipes {
+                let config = crate::train::parse_config(recipe.text, recipe.path, &[])
+                    .unwrap_or_else(|e| panic!("{} {}: {e:#}", task.name, recipe.name));
+                assert_eq!(config.name, task.name, "{}", recipe.path);
+            }
         }
+    }
+
+    #[test]
+    fn recipes_are_chosen_by_name_or_data_set() {
+        let task = find("vision-simclr").unwrap();
+        assert_eq!(task.recipe(None).unwrap().name, "mnist");
+        assert_eq!(
+            task.recipe(Some("cifar10-cpu")).unwrap().name,
+            "cifar10-cpu"
+        );
+        assert_eq!(task.recipe_for_data("cifar10").unwrap().name, "cifar10");
+        assert!(task.recipe_for_data("stl10").is_none());
+        let err = task.recipe(Some("imagenet")).unwrap_err().to_string();
+        assert!(
+            err.contains("imagenet") && err.contains("cifar10-cpu"),
+            "{err}"
+        );
     }
 }

@@ -25,7 +25,14 @@ pub struct TrainArgs {
     /// Override a config value, e.g. `--set trainer.epochs=2` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// The data set's format (replaces `data.dataset`): mnist, cifar10, cifar100, stl10.
+    /// Which built-in config of the task: `mnist` (the default, bundled
+    /// data), `cifar10` (the published recipe, for a GPU) or `cifar10-cpu`
+    /// (a 2-core budget).
+    #[arg(long, conflicts_with = "config")]
+    recipe: Option<String>,
+    /// The data set's format (replaces `data.dataset`): mnist, cifar10,
+    /// cifar100, stl10, imagefolder. Picks the task's recipe of that name, if
+    /// it has one and `--recipe` is not given.
     #[arg(long)]
     data: Option<String>,
     /// Folder holding the data set's files (replaces `data.path`).
@@ -37,6 +44,20 @@ pub struct TrainArgs {
     /// Parent folder of run folders.
     #[arg(long, default_value_os_t = crate::default_runs_dir())]
     runs: PathBuf,
+}
+
+/// `summary.toml` in the run folder: the numbers a benchmark compares.
+#[derive(serde::Serialize)]
+struct Summary {
+    task: String,
+    steps: usize,
+    train_seconds: f64,
+    images_per_second: f64,
+    data_wait_share: f64,
+    first_loss: f64,
+    final_loss: f64,
+    knn_top1: f64,
+    knn_top1_random_init: f64,
 }
 
 /// A vision run's config.
@@ -57,10 +78,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .with_context(|| format!("reading config {}", path.display()))?;
             (text, path.display().to_string())
         }
-        None => (
-            task.config_text.to_string(),
-            format!("{} (built in)", task.config_path),
-        ),
+        None => {
+            let recipe = match (&args.recipe, &args.data) {
+                (None, Some(data)) => task
+                    .recipe_for_data(data)
+                    .map_or_else(|| task.recipe(None), Ok)?,
+                (name, _) => task.recipe(name.as_deref())?,
+            };
+            (
+                recipe.text.to_string(),
+                format!("{} (built in)", recipe.path),
+            )
+        }
     };
     let mut overrides = args.set.clone();
     if let Some(dataset) = &args.data {
@@ -118,6 +147,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
         trained,
     )?;
     metrics.write(0, 0, "eval", "knn_top1_random_init", random_init)?;
+
+    let summary = Summary {
+        task: task.name.to_string(),
+        steps: report.steps,
+        train_seconds: report.seconds,
+        images_per_second: report.images_per_second,
+        data_wait_share: report.data_wait_share,
+        first_loss: report.first_loss,
+        final_loss: report.final_loss,
+        knn_top1: trained,
+        knn_top1_random_init: random_init,
+    };
+    let summary_file = run.file("summary.toml");
+    let text = toml::to_string(&summary).context("writing the run summary")?;
+    std::fs::write(&summary_file, text)
+        .with_context(|| format!("writing {}", summary_file.display()))?;
 
     let plots = selfsup_train::plots::plot_metrics(&run.file("metrics.csv"), run.path())?;
     let shown: Vec<usize> = (0..held_out.len().min(8)).collect();

@@ -329,9 +329,15 @@ mod tests {
     fn eval_split_replaces_the_held_out_share_and_stats_can_be_set() {
         let dir = tempfile::tempdir().unwrap();
         let records = |n: u8| -> Vec<(Vec<u8>, Vec<u8>)> {
-            (0..n).map(|i| (vec![i % 10], vec![i; 32 * 32 * 3])).collect()
+            (0..n)
+                .map(|i| (vec![i % 10], vec![i; 32 * 32 * 3]))
+                .collect()
         };
-        std::fs::write(dir.path().join("test_batch.bin"), cifar::encode_records(&records(3))).unwrap();
+        std::fs::write(
+            dir.path().join("test_batch.bin"),
+            cifar::encode_records(&records(3)),
+        )
+        .unwrap();
         for i in 1..=5 {
             let name = format!("data_batch_{i}.bin");
             std::fs::write(dir.path().join(name), cifar::encode_records(&records(4))).unwrap();
@@ -345,9 +351,16 @@ mod tests {
         let (train, held_out) = config.load_train_and_held_out().unwrap();
         assert_eq!((train.len(), held_out.len()), (20, 3));
         assert_eq!(config.mean_std(), (vec![0.5; 3], vec![0.2; 3]));
-        let split_share = DataConfig { eval_split: None, ..config };
+        let split_share = DataConfig {
+            eval_split: None,
+            ..config
+        };
         let (train, held_out) = split_share.load_train_and_held_out().unwrap();
-        assert_eq!((train.len(), held_out.len()), (16, 4), "every 5th of 20 held out");
+        assert_eq!(
+            (train.len(), held_out.len()),
+            (16, 4),
+            "every 5th of 20 held out"
+        );
     }
 
     #[test]
