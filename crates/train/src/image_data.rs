@@ -98,9 +98,9 @@ impl DataConfig {
             DatasetKind::Cifar100 => {
                 cifar::read_cifar100(&self.path, cifar_split(split)?, cifar::Cifar100Labels::Fine)?
             }
-            DatasetKind::Stl10 => stl10::read_stl10(&self.path, &split)?,
+            DatasetKind::Stl10 => stl10::read_stl10(&self.path, split)?,
             DatasetKind::ImageFolder => image_folder::read_image_folder(
-                &self.path.join(&split),
+                &self.path.join(split),
                 self.resize.map(|[h, w]| (h, w)),
             )?,
         };
