@@ -6,6 +6,7 @@
 use anyhow::{bail, Result};
 
 /// One built-in config of a task.
+#[derive(Debug)]
 pub struct Recipe {
     /// Name for `--recipe`, e.g. `mnist`, `cifar10`, `cifar10-cpu`.
     pub name: &'static str,
