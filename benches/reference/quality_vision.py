@@ -281,7 +281,112 @@ def ema(teacher, student, momentum):
             t.lerp_(s, 1 - momentum)
 
 
-METHODS = {"simclr": SimClr, "moco": Moco, "mocov3": MocoV3, "rotnet": RotNet}
+def xavier_linear(a, b):
+    linear = nn.Linear(a, b)
+    nn.init.xavier_uniform_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
+def sincos_2d(dim, grid):
+    """[grid * grid, dim]: column then row, each [sin, cos] (MAE's layout)."""
+    def one_d(d, pos):
+        omega = 1.0 / 10000 ** (torch.arange(d // 2, dtype=torch.float64) / (d / 2))
+        angles = pos[:, None] * omega[None]
+        return torch.cat([angles.sin(), angles.cos()], 1)
+    coords = torch.arange(grid, dtype=torch.float64)
+    rows, cols = coords.repeat_interleave(grid), coords.repeat(grid)
+    return torch.cat([one_d(dim // 2, cols), one_d(dim // 2, rows)], 1).float()
+
+
+def with_cls_row(positions):
+    return torch.cat([torch.zeros(1, positions.shape[1]), positions]).unsqueeze(0)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm block, timm's layout, attention through SDPA."""
+
+    def __init__(self, dim, heads, mlp_ratio):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+        self.qkv, self.proj = xavier_linear(dim, 3 * dim), xavier_linear(dim, dim)
+        hidden = int(dim * mlp_ratio)
+        self.fc1, self.fc2 = xavier_linear(dim, hidden), xavier_linear(hidden, dim)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        qkv = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        x = x + self.proj(attended.transpose(1, 2).reshape(b, t, d))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class Mae(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        e, d = m["encoder"], m["decoder"]
+        self.e, self.m = e, m
+        p, dim = e["patch_size"], e["dim"]
+        self.grid = e["image_size"] // p
+        self.patch_embed = nn.Conv2d(e["in_channels"], dim, p, stride=p)
+        nn.init.xavier_uniform_(self.patch_embed.weight.view(dim, -1))
+        nn.init.zeros_(self.patch_embed.bias)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.register_buffer("pos", with_cls_row(sincos_2d(dim, self.grid)))
+        self.blocks = nn.ModuleList(Block(dim, e["heads"], e["mlp_ratio"]) for _ in range(e["depth"]))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.decoder_embed = xavier_linear(dim, d["dim"])
+        self.mask_token = nn.Parameter(torch.randn(1, 1, d["dim"]) * 0.02)
+        self.register_buffer("decoder_pos", with_cls_row(sincos_2d(d["dim"], self.grid)))
+        self.decoder_blocks = nn.ModuleList(Block(d["dim"], d["heads"], 4.0) for _ in range(d["depth"]))
+        self.decoder_norm = nn.LayerNorm(d["dim"], eps=1e-6)
+        self.decoder_pred = xavier_linear(d["dim"], p * p * e["in_channels"])
+
+    def embed(self, x):
+        return self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos[:, 1:]
+
+    def encode(self, tokens):
+        cls = (self.cls_token + self.pos[:, :1]).expand(len(tokens), -1, -1)
+        x = torch.cat([cls, tokens], 1)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def features(self, x):
+        return self.encode(self.embed(x))[:, 1:].mean(1)
+
+    def patchify(self, x):
+        b, c = x.shape[:2]
+        p, g = self.e["patch_size"], self.grid
+        return x.reshape(b, c, g, p, g, p).permute(0, 2, 4, 3, 5, 1).reshape(b, g * g, p * p * c)
+
+    def loss(self, views, progress):
+        x = views[0]
+        tokens = self.embed(x)
+        b, n, dim = tokens.shape
+        keep = int(n * (1 - self.m["mask_ratio"]))
+        ids_shuffle = torch.rand(b, n).argsort(1)
+        ids_restore = ids_shuffle.argsort(1)
+        visible = tokens.gather(1, ids_shuffle[:, :keep, None].expand(-1, -1, dim))
+        mask = torch.cat([torch.zeros(b, keep), torch.ones(b, n - keep)], 1).gather(1, ids_restore)
+        latent = self.decoder_embed(self.encode(visible))
+        masks = self.mask_token.expand(b, n - keep, -1)
+        shuffled = torch.cat([latent[:, 1:], masks], 1)
+        unshuffled = shuffled.gather(1, ids_restore[:, :, None].expand(-1, -1, latent.shape[2]))
+        y = torch.cat([latent[:, :1], unshuffled], 1) + self.decoder_pos
+        for block in self.decoder_blocks:
+            y = block(y)
+        pred = self.decoder_pred(self.decoder_norm(y))[:, 1:]
+        target = self.patchify(x)
+        if self.m["norm_pix_loss"]:
+            mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
+            target = (target - mean) / (var + 1e-6) ** 0.5
+        loss = ((pred - target) ** 2).mean(-1)
+        return (loss * mask).sum() / mask.sum(), None
+
+
+METHODS = {"simclr": SimClr, "moco": Moco, "mocov3": MocoV3, "rotnet": RotNet, "mae": Mae}
 
 
 # ---------------------------------------------------------------- training

@@ -7,6 +7,7 @@ mod eval;
 mod export;
 mod logging;
 mod tasks;
+mod text_train;
 mod train;
 
 use anyhow::Result;

@@ -16,8 +16,19 @@ pub struct Recipe {
     pub text: &'static str,
 }
 
+/// Which half of the library a task belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Images: `selfsup-vision`, evaluated with k-NN.
+    Vision,
+    /// Text: `selfsup-text`, evaluated with validation loss.
+    Text,
+}
+
 /// A task: its name, what it does, and its recipes (the first is the default).
 pub struct Task {
+    /// Vision or text.
+    pub kind: Kind,
     /// Name on the command line, e.g. `vision-mae`.
     pub name: &'static str,
     /// One line for listings.
@@ -59,29 +70,68 @@ macro_rules! recipes {
 /// Every task.
 pub const TASKS: &[Task] = &[
     Task {
+        kind: Kind::Vision,
         name: "vision-mae",
         summary: "MAE (ViT) on bundled MNIST, then k-NN vs random init",
         recipes: recipes!("mae"),
     },
     Task {
+        kind: Kind::Vision,
         name: "vision-simclr",
         summary: "SimCLR (small CNN) on bundled MNIST, then k-NN vs random init",
         recipes: recipes!("simclr"),
     },
     Task {
+        kind: Kind::Vision,
         name: "vision-moco",
         summary: "MoCo v2+ (small CNN) on bundled MNIST, then k-NN vs random init",
         recipes: recipes!("moco"),
     },
     Task {
+        kind: Kind::Vision,
         name: "vision-mocov3",
         summary: "MoCo v3 (small CNN) on bundled MNIST, then k-NN vs random init",
         recipes: recipes!("mocov3"),
     },
     Task {
+        kind: Kind::Vision,
         name: "vision-rotnet",
         summary: "rotation prediction (small CNN) on bundled MNIST, then k-NN vs random init",
         recipes: recipes!("rotnet"),
+    },
+    Task {
+        kind: Kind::Text,
+        name: "text-gpt",
+        summary:
+            "next-token GPT (char-level) on bundled Moby-Dick, then validation loss vs random init",
+        recipes: &[
+            Recipe {
+                name: "moby-dick",
+                path: "configs/text/gpt-moby-dick.toml",
+                text: include_str!("../../../configs/text/gpt-moby-dick.toml"),
+            },
+            Recipe {
+                name: "shakespeare",
+                path: "configs/text/gpt-shakespeare.toml",
+                text: include_str!("../../../configs/text/gpt-shakespeare.toml"),
+            },
+            Recipe {
+                name: "shakespeare-cpu",
+                path: "configs/text/gpt-shakespeare-cpu.toml",
+                text: include_str!("../../../configs/text/gpt-shakespeare-cpu.toml"),
+            },
+        ],
+    },
+    Task {
+        kind: Kind::Text,
+        name: "text-mlm",
+        summary:
+            "masked-LM BERT (char-level) on bundled Moby-Dick, then validation loss vs random init",
+        recipes: &[Recipe {
+            name: "moby-dick",
+            path: "configs/text/mlm-moby-dick.toml",
+            text: include_str!("../../../configs/text/mlm-moby-dick.toml"),
+        }],
     },
 ];
 
@@ -139,9 +189,15 @@ mod tests {
     fn every_recipe_parses_and_names_its_task() {
         for task in TASKS {
             for recipe in task.recipes {
-                let config = crate::train::parse_config(recipe.text, recipe.path, &[])
-                    .unwrap_or_else(|e| panic!("{} {}: {e:#}", task.name, recipe.name));
-                assert_eq!(config.name, task.name, "{}", recipe.path);
+                let name = match task.kind {
+                    Kind::Vision => {
+                        crate::train::parse_config(recipe.text, recipe.path, &[]).map(|c| c.name)
+                    }
+                    Kind::Text => crate::text_train::parse_config(recipe.text, recipe.path, &[])
+                        .map(|c| c.name),
+                };
+                let name = name.unwrap_or_else(|e| panic!("{} {}: {e:#}", task.name, recipe.name));
+                assert_eq!(name, task.name, "{}", recipe.path);
             }
         }
     }

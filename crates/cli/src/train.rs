@@ -18,32 +18,33 @@ use tch::nn::VarStore;
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// The task, e.g. `vision-mae` (`selfsup tasks` lists them).
-    task: String,
+    pub(crate) task: String,
     /// A config file to use instead of the task's built-in default.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Override a config value, e.g. `--set trainer.epochs=2` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    pub(crate) set: Vec<String>,
     /// Which built-in config of the task: `mnist` (the default, bundled
     /// data), `cifar10` (the published recipe, for a GPU) or `cifar10-cpu`
     /// (a 2-core budget).
     #[arg(long, conflicts_with = "config")]
-    recipe: Option<String>,
-    /// The data set's format (replaces `data.dataset`): mnist, cifar10,
-    /// cifar100, stl10, imagefolder. Picks the task's recipe of that name, if
-    /// it has one and `--recipe` is not given.
+    pub(crate) recipe: Option<String>,
+    /// Vision: the data set's format (replaces `data.dataset`): mnist,
+    /// cifar10, cifar100, stl10, imagefolder; picks the task's recipe of that
+    /// name, if it has one and `--recipe` is not given. Text: a text file or
+    /// folder to train on (replaces `data.path`).
     #[arg(long)]
-    data: Option<String>,
+    pub(crate) data: Option<String>,
     /// Folder holding the data set's files (replaces `data.path`).
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Continue the run in this folder from its last checkpoint, with its config.
     #[arg(long, value_name = "RUN_FOLDER", conflicts_with = "config")]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Parent folder of run folders.
     #[arg(long, default_value_os_t = crate::default_runs_dir())]
-    runs: PathBuf,
+    pub(crate) runs: PathBuf,
 }
 
 /// `summary.toml` in the run folder: the numbers a benchmark compares.
@@ -91,6 +92,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             )
         }
     };
+    if task.kind == tasks::Kind::Text {
+        return crate::text_train::run(&args, &text, &origin);
+    }
     let mut overrides = args.set.clone();
     if let Some(dataset) = &args.data {
         overrides.push(format!("data.dataset=\"{dataset}\""));

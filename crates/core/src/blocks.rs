@@ -1,5 +1,6 @@
 //! Building blocks shared by the vision and text backbones (which may not
-//! depend on each other): the pre-LayerNorm transformer block.
+//! depend on each other): the pre-LayerNorm transformer block, Xavier
+//! linears and PyTorch-initialised batch norm.
 
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -24,6 +25,16 @@ pub fn xavier_linear(path: nn::Path, input: i64, output: i64) -> nn::Linear {
     nn::linear(path, input, output, config)
 }
 
+/// Batch norm initialised as PyTorch's (weight 1, bias 0). tch's default
+/// draws the weight from U(0, 1), which changes what a network computes at
+/// initialisation and how it trains; every batch norm here uses this instead.
+pub fn batch_norm_config() -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        ..Default::default()
+    }
+}
+
 /// Pre-LN transformer block: `x + attn(ln(x))`, then `x + mlp(ln(x))`, with a
 /// GELU MLP. Attention goes through libtorch's fused `scaled_dot_product_attention`.
 #[derive(Debug)]
@@ -35,12 +46,38 @@ pub struct TransformerBlock {
     fc1: nn::Linear,
     fc2: nn::Linear,
     heads: i64,
+    dropout: f64,
 }
 
 impl TransformerBlock {
     /// A block of width `dim` with `heads` heads and an MLP of `mlp_ratio * dim`.
     /// Variable names follow timm (`norm1`, `attn.qkv`, `attn.proj`, `mlp.fc1`, ...).
+    /// Linears are Xavier-initialised with zero biases, as MAE and timm's ViTs.
     pub fn new(path: nn::Path, dim: i64, heads: i64, mlp_ratio: f64) -> Self {
+        Self::build(path, dim, heads, mlp_ratio, None)
+    }
+
+    /// As [`TransformerBlock::new`] with GPT-2's initialisation: weights from
+    /// N(0, 0.02), the two projections back into the residual stream from
+    /// N(0, 0.02 / √(2 · depth)), zero biases (nanoGPT does the same).
+    pub fn gpt2(path: nn::Path, dim: i64, heads: i64, mlp_ratio: f64, depth: i64) -> Self {
+        Self::build(path, dim, heads, mlp_ratio, Some(depth))
+    }
+
+    /// Drops attention weights and residual-branch outputs with probability
+    /// `p` in training passes ([`TransformerBlock::forward_t`] with `train`).
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    fn build(
+        path: nn::Path,
+        dim: i64,
+        heads: i64,
+        mlp_ratio: f64,
+        gpt2_depth: Option<i64>,
+    ) -> Self {
         assert!(
             dim % heads == 0,
             "dim {dim} is not divisible by {heads} heads"
@@ -56,19 +93,45 @@ impl TransformerBlock {
                 },
             )
         };
+        let linear = |path: nn::Path, input: i64, output: i64, residual: bool| match gpt2_depth {
+            None => xavier_linear(path, input, output),
+            Some(depth) => {
+                let scale = if residual {
+                    (2.0 * depth as f64).sqrt()
+                } else {
+                    1.0
+                };
+                let config = nn::LinearConfig {
+                    ws_init: nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: 0.02 / scale,
+                    },
+                    bs_init: Some(nn::Init::Const(0.0)),
+                    bias: true,
+                };
+                nn::linear(path, input, output, config)
+            }
+        };
         Self {
             norm1: ln("norm1"),
-            qkv: xavier_linear(&path / "attn" / "qkv", dim, 3 * dim),
-            proj: xavier_linear(&path / "attn" / "proj", dim, dim),
+            qkv: linear(&path / "attn" / "qkv", dim, 3 * dim, false),
+            proj: linear(&path / "attn" / "proj", dim, dim, true),
             norm2: ln("norm2"),
-            fc1: xavier_linear(&path / "mlp" / "fc1", dim, hidden),
-            fc2: xavier_linear(&path / "mlp" / "fc2", hidden, dim),
+            fc1: linear(&path / "mlp" / "fc1", dim, hidden, false),
+            fc2: linear(&path / "mlp" / "fc2", hidden, dim, true),
             heads,
+            dropout: 0.0,
         }
     }
 
     /// `[batch, tokens, dim]` → same shape. `causal` masks attention to later tokens.
     pub fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
+        self.forward_t(x, causal, false)
+    }
+
+    /// As [`TransformerBlock::forward`], with dropout when `train`.
+    pub fn forward_t(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
+        let p = if train { self.dropout } else { 0.0 };
         let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
         let head_dim = d / self.heads;
         // [3, batch, heads, tokens, head_dim]
@@ -83,17 +146,17 @@ impl TransformerBlock {
             &k,
             &v,
             None::<Tensor>,
-            0.0,
+            p,
             causal,
             None,
             false,
         );
         let attended = attended.transpose(1, 2).reshape([b, t, d]);
-        let x = x + self.proj.forward(&attended);
+        let x = x + self.proj.forward(&attended).dropout(p, train);
         let mlp = self
             .fc2
             .forward(&self.fc1.forward(&x.apply(&self.norm2)).gelu("none"));
-        x + mlp
+        x + mlp.dropout(p, train)
     }
 }
 

@@ -2,6 +2,7 @@
 //! projector, MoCo v3's 3-layer projector ending in an affine-free batch norm,
 //! the BYOL / MoCo v3 predictor) and DINO's head with a weight-normalised last layer.
 
+use crate::blocks::batch_norm_config;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -37,7 +38,7 @@ impl Mlp {
                 let layer = &path / "layers" / i;
                 (
                     nn::linear(&layer / "linear", w[0], w[1], no_bias),
-                    Some(nn::batch_norm1d(&layer / "norm", w[1], Default::default())),
+                    Some(nn::batch_norm1d(&layer / "norm", w[1], batch_norm_config())),
                 )
             })
             .collect();

@@ -11,6 +11,7 @@ pub mod images;
 pub mod sampler;
 pub mod stl10;
 pub mod text;
+pub mod token_batches;
 pub mod views;
 
 pub use error::{Error, Result};

@@ -19,6 +19,34 @@ pub fn read_text(path: &Path) -> Result<String> {
     })
 }
 
+/// A corpus: one text file, or every `.txt` / `.txt.gz` file of a folder in
+/// name order, joined by newlines. A folder without text files is an error.
+pub fn read_corpus(path: &Path) -> Result<String> {
+    if !path.is_dir() {
+        return read_text(path);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            p.is_file() && (name.ends_with(".txt") || name.ends_with(".txt.gz"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::format(
+            path,
+            "the folder holds no .txt or .txt.gz files",
+        ));
+    }
+    let texts = files
+        .iter()
+        .map(|f| read_text(f))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(texts.join("\n"))
+}
+
 /// Maps each distinct character of a corpus to an id (sorted by code point, so
 /// the same corpus always gives the same vocabulary).
 #[derive(Debug, Clone)]
@@ -39,6 +67,12 @@ impl CharTokenizer {
             .map(|(i, &c)| (c, i as u32))
             .collect();
         Self { chars, ids }
+    }
+
+    /// Every character of the vocabulary in id order; `fit` on this string
+    /// gives the same tokenizer back (how a run folder stores it).
+    pub fn vocabulary(&self) -> String {
+        self.chars.iter().collect()
     }
 
     /// Number of distinct tokens.
@@ -85,6 +119,24 @@ mod tests {
         assert_eq!(tok.encode(" ").unwrap(), vec![0], "space sorts first");
         assert!(tok.encode("z").unwrap_err().to_string().contains("'z'"));
         assert!(tok.decode(&[99]).is_err());
+        assert_eq!(
+            CharTokenizer::fit(&tok.vocabulary())
+                .encode("mace")
+                .unwrap(),
+            ids
+        );
+    }
+
+    #[test]
+    fn a_folder_corpus_joins_its_text_files_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.txt"), "second").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "first").unwrap();
+        std::fs::write(dir.path().join("notes.md"), "ignored").unwrap();
+        assert_eq!(read_corpus(dir.path()).unwrap(), "first\nsecond");
+        let empty = tempfile::tempdir().unwrap();
+        let err = read_corpus(empty.path()).unwrap_err().to_string();
+        assert!(err.contains("no .txt"), "{err}");
     }
 
     #[test]

@@ -8,14 +8,15 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// A whole run: data, method (generic, so this crate never names methods),
-/// optimizer, trainer and evaluation settings.
+/// optimizer, trainer and evaluation settings. `D` is the data section: image
+/// data sets by default, a text corpus for the text methods.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RunConfig<M> {
+pub struct RunConfig<M, D = DataConfig> {
     /// Short name; the run folder is `<runs>/<name>-<timestamp>`.
     pub name: String,
     /// Which data set and split.
-    pub data: DataConfig,
+    pub data: D,
     /// The method and its hyper-parameters (an enum tagged by `name` in the caller).
     pub method: M,
     /// Optimizer and learning-rate schedule.
@@ -69,6 +70,10 @@ pub struct OptimConfig {
     pub trust_coefficient: f64,
     /// Warmup length in epochs (may be fractional).
     pub warmup_epochs: f64,
+    /// Warmup length in optimizer steps; replaces `warmup_epochs` when set
+    /// (nanoGPT counts iterations, not epochs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_steps: Option<usize>,
 }
 
 impl Default for OptimConfig {
@@ -85,6 +90,7 @@ impl Default for OptimConfig {
             beta1: 0.9,
             beta2: 0.95,
             warmup_epochs: 1.0,
+            warmup_steps: None,
         }
     }
 }
@@ -163,7 +169,7 @@ impl Default for EvalConfig {
     }
 }
 
-impl<M: DeserializeOwned + Serialize> RunConfig<M> {
+impl<M: DeserializeOwned + Serialize, D: DeserializeOwned + Serialize> RunConfig<M, D> {
     /// Parses `text` (from `origin`, a file name for messages), then applies
     /// `overrides` of the form `a.b=value`. Values parse as TOML (`3`, `0.5`,
     /// `true`, `[1, 2]`, `"text"`); anything else is taken as a string.

@@ -108,7 +108,9 @@ impl Trainer {
         }
         let total_steps =
             (steps_per_epoch * self.config.epochs).min(self.config.max_steps.unwrap_or(usize::MAX));
-        let warmup_steps = (self.optim.warmup_epochs * steps_per_epoch as f64).round() as usize;
+        let warmup_steps = self.optim.warmup_steps.unwrap_or_else(|| {
+            (self.optim.warmup_epochs * steps_per_epoch as f64).round() as usize
+        });
         let mut optimizer = optimizer::build(vs, &self.optim);
         let (start_step, best_score) = match resume {
             Some(path) => restore(path, vs, optimizer.as_mut(), method)?,

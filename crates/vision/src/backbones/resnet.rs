@@ -4,6 +4,7 @@
 //! on 32×32 images (3×3 stride 1, no max-pool), which keeps an 4×4 map at the
 //! end instead of 1×1.
 
+use selfsup_core::blocks::batch_norm_config;
 use selfsup_train::FeatureExtractor;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
@@ -74,7 +75,7 @@ fn conv(path: nn::Path, input: i64, output: i64, kernel: i64, stride: i64) -> nn
 }
 
 fn norm(path: nn::Path, channels: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(path, channels, Default::default())
+    nn::batch_norm2d(path, channels, batch_norm_config())
 }
 
 /// A residual block: basic (two 3×3) or bottleneck (1×1, 3×3, 1×1 with 4×
@@ -245,6 +246,10 @@ mod tests {
         }
         assert!(!names.contains_key("layer1.0.downsample.0.weight"));
         assert_eq!(names["conv1.weight"].size(), vec![64, 3, 3, 3]);
+        // PyTorch's batch-norm init (tch's default weight is U(0, 1)).
+        for name in ["bn1.weight", "layer3.1.bn2.weight"] {
+            assert_eq!(names[name].eq(1.0).all().int64_value(&[]), 1, "{name}");
+        }
         let vs = nn::VarStore::new(Device::Cpu);
         let config = ResNetConfig {
             depth: 50,

@@ -4,6 +4,7 @@
 //! about 10× cheaper than a CIFAR ResNet-18, which is what lets SSL methods
 //! learn something in 20 minutes on two CPU cores.
 
+use selfsup_core::blocks::batch_norm_config;
 use selfsup_train::FeatureExtractor;
 use serde::{Deserialize, Serialize};
 use tch::nn;
@@ -62,7 +63,7 @@ impl SmallCnn {
                             ..Default::default()
                         };
                         let conv = nn::conv2d(&p / "conv", input, width, 3, conv_config);
-                        let bn = nn::batch_norm2d(&p / "bn", width, Default::default());
+                        let bn = nn::batch_norm2d(&p / "bn", width, batch_norm_config());
                         input = width;
                         (conv, bn)
                     })

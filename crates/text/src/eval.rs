@@ -1,0 +1,171 @@
+//! Language-model evaluation: validation loss with perplexity and bits per
+//! character, sampling (temperature, top-k) and fill-mask.
+
+use crate::config::TextMethod;
+use crate::methods::next_token::NextToken;
+use crate::source::Objective;
+use selfsup_core::losses::IGNORE_INDEX;
+use selfsup_data::token_batches::{sample_rng, sequential_windows};
+use tch::{Device, Kind, Tensor};
+
+/// Loss on held-out text, and what papers derive from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LmScore {
+    /// Mean cross-entropy per predicted token (nats).
+    pub loss: f64,
+    /// `exp(loss)`.
+    pub perplexity: f64,
+    /// `loss / ln 2`: bits per token (per character for the char tokenizer).
+    pub bits_per_token: f64,
+    /// Tokens predicted.
+    pub tokens: usize,
+}
+
+impl LmScore {
+    fn from_sum(sum: f64, tokens: usize) -> Self {
+        let loss = sum / tokens.max(1) as f64;
+        Self {
+            loss,
+            perplexity: loss.exp(),
+            bits_per_token: loss / std::f64::consts::LN_2,
+            tokens,
+        }
+    }
+}
+
+/// Scores `method` on `tokens` (validation text) in consecutive windows of
+/// `length`, at most `max_windows` of them, `batch` windows at a time. For
+/// masked-LM the windows are masked with a fixed seed, so runs compare.
+pub fn validation_score(
+    method: &dyn TextMethod,
+    objective: &Objective,
+    tokens: &[u32],
+    length: usize,
+    batch: usize,
+    max_windows: usize,
+    device: Device,
+) -> LmScore {
+    let mut windows = sequential_windows(tokens, length);
+    windows.truncate(max_windows);
+    if let Objective::Masked(masking) = objective {
+        for (index, (input, target)) in windows.iter_mut().enumerate() {
+            let original: Vec<u32> = input.iter().map(|&t| t as u32).collect();
+            (*input, *target) =
+                masking.apply(&original, &mut sample_rng(0, u64::MAX, index as u64));
+        }
+    }
+    let (mut sum, mut count) = (0.0, 0usize);
+    tch::no_grad(|| {
+        for chunk in windows.chunks(batch.max(1)) {
+            let rows = chunk.len() as i64;
+            let stack = |rows_of: Vec<&Vec<i64>>| {
+                let flat: Vec<i64> = rows_of.into_iter().flatten().copied().collect();
+                Tensor::from_slice(&flat)
+                    .view([rows, length as i64])
+                    .to_device(device)
+            };
+            let input = stack(chunk.iter().map(|w| &w.0).collect());
+            let target = stack(chunk.iter().map(|w| &w.1).collect());
+            let logits = method.logits(&input, false);
+            let vocab = logits.size()[2];
+            let losses = logits
+                .view([-1, vocab])
+                .to_kind(Kind::Float)
+                .cross_entropy_loss::<Tensor>(
+                    &target.view([-1]),
+                    None,
+                    tch::Reduction::Sum,
+                    IGNORE_INDEX,
+                    0.0,
+                );
+            sum += losses.double_value(&[]);
+            count += target.ne(IGNORE_INDEX).sum(Kind::Int64).int64_value(&[]) as usize;
+        }
+    });
+    LmScore::from_sum(sum, count)
+}
+
+/// Sampling settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    /// New tokens to draw.
+    pub tokens: usize,
+    /// Softmax temperature (1: the model's distribution; lower: more conservative).
+    pub temperature: f64,
+    /// Draw only from the `top_k` most likely tokens (0: all).
+    pub top_k: i64,
+    /// Seeds the draws.
+    pub seed: u64,
+}
+
+/// Continues `prompt` (token ids) by `sampling.tokens` tokens, feeding the
+/// model at most its context, as nanoGPT's `generate`.
+pub fn generate(model: &NextToken, prompt: &[u32], sampling: Sampling, device: Device) -> Vec<u32> {
+    let mut ids: Vec<u32> = prompt.to_vec();
+    let context = model.context() as usize;
+    tch::manual_seed(sampling.seed as i64);
+    tch::no_grad(|| {
+        for _ in 0..sampling.tokens {
+            let start = ids.len().saturating_sub(context);
+            let window: Vec<i64> = ids[start..].iter().map(|&t| t as i64).collect();
+            let input = Tensor::from_slice(&window).view([1, -1]).to_device(device);
+            let logits =
+                model.logits(&input, false).get(0).get(-1) / sampling.temperature.max(1e-6);
+            let vocab = logits.size()[0];
+            let logits = if sampling.top_k > 0 && sampling.top_k < vocab {
+                let (top, _) = logits.topk(sampling.top_k, 0, true, true);
+                let threshold = top.get(sampling.top_k - 1);
+                logits.where_self(
+                    &logits.ge_tensor(&threshold),
+                    &Tensor::from(f64::NEG_INFINITY).to_kind(logits.kind()),
+                )
+            } else {
+                logits
+            };
+            let next = logits
+                .softmax(0, Kind::Float)
+                .multinomial(1, false)
+                .int64_value(&[0]);
+            ids.push(next as u32);
+        }
+    });
+    ids[prompt.len()..].to_vec()
+}
+
+/// The `k` most likely tokens (id, probability) at each position of `ids`
+/// holding `mask_id`, most likely first.
+pub fn fill_mask(
+    method: &dyn TextMethod,
+    ids: &[u32],
+    mask_id: u32,
+    k: i64,
+    device: Device,
+) -> Vec<(usize, Vec<(u32, f64)>)> {
+    let input: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
+    let input = Tensor::from_slice(&input).view([1, -1]).to_device(device);
+    let probabilities =
+        tch::no_grad(|| method.logits(&input, false).get(0).softmax(-1, Kind::Float));
+    ids.iter()
+        .enumerate()
+        .filter(|(_, &t)| t == mask_id)
+        .map(|(position, _)| {
+            let (p, top) = probabilities.get(position as i64).topk(k, 0, true, true);
+            let candidates = (0..k)
+                .map(|j| (top.int64_value(&[j]) as u32, p.double_value(&[j])))
+                .collect();
+            (position, candidates)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_derivations() {
+        let score = LmScore::from_sum(2.0 * std::f64::consts::LN_2 * 10.0, 10);
+        assert!((score.bits_per_token - 2.0).abs() < 1e-12);
+        assert!((score.perplexity - 4.0).abs() < 1e-9);
+    }
+}

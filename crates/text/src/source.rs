@@ -1,0 +1,137 @@
+//! Training batches from a token stream, for the shared trainer: random
+//! windows (next-token) or masked windows (masked-LM), each sample seeded by
+//! `(seed, epoch, index)`.
+
+use selfsup_data::token_batches::{next_token_window, sample_rng, Masking};
+use selfsup_train::{Batch, BatchSource};
+use tch::{Device, Tensor};
+
+/// What each sample asks the model to predict.
+#[derive(Debug, Clone)]
+pub enum Objective {
+    /// The next token at every position.
+    NextToken,
+    /// The original tokens at BERT-masked positions.
+    Masked(Masking),
+}
+
+/// Windows of `length` tokens from `tokens`.
+#[derive(Debug)]
+pub struct TextSource<'a> {
+    /// The training tokens.
+    pub tokens: &'a [u32],
+    /// Tokens per window (the model's context or less).
+    pub length: usize,
+    /// Next-token or masked.
+    pub objective: Objective,
+    /// Seeds every window's position and masking.
+    pub seed: u64,
+    /// Where batches go.
+    pub device: Device,
+}
+
+impl TextSource<'_> {
+    /// `(input, labels)` of sample `index` in `epoch`.
+    pub fn sample(&self, epoch: usize, index: usize) -> (Vec<i64>, Vec<i64>) {
+        let mut rng = sample_rng(self.seed, epoch as u64, index as u64);
+        match &self.objective {
+            Objective::NextToken => next_token_window(self.tokens, self.length, &mut rng),
+            Objective::Masked(masking) => {
+                let (window, _) = next_token_window(self.tokens, self.length, &mut rng);
+                let window: Vec<u32> = window.iter().map(|&t| t as u32).collect();
+                masking.apply(&window, &mut rng)
+            }
+        }
+    }
+}
+
+impl BatchSource for TextSource<'_> {
+    /// As many windows per epoch as fit in the tokens side by side.
+    fn len(&self) -> usize {
+        self.tokens.len() / self.length
+    }
+
+    fn batch(&self, epoch: usize, indices: &[usize]) -> Batch {
+        let (inputs, labels): (Vec<Vec<i64>>, Vec<Vec<i64>>) =
+            indices.iter().map(|&i| self.sample(epoch, i)).unzip();
+        let stack = |rows: Vec<Vec<i64>>| {
+            Tensor::from_slice(&rows.concat())
+                .view([indices.len() as i64, self.length as i64])
+                .to_device(self.device)
+        };
+        Batch {
+            views: vec![stack(inputs)],
+            labels: stack(labels),
+            indices: indices.to_vec(),
+        }
+    }
+
+    fn unit(&self) -> &'static str {
+        "tokens"
+    }
+
+    fn units_per_sample(&self) -> usize {
+        self.length
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use selfsup_data::token_batches::IGNORE;
+
+    #[test]
+    fn next_token_batches_are_shifted_windows() {
+        let tokens: Vec<u32> = (0..1000).collect();
+        let source = TextSource {
+            tokens: &tokens,
+            length: 16,
+            objective: Objective::NextToken,
+            seed: 3,
+            device: Device::Cpu,
+        };
+        assert_eq!(source.len(), 62);
+        let batch = source.batch(0, &[0, 5, 9]);
+        assert_eq!(batch.views[0].size(), vec![3, 16]);
+        let diff = (&batch.labels - &batch.views[0])
+            .eq(1)
+            .all()
+            .int64_value(&[]);
+        assert_eq!(diff, 1, "every target is the next token");
+        let again = source.batch(0, &[0, 5, 9]);
+        assert!(again.views[0].equal(&batch.views[0]));
+        assert!(
+            !source.batch(1, &[0, 5, 9]).views[0].equal(&batch.views[0]),
+            "new epoch, new windows"
+        );
+    }
+
+    #[test]
+    fn masked_batches_predict_only_selected_tokens() {
+        let tokens: Vec<u32> = (0..5000).map(|i| 1 + i % 40).collect();
+        let source = TextSource {
+            tokens: &tokens,
+            length: 64,
+            objective: Objective::Masked(Masking::bert(0, 41, vec![0])),
+            seed: 1,
+            device: Device::Cpu,
+        };
+        let batch = source.batch(0, &(0..32).collect::<Vec<_>>());
+        let labels: Vec<i64> = Vec::try_from(batch.labels.flatten(0, -1)).unwrap();
+        let inputs: Vec<i64> = Vec::try_from(batch.views[0].flatten(0, -1)).unwrap();
+        let selected = labels.iter().filter(|&&l| l != IGNORE).count() as f64 / labels.len() as f64;
+        assert!((selected - 0.15).abs() < 0.03, "{selected}");
+        let masked = inputs
+            .iter()
+            .zip(&labels)
+            .filter(|(&i, &l)| l != IGNORE && i == 0)
+            .count();
+        assert!(
+            masked > 0
+                && inputs
+                    .iter()
+                    .zip(&labels)
+                    .all(|(&i, &l)| l != IGNORE || i != 0)
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The transformer both text methods share: token embeddings, learned or
+//! sinusoidal positions, pre-LayerNorm blocks (core's `TransformerBlock`,
+//! attention through libtorch's `scaled_dot_product_attention`), a final
+//! LayerNorm, and the output projection tied to the token embeddings.
+//! Causal for GPT-style next-token prediction, bidirectional for masked-LM.
+//! Initialised as GPT-2 / nanoGPT: N(0, 0.02), residual projections scaled
+//! by 1/√(2·depth).
+
+use selfsup_core::blocks::TransformerBlock;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+/// How token positions are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Positions {
+    /// A learned embedding per position (GPT-2, BERT).
+    #[default]
+    Learned,
+    /// Fixed sinusoids (the original Transformer).
+    Sinusoidal,
+}
+
+/// Shape of the transformer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransformerConfig {
+    /// Longest sequence (nanoGPT's `block_size`).
+    pub context: i64,
+    /// Width.
+    pub dim: i64,
+    /// Blocks.
+    pub depth: i64,
+    /// Attention heads per block.
+    pub heads: i64,
+    /// MLP width as a multiple of `dim`.
+    #[serde(default = "four")]
+    pub mlp_ratio: f64,
+    /// Dropout on embeddings, attention weights and residual branches (training only).
+    #[serde(default)]
+    pub dropout: f64,
+    /// Learned or sinusoidal positions.
+    #[serde(default)]
+    pub positions: Positions,
+}
+
+fn four() -> f64 {
+    4.0
+}
+
+/// The network, up to the final LayerNorm.
+#[derive(Debug)]
+pub struct Transformer {
+    /// Its shape.
+    pub config: TransformerConfig,
+    token_embed: nn::Embedding,
+    learned_positions: Option<nn::Embedding>,
+    fixed_positions: Option<Tensor>,
+    blocks: Vec<TransformerBlock>,
+    norm: nn::LayerNorm,
+    causal: bool,
+}
+
+/// `[positions, dim]` sinusoids: sin on even channels, cos on odd ones.
+pub fn sinusoids(positions: i64, dim: i64, device: tch::Device) -> Tensor {
+    let position = Tensor::arange(positions, (Kind::Float, device)).unsqueeze(1);
+    let rates = (Tensor::arange_start_step(0, dim, 2, (Kind::Float, device))
+        * (-(10_000f64.ln()) / dim as f64))
+        .exp();
+    let angles = position * rates.unsqueeze(0); // [positions, dim / 2]
+    Tensor::stack(&[angles.sin(), angles.cos()], 2).view([positions, dim])
+}
+
+impl Transformer {
+    /// Builds it under `path` for `vocab_size` tokens; `causal` for next-token models.
+    pub fn new(path: nn::Path, config: &TransformerConfig, vocab_size: i64, causal: bool) -> Self {
+        let normal = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
+        let token_embed = nn::embedding(&path / "token_embed", vocab_size, config.dim, normal);
+        let (learned_positions, fixed_positions) = match config.positions {
+            Positions::Learned => (
+                Some(nn::embedding(
+                    &path / "position_embed",
+                    config.context,
+                    config.dim,
+                    normal,
+                )),
+                None,
+            ),
+            Positions::Sinusoidal => (
+                None,
+                Some(sinusoids(config.context, config.dim, path.device())),
+            ),
+        };
+        let blocks = (0..config.depth)
+            .map(|i| {
+                TransformerBlock::gpt2(
+                    &path / "blocks" / i,
+                    config.dim,
+                    config.heads,
+                    config.mlp_ratio,
+                    config.depth,
+                )
+                .with_dropout(config.dropout)
+            })
+            .collect();
+        let norm = nn::layer_norm(&path / "norm", vec![config.dim], Default::default());
+        Self {
+            config: config.clone(),
+            token_embed,
+            learned_positions,
+            fixed_positions,
+            blocks,
+            norm,
+            causal,
+        }
+    }
+
+    /// `[batch, tokens]` int64 ids → `[batch, tokens, dim]` final hidden states.
+    pub fn hidden(&self, ids: &Tensor, train: bool) -> Tensor {
+        let tokens = ids.size()[1];
+        assert!(
+            tokens <= self.config.context,
+            "{tokens} tokens exceed the context of {}",
+            self.config.context
+        );
+        let positions = match (&self.learned_positions, &self.fixed_positions) {
+            (Some(embed), _) => embed.forward(&Tensor::arange(tokens, (Kind::Int64, ids.device()))),
+            (None, Some(fixed)) => fixed.narrow(0, 0, tokens),
+            (None, None) => unreachable!("one kind of positions"),
+        };
+        let mut x = (self.token_embed.forward(ids) + positions).dropout(self.config.dropout, train);
+        for block in &self.blocks {
+            x = block.forward_t(&x, self.causal, train);
+        }
+        x.apply(&self.norm)
+    }
+
+    /// Hidden states → `[batch, tokens, vocab]` logits through the tied token embeddings.
+    pub fn tied_logits(&self, hidden: &Tensor) -> Tensor {
+        hidden.matmul(&self.token_embed.ws.tr())
+    }
+
+    /// The token embedding matrix `[vocab, dim]`.
+    pub fn token_embeddings(&self) -> &Tensor {
+        &self.token_embed.ws
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn config(positions: Positions) -> TransformerConfig {
+        TransformerConfig {
+            context: 8,
+            dim: 16,
+            depth: 2,
+            heads: 2,
+            mlp_ratio: 4.0,
+            dropout: 0.0,
+            positions,
+        }
+    }
+
+    #[test]
+    fn causal_outputs_ignore_later_tokens_and_logits_are_tied() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = Transformer::new(vs.root(), &config(Positions::Learned), 11, true);
+        let ids = Tensor::from_slice(&[1i64, 2, 3, 4, 5]).view([1, 5]);
+        let changed = Tensor::from_slice(&[1i64, 2, 3, 4, 9]).view([1, 5]);
+        let (a, b) = (model.hidden(&ids, false), model.hidden(&changed, false));
+        assert!(a
+            .narrow(1, 0, 4)
+            .allclose(&b.narrow(1, 0, 4), 1e-6, 1e-6, false));
+        let effect = (a.narrow(1, 4, 1) - b.narrow(1, 4, 1))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(effect > 1e-3, "the changed token itself differs: {effect}");
+        let logits = model.tied_logits(&a);
+        assert_eq!(logits.size(), vec![1, 5, 11]);
+        let names = vs.variables();
+        assert!(
+            !names.keys().any(|n| n.contains("head")),
+            "no separate output matrix: {names:?}"
+        );
+    }
+
+    #[test]
+    fn bidirectional_outputs_see_every_token() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = Transformer::new(vs.root(), &config(Positions::Sinusoidal), 11, false);
+        let ids = Tensor::from_slice(&[1i64, 2, 3, 4]).view([1, 4]);
+        let changed = Tensor::from_slice(&[1i64, 2, 3, 9]).view([1, 4]);
+        let (a, b) = (model.hidden(&ids, false), model.hidden(&changed, false));
+        // GPT-2's small init keeps attention near uniform: the effect is small but there.
+        let effect = (a.narrow(1, 0, 1) - b.narrow(1, 0, 1))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(effect > 1e-6, "{effect}");
+        assert!(!vs.variables().contains_key("position_embed.weight"));
+    }
+
+    #[test]
+    fn sinusoids_follow_the_formula() {
+        let table = sinusoids(4, 6, Device::Cpu);
+        // Position 3, channel pair 1: rate 10000^(-2/6).
+        let rate = 10_000f64.powf(-2.0 / 6.0);
+        let sin = table.double_value(&[3, 2]);
+        let cos = table.double_value(&[3, 3]);
+        assert!((sin - (3.0 * rate).sin()).abs() < 1e-6 && (cos - (3.0 * rate).cos()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gpt2_init_scales_the_residual_projections() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut big = config(Positions::Learned);
+        big.dim = 256;
+        big.depth = 8;
+        big.heads = 4;
+        let _ = Transformer::new(vs.root(), &big, 64, true);
+        let std = |name: &str| vs.variables()[name].std(true).double_value(&[]);
+        assert!((std("blocks.0.attn.qkv.weight") - 0.02).abs() < 0.001);
+        assert!((std("blocks.0.mlp.fc2.weight") - 0.02 / 4.0).abs() < 0.0005);
+        assert!((std("token_embed.weight") - 0.02).abs() < 0.002);
+    }
+}
