@@ -48,7 +48,9 @@ enum Task {
         /// Alternating rounds; each case keeps its best result per side.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
-        /// `data` suite: the CIFAR-10 JPEG archive (default: ../shared/datasets/cifar10/cifar10-jpeg.tar.gz).
+        /// `data` and vision `quality`: the CIFAR-10 JPEG archive (default:
+        /// ../shared/datasets/cifar10/cifar10-jpeg.tar.gz); text `quality`: the
+        /// text (default: ../shared/datasets/text/shakespeare.txt).
         #[arg(long)]
         archive: Option<PathBuf>,
     },

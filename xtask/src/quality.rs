@@ -64,6 +64,9 @@ fn run_folder(runs: &Path) -> Result<PathBuf> {
 
 /// Runs both sides and prints the comparison.
 pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
+    if quality.task.starts_with("text-") {
+        return run_text(root, quality);
+    }
     if !quality.archive.is_file() {
         bail!(
             "{} not found: pass --archive <cifar10-jpeg.tar.gz>",
@@ -187,6 +190,98 @@ pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
         "k-NN difference {:+.2} points; training time ratio PyTorch / selfsup {:.2}",
         (ours.knn - reference.knn) * 100.0,
         reference.train_seconds / ours.train_seconds
+    );
+    Ok(())
+}
+
+/// `text-gpt`: nanoGPT-style reference on Shakespeare, character level.
+fn run_text(root: &Path, quality: &Quality<'_>) -> Result<()> {
+    let text = quality.archive;
+    if !text.is_file() {
+        bail!(
+            "{} not found: pass --archive <shakespeare.txt>",
+            text.display()
+        );
+    }
+    let scratch =
+        std::env::temp_dir().join(format!("selfsup-bench-quality-{}", std::process::id()));
+    let runs = scratch.join("runs");
+    let threads = quality.threads.to_string();
+    eprintln!("xtask: bench quality {}: selfsup", quality.task);
+    let mut ours = Command::new(root.join("target/release/selfsup"));
+    ours.current_dir(root)
+        .env("RAYON_NUM_THREADS", &threads)
+        .env("OMP_NUM_THREADS", &threads)
+        .args([
+            "train",
+            quality.task,
+            "--recipe",
+            "shakespeare-cpu",
+            "--data",
+        ])
+        .arg(text)
+        .arg("--runs")
+        .arg(&runs);
+    for spec in quality.overrides {
+        ours.args(["--set", spec]);
+    }
+    crate::run(&mut ours)?;
+    let run = run_folder(&runs)?;
+    let summary: toml::Table = std::fs::read_to_string(run.join("summary.toml"))?.parse()?;
+
+    eprintln!("xtask: bench quality {}: PyTorch reference", quality.task);
+    let python = crate::bench::reference_python(root)?;
+    let output = Command::new(&python)
+        .current_dir(root.join("benches/reference"))
+        .env("OMP_NUM_THREADS", &threads)
+        .arg("quality_text.py")
+        .arg("--config")
+        .arg(run.join("config.toml"))
+        .arg("--data")
+        .arg(text)
+        .args(["--threads", &threads])
+        .output()
+        .context("starting the PyTorch reference")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "the PyTorch reference failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let reference = json_to_toml(stdout.lines().last().unwrap_or_default())?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let row = |label: &str, key: &str, digits: usize| -> Result<()> {
+        let (a, b) = (number(&summary, key)?, number(&reference, key)?);
+        println!("{label:<34} {a:>10.digits$} {b:>10.digits$}");
+        Ok(())
+    };
+    println!(
+        "{} on {}, recipe shakespeare-cpu{}, {} threads per side",
+        quality.task,
+        text.display(),
+        if quality.overrides.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", quality.overrides.join(" "))
+        },
+        quality.threads
+    );
+    println!("{:<34} {:>10} {:>10}", "", "selfsup", "PyTorch");
+    row("steps", "steps", 0)?;
+    row("final training loss", "final_loss", 4)?;
+    row("validation loss", "validation_loss", 4)?;
+    row(
+        "validation loss, random init",
+        "validation_loss_random_init",
+        4,
+    )?;
+    row("training seconds", "train_seconds", 1)?;
+    row("tokens/s (training)", "tokens_per_second", 0)?;
+    println!(
+        "validation loss difference {:+.4}; tokens/s ratio selfsup / PyTorch {:.2}",
+        number(&summary, "validation_loss")? - number(&reference, "validation_loss")?,
+        number(&summary, "tokens_per_second")? / number(&reference, "tokens_per_second")?
     );
     Ok(())
 }

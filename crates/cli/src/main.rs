@@ -5,6 +5,7 @@ mod bench_core;
 mod bench_data;
 mod eval;
 mod export;
+mod language;
 mod logging;
 mod tasks;
 mod text_train;
@@ -29,6 +30,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Write the trained backbone with PyTorch's (timm's) names as backbone.safetensors.
     Export(export::ExportArgs),
+    /// Continue a prompt with a trained text-gpt run.
+    Generate(language::GenerateArgs),
+    /// Fill in hidden characters with a trained text-mlm run.
+    FillMask(language::FillMaskArgs),
     /// List the known tasks and their default configs.
     Tasks,
     /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
@@ -54,6 +59,8 @@ fn main() -> Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Export(args) => export::run(args),
+        Command::Generate(args) => language::run_generate(args),
+        Command::FillMask(args) => language::run_fill_mask(args),
         Command::Bench {
             suite,
             threads,

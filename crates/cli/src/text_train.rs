@@ -240,7 +240,9 @@ fn show_what_it_learned(
         }
         None => {
             let mask_id = corpus.tokenizer.vocab_size() as u32;
-            let mut ids = corpus.validation[..corpus.validation.len().min(64)].to_vec();
+            let context = config.method.model().context as usize;
+            let mut ids =
+                corpus.validation[..corpus.validation.len().min(64).min(context)].to_vec();
             let hidden: Vec<usize> = (5..ids.len()).step_by(9).collect();
             let truth = corpus.tokenizer.decode(&ids)?;
             for &i in &hidden {

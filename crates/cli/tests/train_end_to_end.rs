@@ -117,3 +117,117 @@ fn bad_override_names_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("epochz"), "{stderr}");
 }
+
+/// A small public-domain-style text with a fixed alphabet, written for the test.
+fn write_corpus(dir: &Path) -> PathBuf {
+    let words = [
+        "call", "me", "ishmael", "some", "years", "ago", "never", "mind",
+    ];
+    let text: String = (0..4000)
+        .map(|i| format!("{} {}. ", words[i * 5 % 8], words[(i * 3 + 2) % 8]))
+        .collect();
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn text_run(task: &str, corpus: &Path, runs: &Path) -> PathBuf {
+    let corpus = corpus.to_str().unwrap();
+    let mut args = vec!["train", task, "--data", corpus];
+    let overrides = [
+        "trainer.max_steps=30",
+        "trainer.device=cpu",
+        "method.model.depth=1",
+        "method.model.dim=32",
+        "method.model.heads=2",
+        "method.model.context=32",
+    ];
+    for o in &overrides {
+        args.extend(["--set", o]);
+    }
+    let out = selfsup(&args, runs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("bits/char") && stdout.contains("random init"),
+        "{stdout}"
+    );
+    let run = only_run_folder(runs);
+    for file in [
+        "config.toml",
+        "tokenizer.toml",
+        "summary.toml",
+        "checkpoints/last.safetensors",
+    ] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    run
+}
+
+#[test]
+fn text_gpt_trains_then_generates_from_its_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(dir.path());
+    let runs = dir.path().join("runs");
+    let run = text_run("text-gpt", &corpus, &runs);
+    assert!(run.join("sample.txt").is_file());
+    let run_arg = run.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(["generate", run_arg, "--prompt", "call me", "--tokens", "40"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("call me") && text.trim_end().chars().count() >= 47,
+        "{text}"
+    );
+    let unseen = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(["generate", run_arg, "--prompt", "Zebra"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&unseen.stderr);
+    assert!(
+        !unseen.status.success() && err.contains("never saw"),
+        "{err}"
+    );
+}
+
+#[test]
+fn text_mlm_trains_then_fills_masks_from_its_run_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(dir.path());
+    let runs = dir.path().join("runs");
+    let run = text_run("text-mlm", &corpus, &runs);
+    let run_arg = run.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args([
+            "fill-mask",
+            run_arg,
+            "--text",
+            "call me ish_ael",
+            "--top-k",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("position 11:") && text.lines().count() == 2,
+        "{text}"
+    );
+    let gpt_only = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(["generate", run_arg])
+        .output()
+        .unwrap();
+    assert!(!gpt_only.status.success());
+}
