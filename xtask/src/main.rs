@@ -87,8 +87,12 @@ fn main() -> Result<()> {
         } => {
             setup::ensure(&root)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
-            let archive = archive
-                .unwrap_or_else(|| root.join("../shared/datasets/cifar10/cifar10-jpeg.tar.gz"));
+            let shared = root.join("../shared/datasets");
+            let default = match task.as_deref() {
+                Some(t) if t.starts_with("text-") => shared.join("text/shakespeare.txt"),
+                _ => shared.join("cifar10/cifar10-jpeg.tar.gz"),
+            };
+            let archive = archive.unwrap_or(default);
             if suite == "data" {
                 bench::run_data(&root, &archive, threads, rounds)
             } else if suite == "quality" {

@@ -3,7 +3,7 @@
 
 use crate::text_train::{parse_config, SavedTokenizer};
 use anyhow::{bail, Context, Result};
-use selfsup_data::text::CharTokenizer;
+use selfsup_data::tokenizer::Tokenizer;
 use selfsup_text::eval::{fill_mask, generate, Sampling};
 use selfsup_text::{TextMethod, TextRunConfig};
 use selfsup_train::checkpoint;
@@ -11,7 +11,7 @@ use selfsup_train::image_data::parse_device;
 use selfsup_train::run_dir::RunDir;
 use std::path::PathBuf;
 use tch::nn::VarStore;
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// Arguments of `selfsup generate`.
 #[derive(clap::Args)]
@@ -54,7 +54,7 @@ pub struct FillMaskArgs {
 /// A trained text model loaded from its run folder.
 struct Loaded {
     method: Box<dyn TextMethod>,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     device: Device,
     _vs: VarStore,
 }
@@ -72,7 +72,7 @@ fn load(run: &std::path::Path) -> Result<(Loaded, TextRunConfig)> {
             .with_context(|| format!("reading {}", tokenizer_path.display()))?,
     )
     .with_context(|| format!("parsing {}", tokenizer_path.display()))?;
-    let tokenizer = CharTokenizer::fit(&saved.characters);
+    let tokenizer = saved.load()?;
     let device =
         parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
     let vs = VarStore::new(device);
@@ -124,17 +124,17 @@ pub fn run_fill_mask(args: FillMaskArgs) -> Result<()> {
         bail!("{} is not a masked-LM (text-mlm) run", args.run.display());
     }
     let mask_id = loaded.tokenizer.vocab_size() as u32;
+    // Each placeholder is one token; the text between them is tokenised as usual.
     let mut ids = Vec::new();
-    for c in args.text.chars() {
-        if c == args.mask {
+    for (i, segment) in args.text.split(args.mask).enumerate() {
+        if i > 0 {
             ids.push(mask_id);
-        } else {
-            let id = loaded
-                .tokenizer
-                .encode(&c.to_string())
-                .with_context(|| format!("the text has {c:?}, which the model never saw"))?;
-            ids.extend(id);
         }
+        let segment_ids = loaded
+            .tokenizer
+            .encode(segment)
+            .with_context(|| format!("{segment:?} has a character the model never saw"))?;
+        ids.extend(segment_ids);
     }
     if !ids.contains(&mask_id) {
         bail!("the text has no `{}` to fill in", args.mask);
@@ -142,7 +142,7 @@ pub fn run_fill_mask(args: FillMaskArgs) -> Result<()> {
     let context = config.method.model().context as usize;
     if ids.len() > context {
         bail!(
-            "the text has {} characters; the model reads at most {context}",
+            "the text has {} tokens; the model reads at most {context}",
             ids.len()
         );
     }
@@ -166,5 +166,82 @@ pub fn run_fill_mask(args: FillMaskArgs) -> Result<()> {
         println!("position {position}: {}", shown.join(", "));
     }
     println!("{}", loaded.tokenizer.decode(&best)?);
+    Ok(())
+}
+
+/// Arguments of `selfsup probe`.
+#[derive(clap::Args)]
+pub struct ProbeArgs {
+    /// The run folder of a text run.
+    run: PathBuf,
+    /// Two or more texts; the probe tells which one a passage comes from.
+    #[arg(long, num_args = 2.., required = true)]
+    texts: Vec<PathBuf>,
+    /// Passages per text (every 5th is held out for scoring).
+    #[arg(long, default_value_t = 500)]
+    passages: usize,
+    /// Characters per passage.
+    #[arg(long, default_value_t = 256)]
+    chars: usize,
+}
+
+/// Runs `selfsup probe`: a linear probe on frozen passage features, trained
+/// model against the same model at random initialisation.
+pub fn run_probe(args: ProbeArgs) -> Result<()> {
+    let (loaded, config) = load(&args.run)?;
+    let texts = args
+        .texts
+        .iter()
+        .map(|p| {
+            selfsup_data::text::read_text(p).with_context(|| format!("reading {}", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let found = selfsup_text::probe::passages(&texts, &loaded.tokenizer, args.chars, args.passages);
+    if found.ids.is_empty() {
+        bail!("no passage could be tokenised");
+    }
+    let context = config.method.model().context as usize;
+    let (train, test): (Vec<usize>, Vec<usize>) = (0..found.ids.len()).partition(|i| i % 5 != 0);
+    let pick = |rows: &[usize]| -> (Vec<Vec<u32>>, Tensor) {
+        let ids = rows.iter().map(|&i| found.ids[i].clone()).collect();
+        let labels: Vec<i64> = rows.iter().map(|&i| found.labels[i]).collect();
+        (ids, Tensor::from_slice(&labels))
+    };
+    let ((train_ids, train_y), (test_ids, test_y)) = (pick(&train), pick(&test));
+    let score = |method: &dyn TextMethod| {
+        let features = |ids: &[Vec<u32>]| {
+            selfsup_text::probe::passage_features(method, ids, context, loaded.device)
+        };
+        selfsup_train::eval::linear_probe(
+            &features(&train_ids),
+            &train_y,
+            &features(&test_ids),
+            &test_y,
+            texts.len() as i64,
+            &config.eval.linear_probe,
+        )
+    };
+    let trained = score(loaded.method.as_ref());
+    tch::manual_seed(config.trainer.seed as i64);
+    let fresh_vs = VarStore::new(loaded.device);
+    let fresh = config
+        .method
+        .build(fresh_vs.root(), loaded.tokenizer.vocab_size());
+    let random_init = score(fresh.as_ref());
+    println!(
+        "which text a {}-character passage comes from ({} texts; {} train / {} test passages, {} skipped for unknown characters)",
+        args.chars,
+        texts.len(),
+        train.len(),
+        test.len(),
+        found.skipped
+    );
+    println!("  linear probe on frozen mean-pooled features:");
+    println!("    {:<28} {:>6.2} %", "trained", trained * 100.0);
+    println!(
+        "    {:<28} {:>6.2} %",
+        "same model, random init",
+        random_init * 100.0
+    );
     Ok(())
 }

@@ -34,6 +34,8 @@ enum Command {
     Generate(language::GenerateArgs),
     /// Fill in hidden characters with a trained text-mlm run.
     FillMask(language::FillMaskArgs),
+    /// Downstream probe for a text run: which text a passage comes from.
+    Probe(language::ProbeArgs),
     /// List the known tasks and their default configs.
     Tasks,
     /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
@@ -61,6 +63,7 @@ fn main() -> Result<()> {
         Command::Export(args) => export::run(args),
         Command::Generate(args) => language::run_generate(args),
         Command::FillMask(args) => language::run_fill_mask(args),
+        Command::Probe(args) => language::run_probe(args),
         Command::Bench {
             suite,
             threads,

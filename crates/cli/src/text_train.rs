@@ -6,6 +6,9 @@
 use crate::logging;
 use crate::train::TrainArgs;
 use anyhow::{Context, Result};
+use selfsup_data::bpe::Gpt2Tokenizer;
+use selfsup_data::text::CharTokenizer;
+use selfsup_data::tokenizer::Tokenizer;
 use selfsup_text::eval::{fill_mask, generate, validation_score, LmScore, Sampling};
 use selfsup_text::source::TextSource;
 use selfsup_text::{TextMethod, TextRunConfig, TokenCorpus};
@@ -25,12 +28,50 @@ pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Te
     Ok(RunConfig::parse(text, origin, overrides)?)
 }
 
-/// `tokenizer.toml` in the run folder: the vocabulary, so a saved run can be
-/// sampled from without its corpus.
+/// `tokenizer.toml` in the run folder, so a saved run can be sampled from
+/// without its corpus: the character vocabulary, or where GPT-2's files are.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct SavedTokenizer {
-    /// Every character of the vocabulary, in id order.
-    pub characters: String,
+    /// Every character of the vocabulary, in id order (character tokenizer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characters: Option<String>,
+    /// The folder of `encoder.json` and `vocab.bpe` (GPT-2 tokenizer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpt2_files: Option<std::path::PathBuf>,
+}
+
+impl SavedTokenizer {
+    /// What to save for `tokenizer`, configured by `data`.
+    pub fn of(tokenizer: &Tokenizer, data: &selfsup_text::TextDataConfig) -> Result<Self> {
+        Ok(match tokenizer {
+            Tokenizer::Char(t) => Self {
+                characters: Some(t.vocabulary()),
+                gpt2_files: None,
+            },
+            Tokenizer::Gpt2(_) => {
+                let dir = data
+                    .tokenizer_files
+                    .clone()
+                    .context("data.tokenizer_files")?;
+                Self {
+                    characters: None,
+                    gpt2_files: Some(std::fs::canonicalize(&dir).unwrap_or(dir)),
+                }
+            }
+        })
+    }
+
+    /// The tokenizer back.
+    pub fn load(&self) -> Result<Tokenizer> {
+        match (&self.characters, &self.gpt2_files) {
+            (Some(chars), _) => Ok(Tokenizer::Char(CharTokenizer::fit(chars))),
+            (None, Some(dir)) => Ok(Tokenizer::Gpt2(Box::new(Gpt2Tokenizer::load(
+                &dir.join("encoder.json"),
+                &dir.join("vocab.bpe"),
+            )?))),
+            (None, None) => anyhow::bail!("tokenizer.toml names no tokenizer"),
+        }
+    }
 }
 
 /// `summary.toml`: the numbers a benchmark compares.
@@ -71,12 +112,10 @@ pub fn score(
 
 /// Reads the corpus a config names.
 pub fn load_corpus(config: &TextRunConfig) -> Result<TokenCorpus> {
-    let text = selfsup_data::text::read_corpus(&config.data.path)
-        .with_context(|| format!("reading the corpus {}", config.data.path.display()))?;
-    Ok(TokenCorpus::from_text_chars(
-        &text,
-        config.data.train_fraction,
-    )?)
+    config
+        .data
+        .load()
+        .with_context(|| format!("reading the corpus {}", config.data.path.display()))
 }
 
 /// Trains and reports.
@@ -99,9 +138,7 @@ pub fn run(args: &TrainArgs, text: &str, origin: &str) -> Result<()> {
     };
     logging::init_with_file(&run.file("train.log"));
     std::fs::write(run.file("config.toml"), config.to_toml()).context("writing config.toml")?;
-    let saved = SavedTokenizer {
-        characters: corpus.tokenizer.vocabulary(),
-    };
+    let saved = SavedTokenizer::of(&corpus.tokenizer, &config.data)?;
     std::fs::write(run.file("tokenizer.toml"), toml::to_string(&saved)?)
         .context("writing tokenizer.toml")?;
     let vocab = corpus.tokenizer.vocab_size();
@@ -170,9 +207,10 @@ pub fn run(args: &TrainArgs, text: &str, origin: &str) -> Result<()> {
         .context("writing summary.toml")?;
     let plots = selfsup_train::plots::plot_metrics(&run.file("metrics.csv"), run.path())?;
 
+    let unit = corpus.tokenizer.unit();
     println!();
     println!(
-        "{} on {} ({} train / {} validation characters, vocabulary {vocab})",
+        "{} on {} ({} train / {} validation {unit}s, vocabulary {vocab})",
         config.name,
         config.data.path.display(),
         corpus.train.len(),
@@ -187,10 +225,13 @@ pub fn run(args: &TrainArgs, text: &str, origin: &str) -> Result<()> {
         report.first_loss,
         report.final_loss
     );
-    println!("  validation ({} predicted characters):", trained.tokens);
+    println!("  validation ({} predicted {unit}s):", trained.tokens);
     println!(
         "    {:<28} {:>8} {:>11} {:>8}",
-        "", "loss", "perplexity", "bits/char"
+        "",
+        "loss",
+        "perplexity",
+        format!("bits/{unit}")
     );
     for (label, s) in [
         ("trained", trained),
@@ -255,14 +296,19 @@ fn show_what_it_learned(
                 guess[*position] = candidates[0].0;
                 right += usize::from(candidates[0].0 == corpus.validation[*position]);
             }
-            let shown: String = truth
-                .chars()
+            let original = &corpus.validation[..ids.len()];
+            let shown = original
+                .iter()
                 .enumerate()
-                .map(|(i, c)| if hidden.contains(&i) { '_' } else { c })
-                .collect();
+                .map(|(i, &t)| match hidden.contains(&i) {
+                    true => Ok("_".to_string()),
+                    false => corpus.tokenizer.decode(&[t]),
+                })
+                .collect::<selfsup_data::Result<String>>()?;
             println!(
-                "  fill-mask on validation text ({right} of {} masked characters right):",
-                hidden.len()
+                "  fill-mask on validation text ({right} of {} masked {}s right):",
+                hidden.len(),
+                corpus.tokenizer.unit()
             );
             println!("    masked:  {}", shown.replace('\n', " "));
             println!(

@@ -3,6 +3,7 @@
 //! tensors happens at the edge, in the trainer, so this crate does not link tch.
 
 pub mod augment;
+pub mod bpe;
 pub mod cifar;
 pub mod error;
 pub mod idx;
@@ -12,6 +13,7 @@ pub mod sampler;
 pub mod stl10;
 pub mod text;
 pub mod token_batches;
+pub mod tokenizer;
 pub mod views;
 
 pub use error::{Error, Result};

@@ -5,7 +5,9 @@ use crate::methods::masked_lm::{MaskedLm, MaskedLmConfig};
 use crate::methods::next_token::{NextToken, NextTokenConfig};
 use crate::source::Objective;
 use crate::transformer::TransformerConfig;
+use selfsup_data::bpe::Gpt2Tokenizer;
 use selfsup_data::token_batches::Masking;
+use selfsup_data::tokenizer::Tokenizer;
 use selfsup_train::{FeatureExtractor, Method, RunConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -18,6 +20,8 @@ pub enum TokenizerKind {
     /// One token per character of the corpus's alphabet.
     #[default]
     Char,
+    /// GPT-2's byte-level BPE from `encoder.json` and `vocab.bpe` in `tokenizer_files`.
+    Gpt2,
 }
 
 /// Which text to train on.
@@ -29,6 +33,9 @@ pub struct TextDataConfig {
     /// The tokenizer.
     #[serde(default)]
     pub tokenizer: TokenizerKind,
+    /// `gpt2` only: the folder holding `encoder.json` and `vocab.bpe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_files: Option<PathBuf>,
     /// The first this share of the tokens trains, the rest validates (nanoGPT: 0.9).
     #[serde(default = "ninety_percent")]
     pub train_fraction: f64,
@@ -36,6 +43,32 @@ pub struct TextDataConfig {
 
 fn ninety_percent() -> f64 {
     0.9
+}
+
+impl TextDataConfig {
+    /// Reads the corpus and tokenises it as configured.
+    pub fn load(&self) -> selfsup_data::Result<crate::TokenCorpus> {
+        let text = selfsup_data::text::read_corpus(&self.path)?;
+        match self.tokenizer {
+            TokenizerKind::Char => crate::TokenCorpus::from_text_chars(&text, self.train_fraction),
+            TokenizerKind::Gpt2 => {
+                let tokenizer = self.gpt2_tokenizer()?;
+                crate::TokenCorpus::new(&text, tokenizer, self.train_fraction)
+            }
+        }
+    }
+
+    /// The GPT-2 tokenizer from `tokenizer_files`.
+    pub fn gpt2_tokenizer(&self) -> selfsup_data::Result<Tokenizer> {
+        let dir = self.tokenizer_files.clone().ok_or_else(|| {
+            selfsup_data::Error::Mismatch(
+                "data.tokenizer_files: `gpt2` needs the folder of encoder.json and vocab.bpe"
+                    .into(),
+            )
+        })?;
+        let bpe = Gpt2Tokenizer::load(&dir.join("encoder.json"), &dir.join("vocab.bpe"))?;
+        Ok(Tokenizer::Gpt2(Box::new(bpe)))
+    }
 }
 
 /// Every text method, selected by `name` in `[method]`.

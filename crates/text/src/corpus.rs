@@ -3,13 +3,14 @@
 //! validation text is never seen in training.
 
 use selfsup_data::text::{read_text, CharTokenizer};
+use selfsup_data::tokenizer::Tokenizer;
 use std::path::Path;
 
 /// Token ids of a corpus, split by position, with the tokenizer that made them.
 #[derive(Debug, Clone)]
 pub struct TokenCorpus {
-    /// The character vocabulary of the whole corpus.
-    pub tokenizer: CharTokenizer,
+    /// The tokenizer.
+    pub tokenizer: Tokenizer,
     /// The first `train_fraction` of the tokens.
     pub train: Vec<u32>,
     /// The rest.
@@ -17,13 +18,16 @@ pub struct TokenCorpus {
 }
 
 impl TokenCorpus {
-    /// Character-level tokens of `text`, split at `train_fraction` (in `(0, 1)`).
-    pub fn from_text_chars(text: &str, train_fraction: f64) -> selfsup_data::Result<Self> {
+    /// `text` tokenised with `tokenizer`, split at `train_fraction` (in `(0, 1)`).
+    pub fn new(
+        text: &str,
+        tokenizer: Tokenizer,
+        train_fraction: f64,
+    ) -> selfsup_data::Result<Self> {
         assert!(
             train_fraction > 0.0 && train_fraction < 1.0,
             "train_fraction must be in (0, 1)"
         );
-        let tokenizer = CharTokenizer::fit(text);
         let mut train = tokenizer.encode(text)?;
         let validation = train.split_off((train.len() as f64 * train_fraction) as usize);
         Ok(Self {
@@ -31,6 +35,15 @@ impl TokenCorpus {
             train,
             validation,
         })
+    }
+
+    /// Character-level tokens of `text` (the vocabulary of the whole text).
+    pub fn from_text_chars(text: &str, train_fraction: f64) -> selfsup_data::Result<Self> {
+        Self::new(
+            text,
+            Tokenizer::Char(CharTokenizer::fit(text)),
+            train_fraction,
+        )
     }
 
     /// Reads a text file (or `.gz`) and tokenises it by character.

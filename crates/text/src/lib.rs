@@ -6,6 +6,7 @@ pub mod config;
 pub mod corpus;
 pub mod eval;
 pub mod methods;
+pub mod probe;
 pub mod source;
 pub mod transformer;
 
