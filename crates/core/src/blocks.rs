@@ -131,6 +131,19 @@ impl TransformerBlock {
 
     /// As [`TransformerBlock::forward`], with dropout when `train`.
     pub fn forward_t(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
+        self.forward_masked(x, causal, None, train)
+    }
+
+    /// As [`TransformerBlock::forward_t`], with padding: `keep` `[batch,
+    /// tokens]` (bool) is false at padding positions, which no token attends
+    /// to. Pad on the right, so that every token sees at least the first.
+    pub fn forward_masked(
+        &self,
+        x: &Tensor,
+        causal: bool,
+        keep: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let p = if train { self.dropout } else { 0.0 };
         let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
         let head_dim = d / self.heads;
@@ -141,13 +154,24 @@ impl TransformerBlock {
             .view([b, t, 3, self.heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        // SDPA takes either its causal flag or a mask: with padding, the
+        // causal triangle joins the mask. [batch, 1, queries, keys], true = attend.
+        let mask = keep.map(|keep| {
+            let keys = keep.to_kind(tch::Kind::Bool).view([b, 1, 1, t]);
+            match causal {
+                true => {
+                    keys.logical_and(&Tensor::ones([t, t], (tch::Kind::Bool, x.device())).tril(0))
+                }
+                false => keys,
+            }
+        });
         let attended = Tensor::scaled_dot_product_attention(
             &q,
             &k,
             &v,
-            None::<Tensor>,
+            mask.as_ref(),
             p,
-            causal,
+            causal && mask.is_none(),
             None,
             false,
         );
@@ -188,6 +212,37 @@ mod tests {
                 .forward(&block.fc1.forward(&y.apply(&block.norm2)).gelu("none"));
         let got = block.forward(&x, false);
         assert!(got.allclose(&expected, 1e-5, 1e-5, false));
+    }
+
+    #[test]
+    fn padded_positions_change_nothing_for_the_real_tokens() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let block = TransformerBlock::new(vs.root(), 8, 2, 2.0);
+        let short = Tensor::randn([1, 3, 8], (Kind::Float, Device::Cpu));
+        let padded = Tensor::cat(
+            &[
+                short.shallow_clone(),
+                Tensor::randn([1, 2, 8], (Kind::Float, Device::Cpu)) * 5.0,
+            ],
+            1,
+        );
+        let keep = Tensor::from_slice(&[true, true, true, false, false]).view([1, 5]);
+        for causal in [false, true] {
+            let alone = block.forward(&short, causal);
+            let masked = block.forward_masked(&padded, causal, Some(&keep), false);
+            assert!(
+                masked.narrow(1, 0, 3).allclose(&alone, 1e-5, 1e-5, false),
+                "causal {causal}"
+            );
+            let unmasked = block.forward(&padded, causal);
+            if !causal {
+                assert!(
+                    !unmasked.narrow(1, 0, 3).allclose(&alone, 1e-3, 1e-3, false),
+                    "padding leaks without the mask"
+                );
+            }
+        }
     }
 
     #[test]

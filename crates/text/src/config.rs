@@ -88,6 +88,8 @@ pub type TextRunConfig = RunConfig<TextMethodConfig, TextDataConfig>;
 pub trait TextMethod: Method + FeatureExtractor {
     /// `[batch, tokens]` ids → `[batch, tokens, vocab]` logits.
     fn logits(&self, ids: &Tensor, train: bool) -> Tensor;
+    /// The transformer (for features of padded inputs).
+    fn transformer(&self) -> &crate::transformer::Transformer;
     /// The next-token model, when this is one (for generation).
     fn as_next_token(&self) -> Option<&NextToken> {
         None
@@ -98,6 +100,9 @@ impl TextMethod for NextToken {
     fn logits(&self, ids: &Tensor, train: bool) -> Tensor {
         NextToken::logits(self, ids, train)
     }
+    fn transformer(&self) -> &crate::transformer::Transformer {
+        NextToken::transformer(self)
+    }
     fn as_next_token(&self) -> Option<&NextToken> {
         Some(self)
     }
@@ -106,6 +111,9 @@ impl TextMethod for NextToken {
 impl TextMethod for MaskedLm {
     fn logits(&self, ids: &Tensor, train: bool) -> Tensor {
         MaskedLm::logits(self, ids, train)
+    }
+    fn transformer(&self) -> &crate::transformer::Transformer {
+        MaskedLm::transformer(self)
     }
 }
 

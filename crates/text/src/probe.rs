@@ -45,47 +45,45 @@ pub fn passages(
     out
 }
 
-/// `[passages, dim]` features: each passage is cut into windows of `context`
-/// tokens (a shorter tail is dropped), and the model's mean-pooled features
-/// of its windows are averaged.
+/// `[passages, dim]` features: each passage is cut into windows of at most
+/// `context` tokens (the last one padded and masked), and the final hidden
+/// states are averaged over all of the passage's tokens.
 pub fn passage_features(
     method: &dyn TextMethod,
     passages: &[Vec<u32>],
     context: usize,
     device: Device,
 ) -> Tensor {
-    let windows_per = passages
-        .iter()
-        .map(|p| p.len() / context)
-        .min()
-        .unwrap_or(0)
-        .max(1);
-    let rows: Vec<i64> = passages
-        .iter()
-        .flat_map(|p| {
-            let mut padded = p.clone();
-            padded.resize(padded.len().max(context), 0);
-            padded[..windows_per * context]
-                .iter()
-                .map(|&t| t as i64)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let all = Tensor::from_slice(&rows).view([-1, context as i64]);
-    let features: Vec<Tensor> = tch::no_grad(|| {
-        (0..all.size()[0])
-            .step_by(64)
-            .map(|start| {
-                let len = 64.min(all.size()[0] - start);
-                method.features(&all.narrow(0, start, len).to_device(device), false)
-            })
-            .collect()
+    let (mut ids, mut keep, mut owner) = (Vec::new(), Vec::new(), Vec::new());
+    for (p, passage) in passages.iter().enumerate() {
+        for window in passage.chunks(context) {
+            ids.extend(window.iter().map(|&t| t as i64));
+            ids.extend(std::iter::repeat_n(0, context - window.len()));
+            keep.extend(std::iter::repeat_n(true, window.len()));
+            keep.extend(std::iter::repeat_n(false, context - window.len()));
+            owner.push(p as i64);
+        }
+    }
+    let rows = owner.len() as i64;
+    let ids = Tensor::from_slice(&ids).view([rows, context as i64]);
+    let keep = Tensor::from_slice(&keep).view([rows, context as i64]);
+    let dim = method.transformer().config.dim;
+    let mut sums = Tensor::zeros([passages.len() as i64, dim], (Kind::Float, device));
+    let mut counts = Tensor::zeros([passages.len() as i64], (Kind::Float, device));
+    let owner = Tensor::from_slice(&owner).to_device(device);
+    tch::no_grad(|| {
+        for start in (0..rows).step_by(64) {
+            let len = 64.min(rows - start);
+            let (sum, count) = method.transformer().pooled_sum(
+                &ids.narrow(0, start, len).to_device(device),
+                &keep.narrow(0, start, len).to_device(device),
+            );
+            let who = owner.narrow(0, start, len);
+            sums = sums.index_add(0, &who, &sum);
+            counts = counts.index_add(0, &who, &count);
+        }
     });
-    let features = Tensor::cat(&features, 0).to_kind(Kind::Float);
-    let dim = features.size()[1];
-    features
-        .view([passages.len() as i64, windows_per as i64, dim])
-        .mean_dim(1, false, Kind::Float)
+    sums / counts.clamp_min(1.0).unsqueeze(1)
 }
 
 #[cfg(test)]
@@ -106,5 +104,26 @@ mod tests {
         assert_eq!(found.ids.len() + found.skipped, 10);
         assert!(found.skipped > 0, "passages with `z` are skipped");
         assert!(found.ids.iter().all(|p| p.len() == 40));
+    }
+
+    #[test]
+    fn passage_features_average_over_every_token_of_ragged_passages() {
+        use crate::methods::next_token::{NextToken, NextTokenConfig};
+        let config: NextTokenConfig =
+            toml::from_str("[model]\ncontext = 4\ndim = 8\ndepth = 1\nheads = 2\n").unwrap();
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let model = NextToken::new(vs.root(), &config, 10);
+        // One passage of 6 tokens: windows [1 2 3 4] and [5 6] (padded).
+        let features = passage_features(&model, &[vec![1, 2, 3, 4, 5, 6]], 4, Device::Cpu);
+        let h = |ids: &[i64]| {
+            model
+                .transformer()
+                .hidden(&Tensor::from_slice(ids).view([1, -1]), false)
+                .get(0)
+        };
+        let expected = (h(&[1, 2, 3, 4]).sum_dim_intlist(0, false, Kind::Float)
+            + h(&[5, 6]).sum_dim_intlist(0, false, Kind::Float))
+            / 6.0;
+        assert!(features.get(0).allclose(&expected, 1e-5, 1e-5, false));
     }
 }

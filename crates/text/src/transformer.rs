@@ -124,6 +124,25 @@ impl Transformer {
 
     /// `[batch, tokens]` int64 ids → `[batch, tokens, dim]` final hidden states.
     pub fn hidden(&self, ids: &Tensor, train: bool) -> Tensor {
+        self.hidden_masked(ids, None, train)
+    }
+
+    /// Sum of the final hidden states over the kept tokens, `[batch, dim]`,
+    /// and the number kept, `[batch]`: `keep` `[batch, tokens]` is false at
+    /// (right) padding, which the tokens do not attend to either.
+    pub fn pooled_sum(&self, ids: &Tensor, keep: &Tensor) -> (Tensor, Tensor) {
+        let hidden = self.hidden_masked(ids, Some(keep), false);
+        let weights = keep.to_kind(Kind::Float).unsqueeze(-1);
+        (
+            (hidden * &weights).sum_dim_intlist(1, false, Kind::Float),
+            weights
+                .sum_dim_intlist(1, false, Kind::Float)
+                .squeeze_dim(-1),
+        )
+    }
+
+    /// As [`Transformer::hidden`], with a padding mask (see [`Transformer::pooled_sum`]).
+    pub fn hidden_masked(&self, ids: &Tensor, keep: Option<&Tensor>, train: bool) -> Tensor {
         let tokens = ids.size()[1];
         assert!(
             tokens <= self.config.context,
@@ -137,7 +156,7 @@ impl Transformer {
         };
         let mut x = (self.token_embed.forward(ids) + positions).dropout(self.config.dropout, train);
         for block in &self.blocks {
-            x = block.forward_t(&x, self.causal, train);
+            x = block.forward_masked(&x, self.causal, keep, train);
         }
         x.apply(&self.norm)
     }

@@ -65,6 +65,11 @@ impl MaskedLm {
         }
     }
 
+    /// The transformer.
+    pub fn transformer(&self) -> &Transformer {
+        &self.model
+    }
+
     /// `[batch, tokens]` ids → `[batch, tokens, vocab]` logits at every position.
     pub fn logits(&self, ids: &Tensor, train: bool) -> Tensor {
         let hidden = self.model.hidden(ids, train);

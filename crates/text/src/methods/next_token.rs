@@ -36,6 +36,11 @@ impl NextToken {
         self.model.tied_logits(&self.model.hidden(ids, train))
     }
 
+    /// The transformer.
+    pub fn transformer(&self) -> &Transformer {
+        &self.model
+    }
+
     /// The context length.
     pub fn context(&self) -> i64 {
         self.model.config.context
