@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from quality_vision import warmup_cosine
+
 
 class Block(nn.Module):
     def __init__(self, dim, heads, mlp_ratio, depth, dropout):
@@ -74,15 +76,6 @@ class Gpt(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.norm(x) @ self.token_embed.weight.T
-
-
-def warmup_cosine(step, total, warmup, base, final):
-    if step < warmup:
-        return base * (step + 1) / warmup
-    if step >= total or total <= warmup:
-        return final
-    progress = (step - warmup) / (total - warmup)
-    return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @torch.no_grad()

@@ -9,17 +9,21 @@ use crate::{Error, Result};
 use tch::nn::VarStore;
 use tch::Tensor;
 
-/// timm-named tensors of the ViT whose variables live in `vs` under `prefix`
-/// (e.g. `encoder.` inside MAE): `timm.create_model(...).load_state_dict` takes them.
-pub fn export_timm(vit: &VisionTransformer, vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
-    let mut out: Vec<(String, Tensor)> = vs
-        .variables()
+/// The variables under `prefix`, detached, with the prefix removed.
+fn strip_prefix(vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    vs.variables()
         .into_iter()
         .filter_map(|(name, t)| {
             name.strip_prefix(prefix)
                 .map(|n| (n.to_string(), t.detach()))
         })
-        .collect();
+        .collect()
+}
+
+/// timm-named tensors of the ViT whose variables live in `vs` under `prefix`
+/// (e.g. `encoder.` inside MAE): `timm.create_model(...).load_state_dict` takes them.
+pub fn export_timm(vit: &VisionTransformer, vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut out = strip_prefix(vs, prefix);
     out.push(("pos_embed".into(), vit.pos_embed().detach()));
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -33,14 +37,7 @@ pub fn export_backbone(
     vs: &VarStore,
     prefix: &str,
 ) -> Vec<(String, Tensor)> {
-    let mut out: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter_map(|(name, t)| {
-            name.strip_prefix(prefix)
-                .map(|n| (n.to_string(), t.detach()))
-        })
-        .collect();
+    let mut out = strip_prefix(vs, prefix);
     if let Some(vit) = config.vit() {
         let positions = sincos_2d(vit.dim, vit.grid(), vs.device());
         let pos_embed =
