@@ -17,7 +17,7 @@ Mirrors selfsup's model and recipe so that only the code differs:
 - validation: mean cross-entropy over consecutive windows of `context`
   characters (at most 400), as selfsup's `validation_score`.
 
-Usage: quality_text.py --config CONFIG --data TEXT --threads N
+Usage: quality_text.py --config CONFIG --data TEXT --threads N [--max-steps S]
 Prints one JSON line.
 """
 
@@ -99,6 +99,7 @@ def main():
     parser.add_argument("--config", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-steps", type=int)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with open(args.config, "rb") as f:
@@ -122,7 +123,9 @@ def main():
               {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=0, betas=(o.get("beta1", 0.9), o.get("beta2", 0.99)), eps=1e-8)
     windows_per_epoch = len(train) // length
-    total = min(tr["max_steps"], tr["epochs"] * (windows_per_epoch // batch))
+    total = tr["epochs"] * (windows_per_epoch // batch)
+    for limit in (tr.get("max_steps"), args.max_steps):
+        total = min(total, limit or total)
     warmup = o.get("warmup_steps", 100)
     clip = tr.get("grad_clip")
     losses, started = [], time.time()

@@ -1,19 +1,20 @@
-//! `cargo xtask bench quality <task>`: trains a vision task's CPU-budget
-//! CIFAR-10 recipe with selfsup and with its plain-PyTorch twin
-//! (`benches/reference/quality_vision.py`, which reads the same resolved
-//! config) for the same number of steps on the real CIFAR-10 images, then
-//! prints k-NN top-1 on the test split for both, trained and at random
-//! initialisation, and each side's training time.
+//! `cargo xtask bench quality <task>`: trains a task's CPU-budget recipe
+//! with selfsup and with its plain-PyTorch twin (`benches/reference/`, which
+//! reads the same resolved config) for the same number of steps, then prints
+//! both sides' numbers: k-NN top-1 on CIFAR-10's test split for vision tasks,
+//! validation loss on Shakespeare for `text-gpt`, and each side's time.
 
 use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 /// What the comparison needs to know.
 pub struct Quality<'a> {
     /// The task, e.g. `vision-simclr`.
     pub task: &'a str,
-    /// The CIFAR-10 JPEG archive.
+    /// The CIFAR-10 JPEG archive (vision) or the text (text tasks).
     pub archive: &'a Path,
     /// Threads for both sides (libtorch threads and data workers).
     pub threads: usize,
@@ -21,15 +22,26 @@ pub struct Quality<'a> {
     pub overrides: &'a [String],
 }
 
-/// One side's numbers.
-#[derive(Debug, Default)]
-struct Side {
-    steps: f64,
-    train_seconds: f64,
-    images_per_second: f64,
-    final_loss: f64,
-    knn: f64,
-    knn_random: f64,
+/// How one kind of task is compared.
+struct Plan {
+    /// selfsup's recipe.
+    recipe: &'static str,
+    /// The reference script in `benches/reference/`.
+    script: &'static str,
+    /// selfsup's data arguments.
+    data_args: Vec<OsString>,
+    /// The reference's `--data`.
+    reference_data: PathBuf,
+    /// Rows: label, summary key, digits, scale (100 for percentages).
+    rows: &'static [(&'static str, &'static str, usize, f64)],
+}
+
+/// Both sides' summaries and whole-command wall times.
+struct Outcome {
+    ours: toml::Table,
+    reference: toml::Table,
+    ours_wall: f64,
+    reference_wall: f64,
 }
 
 fn number(table: &toml::Table, key: &str) -> Result<f64> {
@@ -38,17 +50,6 @@ fn number(table: &toml::Table, key: &str) -> Result<f64> {
         Some(toml::Value::Integer(x)) => Ok(*x as f64),
         _ => bail!("summary has no number `{key}`"),
     }
-}
-
-fn side(table: &toml::Table) -> Result<Side> {
-    Ok(Side {
-        steps: number(table, "steps")?,
-        train_seconds: number(table, "train_seconds")?,
-        images_per_second: number(table, "images_per_second")?,
-        final_loss: number(table, "final_loss")?,
-        knn: number(table, "knn_top1")?,
-        knn_random: number(table, "knn_top1_random_init")?,
-    })
 }
 
 /// The only run folder under `runs`.
@@ -64,70 +65,159 @@ fn run_folder(runs: &Path) -> Result<PathBuf> {
 
 /// Runs both sides and prints the comparison.
 pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
-    if quality.task.starts_with("text-") {
-        return run_text(root, quality);
-    }
     if !quality.archive.is_file() {
         bail!(
-            "{} not found: pass --archive <cifar10-jpeg.tar.gz>",
+            "{} not found: pass --archive <file>",
             quality.archive.display()
         );
     }
     let scratch =
         std::env::temp_dir().join(format!("selfsup-bench-quality-{}", std::process::id()));
-    let images = scratch.join("cifar10");
-    let runs = scratch.join("runs");
-    std::fs::create_dir_all(&images)?;
-    crate::run(
-        Command::new("tar")
-            .arg("xzf")
-            .arg(quality.archive)
-            .arg("-C")
-            .arg(&images),
-    )
-    .context("unpacking the archive with tar")?;
-    let threads = quality.threads.to_string();
+    let plan = if quality.task.starts_with("text-") {
+        Plan {
+            recipe: "shakespeare-cpu",
+            script: "quality_text.py",
+            data_args: vec!["--data".into(), quality.archive.into()],
+            reference_data: quality.archive.to_path_buf(),
+            rows: &[
+                ("steps", "steps", 0, 1.0),
+                ("final training loss", "final_loss", 4, 1.0),
+                ("validation loss", "validation_loss", 4, 1.0),
+                (
+                    "validation loss, random init",
+                    "validation_loss_random_init",
+                    4,
+                    1.0,
+                ),
+                ("training seconds", "train_seconds", 1, 1.0),
+                ("tokens/s (training)", "tokens_per_second", 0, 1.0),
+            ],
+        }
+    } else {
+        let images = scratch.join("cifar10");
+        std::fs::create_dir_all(&images)?;
+        crate::run(
+            Command::new("tar")
+                .arg("xzf")
+                .arg(quality.archive)
+                .arg("-C")
+                .arg(&images),
+        )
+        .context("unpacking the archive with tar")?;
+        Plan {
+            recipe: "cifar10-cpu",
+            script: "quality_vision.py",
+            data_args: vec![
+                "--data".into(),
+                "imagefolder".into(),
+                "--data-dir".into(),
+                images.clone().into(),
+            ],
+            reference_data: images,
+            rows: &[
+                ("steps", "steps", 0, 1.0),
+                ("final loss", "final_loss", 4, 1.0),
+                ("k-NN top-1 %, trained", "knn_top1", 2, 100.0),
+                (
+                    "k-NN top-1 %, random init",
+                    "knn_top1_random_init",
+                    2,
+                    100.0,
+                ),
+                ("training seconds", "train_seconds", 0, 1.0),
+                ("images/s (training)", "images_per_second", 0, 1.0),
+            ],
+        }
+    };
+    let outcome = run_sides(root, quality, &plan, &scratch.join("runs"));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let Outcome {
+        ours,
+        reference,
+        ours_wall,
+        reference_wall,
+    } = outcome?;
 
+    let overrides = match quality.overrides {
+        [] => String::new(),
+        specs => format!(" with {}", specs.join(" ")),
+    };
+    println!(
+        "{} on {}, recipe {}{overrides}, {} threads per side",
+        quality.task,
+        quality.archive.display(),
+        plan.recipe,
+        quality.threads
+    );
+    println!("{:<34} {:>10} {:>10}", "", "selfsup", "PyTorch");
+    for &(label, key, digits, scale) in plan.rows {
+        let (a, b) = (
+            number(&ours, key)? * scale,
+            number(&reference, key)? * scale,
+        );
+        println!("{label:<34} {a:>10.digits$} {b:>10.digits$}");
+    }
+    println!(
+        "{:<34} {ours_wall:>10.0} {reference_wall:>10.0}",
+        "wall seconds (whole command)"
+    );
+    let ratio = |key: &str| -> Result<f64> { Ok(number(&reference, key)? / number(&ours, key)?) };
+    let difference =
+        |key: &str| -> Result<f64> { Ok(number(&ours, key)? - number(&reference, key)?) };
+    if quality.task.starts_with("text-") {
+        println!(
+            "validation loss difference {:+.4}; tokens/s ratio selfsup / PyTorch {:.2}",
+            difference("validation_loss")?,
+            1.0 / ratio("tokens_per_second")?
+        );
+    } else {
+        println!(
+            "k-NN difference {:+.2} points; training time ratio PyTorch / selfsup {:.2}",
+            difference("knn_top1")? * 100.0,
+            ratio("train_seconds")?
+        );
+    }
+    Ok(())
+}
+
+/// Trains selfsup's side, then the reference on the resolved config selfsup
+/// wrote, for the same number of steps.
+fn run_sides(root: &Path, quality: &Quality<'_>, plan: &Plan, runs: &Path) -> Result<Outcome> {
+    let threads = quality.threads.to_string();
     eprintln!("xtask: bench quality {}: selfsup", quality.task);
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut ours = Command::new(root.join("target/release/selfsup"));
     ours.current_dir(root)
         .env("RAYON_NUM_THREADS", &threads)
         .env("OMP_NUM_THREADS", &threads)
-        .args([
-            "train",
-            quality.task,
-            "--recipe",
-            "cifar10-cpu",
-            "--data",
-            "imagefolder",
-        ])
-        .arg("--data-dir")
-        .arg(&images)
+        .args(["train", quality.task, "--recipe", plan.recipe])
+        .args(&plan.data_args)
         .arg("--runs")
-        .arg(&runs);
+        .arg(runs);
     for spec in quality.overrides {
         ours.args(["--set", spec]);
     }
     crate::run(&mut ours)?;
     let ours_wall = started.elapsed().as_secs_f64();
-    let run = run_folder(&runs)?;
+    let run = run_folder(runs)?;
     let summary: toml::Table = std::fs::read_to_string(run.join("summary.toml"))?.parse()?;
-    let ours = side(&summary)?;
 
     eprintln!("xtask: bench quality {}: PyTorch reference", quality.task);
     let python = crate::bench::reference_python(root)?;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let output = Command::new(&python)
         .current_dir(root.join("benches/reference"))
         .env("OMP_NUM_THREADS", &threads)
-        .arg("quality_vision.py")
+        .arg(plan.script)
         .arg("--config")
         .arg(run.join("config.toml"))
         .arg("--data")
-        .arg(&images)
+        .arg(&plan.reference_data)
         .args(["--threads", &threads])
-        .args(["--max-steps", &format!("{}", ours.steps as usize)])
+        .args([
+            "--max-steps",
+            &format!("{}", number(&summary, "steps")? as usize),
+        ])
         .output()
         .context("starting the PyTorch reference")?;
     let reference_wall = started.elapsed().as_secs_f64();
@@ -138,152 +228,12 @@ pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let last = stdout.lines().last().unwrap_or_default();
-    let reference = side(&json_to_toml(last)?)?;
-    let _ = std::fs::remove_dir_all(&scratch);
-
-    println!(
-        "{} on CIFAR-10 ({} train / test JPEGs), recipe cifar10-cpu{}, {} threads per side",
-        quality.task,
-        quality.archive.display(),
-        if quality.overrides.is_empty() {
-            String::new()
-        } else {
-            format!(" with {}", quality.overrides.join(" "))
-        },
-        quality.threads
-    );
-    println!("{:<34} {:>10} {:>10}", "", "selfsup", "PyTorch");
-    println!(
-        "{:<34} {:>10.0} {:>10.0}",
-        "steps", ours.steps, reference.steps
-    );
-    println!(
-        "{:<34} {:>10.4} {:>10.4}",
-        "final loss", ours.final_loss, reference.final_loss
-    );
-    println!(
-        "{:<34} {:>9.2}% {:>9.2}%",
-        "k-NN top-1, trained",
-        ours.knn * 100.0,
-        reference.knn * 100.0
-    );
-    println!(
-        "{:<34} {:>9.2}% {:>9.2}%",
-        "k-NN top-1, random init",
-        ours.knn_random * 100.0,
-        reference.knn_random * 100.0
-    );
-    println!(
-        "{:<34} {:>10.0} {:>10.0}",
-        "training seconds", ours.train_seconds, reference.train_seconds
-    );
-    println!(
-        "{:<34} {:>10.0} {:>10.0}",
-        "images/s (training)", ours.images_per_second, reference.images_per_second
-    );
-    println!(
-        "{:<34} {:>10.0} {:>10.0}",
-        "wall seconds (whole command)", ours_wall, reference_wall
-    );
-    println!(
-        "k-NN difference {:+.2} points; training time ratio PyTorch / selfsup {:.2}",
-        (ours.knn - reference.knn) * 100.0,
-        reference.train_seconds / ours.train_seconds
-    );
-    Ok(())
-}
-
-/// `text-gpt`: nanoGPT-style reference on Shakespeare, character level.
-fn run_text(root: &Path, quality: &Quality<'_>) -> Result<()> {
-    let text = quality.archive;
-    if !text.is_file() {
-        bail!(
-            "{} not found: pass --archive <shakespeare.txt>",
-            text.display()
-        );
-    }
-    let scratch =
-        std::env::temp_dir().join(format!("selfsup-bench-quality-{}", std::process::id()));
-    let runs = scratch.join("runs");
-    let threads = quality.threads.to_string();
-    eprintln!("xtask: bench quality {}: selfsup", quality.task);
-    let mut ours = Command::new(root.join("target/release/selfsup"));
-    ours.current_dir(root)
-        .env("RAYON_NUM_THREADS", &threads)
-        .env("OMP_NUM_THREADS", &threads)
-        .args([
-            "train",
-            quality.task,
-            "--recipe",
-            "shakespeare-cpu",
-            "--data",
-        ])
-        .arg(text)
-        .arg("--runs")
-        .arg(&runs);
-    for spec in quality.overrides {
-        ours.args(["--set", spec]);
-    }
-    crate::run(&mut ours)?;
-    let run = run_folder(&runs)?;
-    let summary: toml::Table = std::fs::read_to_string(run.join("summary.toml"))?.parse()?;
-
-    eprintln!("xtask: bench quality {}: PyTorch reference", quality.task);
-    let python = crate::bench::reference_python(root)?;
-    let output = Command::new(&python)
-        .current_dir(root.join("benches/reference"))
-        .env("OMP_NUM_THREADS", &threads)
-        .arg("quality_text.py")
-        .arg("--config")
-        .arg(run.join("config.toml"))
-        .arg("--data")
-        .arg(text)
-        .args(["--threads", &threads])
-        .output()
-        .context("starting the PyTorch reference")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "the PyTorch reference failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let reference = json_to_toml(stdout.lines().last().unwrap_or_default())?;
-    let _ = std::fs::remove_dir_all(&scratch);
-    let row = |label: &str, key: &str, digits: usize| -> Result<()> {
-        let (a, b) = (number(&summary, key)?, number(&reference, key)?);
-        println!("{label:<34} {a:>10.digits$} {b:>10.digits$}");
-        Ok(())
-    };
-    println!(
-        "{} on {}, recipe shakespeare-cpu{}, {} threads per side",
-        quality.task,
-        text.display(),
-        if quality.overrides.is_empty() {
-            String::new()
-        } else {
-            format!(" with {}", quality.overrides.join(" "))
-        },
-        quality.threads
-    );
-    println!("{:<34} {:>10} {:>10}", "", "selfsup", "PyTorch");
-    row("steps", "steps", 0)?;
-    row("final training loss", "final_loss", 4)?;
-    row("validation loss", "validation_loss", 4)?;
-    row(
-        "validation loss, random init",
-        "validation_loss_random_init",
-        4,
-    )?;
-    row("training seconds", "train_seconds", 1)?;
-    row("tokens/s (training)", "tokens_per_second", 0)?;
-    println!(
-        "validation loss difference {:+.4}; tokens/s ratio selfsup / PyTorch {:.2}",
-        number(&summary, "validation_loss")? - number(&reference, "validation_loss")?,
-        number(&summary, "tokens_per_second")? / number(&reference, "tokens_per_second")?
-    );
-    Ok(())
+    Ok(Outcome {
+        ours: summary,
+        reference: json_to_toml(stdout.lines().last().unwrap_or_default())?,
+        ours_wall,
+        reference_wall,
+    })
 }
 
 /// The reference prints one flat JSON object of numbers; read it as TOML
