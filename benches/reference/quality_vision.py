@@ -446,12 +446,12 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-steps", type=int)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, help="default: the config's trainer.seed")
     args = parser.parse_args()
     with open(args.config, "rb") as f:
         config = tomllib.load(f)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(config["trainer"].get("seed", 0) if args.seed is None else args.seed)
     data, m, o, tr, ev = (config[k] for k in ("data", "method", "optim", "trainer", "eval"))
     mean, std = data["mean"], data["std"]
     train_x, train_y, classes = read_image_folder(os.path.join(args.data, data["split"]))

@@ -1,8 +1,9 @@
 //! `selfsup generate` and `selfsup fill-mask`: use a trained text run from its
 //! folder (config, `tokenizer.toml`, last checkpoint) without its corpus.
 
-use crate::text_train::{parse_config, SavedTokenizer};
+use crate::text_train::parse_config;
 use anyhow::{bail, Context, Result};
+use selfsup_data::tokenizer::SavedTokenizer;
 use selfsup_data::tokenizer::Tokenizer;
 use selfsup_text::eval::{fill_mask, generate, Sampling};
 use selfsup_text::{TextMethod, TextRunConfig};
@@ -67,12 +68,7 @@ fn load(run: &std::path::Path) -> Result<(Loaded, TextRunConfig)> {
         .with_context(|| format!("reading {}", config_path.display()))?;
     let config = parse_config(&text, &config_path.display().to_string(), &[])?;
     let tokenizer_path = run.file("tokenizer.toml");
-    let saved: SavedTokenizer = toml::from_str(
-        &std::fs::read_to_string(&tokenizer_path)
-            .with_context(|| format!("reading {}", tokenizer_path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", tokenizer_path.display()))?;
-    let tokenizer = saved.load()?;
+    let tokenizer = SavedTokenizer::read(&tokenizer_path)?.load()?;
     let device =
         parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;
     let vs = VarStore::new(device);

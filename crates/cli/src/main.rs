@@ -3,6 +3,7 @@
 mod allocator;
 mod bench_core;
 mod bench_data;
+mod data;
 mod eval;
 mod export;
 mod language;
@@ -38,6 +39,11 @@ enum Command {
     Probe(language::ProbeArgs),
     /// List the known tasks and their default configs.
     Tasks,
+    /// Data sets and corpora: fetch, list, train-bpe, tokenize.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
+    },
     /// Micro-benchmarks printed as `name<TAB>median ms` (`cargo xtask bench` compares them with PyTorch).
     Bench {
         /// Which suite: `core` (losses and optimizer steps) or `data` (needs `--data-dir`).
@@ -64,6 +70,7 @@ fn main() -> Result<()> {
         Command::Generate(args) => language::run_generate(args),
         Command::FillMask(args) => language::run_fill_mask(args),
         Command::Probe(args) => language::run_probe(args),
+        Command::Data { command } => data::run(command),
         Command::Bench {
             suite,
             threads,

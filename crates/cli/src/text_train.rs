@@ -6,9 +6,8 @@
 use crate::logging;
 use crate::train::TrainArgs;
 use anyhow::{Context, Result};
-use selfsup_data::bpe::Gpt2Tokenizer;
-use selfsup_data::text::CharTokenizer;
-use selfsup_data::tokenizer::Tokenizer;
+use selfsup_data::token_file::tokenizer_path;
+use selfsup_data::tokenizer::SavedTokenizer;
 use selfsup_text::eval::{fill_mask, generate, validation_score, LmScore, Sampling};
 use selfsup_text::source::TextSource;
 use selfsup_text::{TextMethod, TextRunConfig, TokenCorpus};
@@ -26,52 +25,6 @@ const VALIDATION_WINDOWS: usize = 400;
 /// Parses a text config with overrides.
 pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<TextRunConfig> {
     Ok(RunConfig::parse(text, origin, overrides)?)
-}
-
-/// `tokenizer.toml` in the run folder, so a saved run can be sampled from
-/// without its corpus: the character vocabulary, or where GPT-2's files are.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub struct SavedTokenizer {
-    /// Every character of the vocabulary, in id order (character tokenizer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub characters: Option<String>,
-    /// The folder of `encoder.json` and `vocab.bpe` (GPT-2 tokenizer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpt2_files: Option<std::path::PathBuf>,
-}
-
-impl SavedTokenizer {
-    /// What to save for `tokenizer`, configured by `data`.
-    pub fn of(tokenizer: &Tokenizer, data: &selfsup_text::TextDataConfig) -> Result<Self> {
-        Ok(match tokenizer {
-            Tokenizer::Char(t) => Self {
-                characters: Some(t.vocabulary()),
-                gpt2_files: None,
-            },
-            Tokenizer::Gpt2(_) => {
-                let dir = data
-                    .tokenizer_files
-                    .clone()
-                    .context("data.tokenizer_files")?;
-                Self {
-                    characters: None,
-                    gpt2_files: Some(std::fs::canonicalize(&dir).unwrap_or(dir)),
-                }
-            }
-        })
-    }
-
-    /// The tokenizer back.
-    pub fn load(&self) -> Result<Tokenizer> {
-        match (&self.characters, &self.gpt2_files) {
-            (Some(chars), _) => Ok(Tokenizer::Char(CharTokenizer::fit(chars))),
-            (None, Some(dir)) => Ok(Tokenizer::Gpt2(Box::new(Gpt2Tokenizer::load(
-                &dir.join("encoder.json"),
-                &dir.join("vocab.bpe"),
-            )?))),
-            (None, None) => anyhow::bail!("tokenizer.toml names no tokenizer"),
-        }
-    }
 }
 
 /// `summary.toml`: the numbers a benchmark compares.
@@ -102,7 +55,7 @@ pub fn score(
     validation_score(
         method,
         &objective,
-        &corpus.validation,
+        corpus.validation.as_ref(),
         length,
         32,
         VALIDATION_WINDOWS,
@@ -138,9 +91,12 @@ pub fn run(args: &TrainArgs, text: &str, origin: &str) -> Result<()> {
     };
     logging::init_with_file(&run.file("train.log"));
     std::fs::write(run.file("config.toml"), config.to_toml()).context("writing config.toml")?;
-    let saved = SavedTokenizer::of(&corpus.tokenizer, &config.data)?;
-    std::fs::write(run.file("tokenizer.toml"), toml::to_string(&saved)?)
-        .context("writing tokenizer.toml")?;
+    let saved = match config.data.path.extension().is_some_and(|e| e == "tokens") {
+        // A token file's tokenizer is the one saved next to it.
+        true => SavedTokenizer::read(&tokenizer_path(&config.data.path))?,
+        false => SavedTokenizer::of(&corpus.tokenizer, config.data.tokenizer_files.as_deref())?,
+    };
+    saved.write(&run.file("tokenizer.toml"))?;
     let vocab = corpus.tokenizer.vocab_size();
     tracing::info!(
         task = %config.name,
@@ -157,7 +113,7 @@ pub fn run(args: &TrainArgs, text: &str, origin: &str) -> Result<()> {
     tracing::info!(validation_loss = random_init.loss, "random-init model");
 
     let source = TextSource {
-        tokens: &corpus.train,
+        tokens: corpus.train.as_ref(),
         length: config.method.model().context as usize,
         objective: config.method.objective(vocab),
         seed: config.trainer.seed,
@@ -258,7 +214,8 @@ fn show_what_it_learned(
     device: Device,
     run: &RunDir,
 ) -> Result<()> {
-    let prompt = &corpus.validation[..corpus.validation.len().min(32)];
+    let validation = corpus.validation.to_vec(0..corpus.validation.len().min(64));
+    let prompt = &validation[..validation.len().min(32)];
     match method.as_next_token() {
         Some(gpt) => {
             let sampling = Sampling {
@@ -282,8 +239,7 @@ fn show_what_it_learned(
         None => {
             let mask_id = corpus.tokenizer.vocab_size() as u32;
             let context = config.method.model().context as usize;
-            let mut ids =
-                corpus.validation[..corpus.validation.len().min(64).min(context)].to_vec();
+            let mut ids = validation[..validation.len().min(context)].to_vec();
             let hidden: Vec<usize> = (5..ids.len()).step_by(9).collect();
             let truth = corpus.tokenizer.decode(&ids)?;
             for &i in &hidden {
@@ -294,9 +250,9 @@ fn show_what_it_learned(
             let mut right = 0;
             for (position, candidates) in &filled {
                 guess[*position] = candidates[0].0;
-                right += usize::from(candidates[0].0 == corpus.validation[*position]);
+                right += usize::from(candidates[0].0 == validation[*position]);
             }
-            let original = &corpus.validation[..ids.len()];
+            let original = &validation[..ids.len()];
             let shown = original
                 .iter()
                 .enumerate()

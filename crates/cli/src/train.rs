@@ -102,6 +102,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut config = parse_config(&text, &origin, &overrides)?;
     if let Some(dir) = &args.data_dir {
         config.data.path = dir.clone();
+    } else if !config.data.path.exists() {
+        // A standard set not on disk: use the cache, fetching it if needed.
+        let name = format!("{:?}", config.data.dataset).to_lowercase();
+        if let Ok(set) = selfsup_data::download::lookup(&name) {
+            config.data.path = crate::data::fetch(set, None)?;
+        }
     }
     let device =
         parse_device(&config.trainer.device).map_err(|e| anyhow::anyhow!("trainer.device: {e}"))?;

@@ -153,7 +153,7 @@ fn text_run(task: &str, corpus: &Path, runs: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("bits/char") && stdout.contains("random init"),
+        stdout.contains("bits/") && stdout.contains("random init"),
         "{stdout}"
     );
     let run = only_run_folder(runs);
@@ -230,4 +230,101 @@ fn text_mlm_trains_then_fills_masks_from_its_run_folder() {
         .output()
         .unwrap();
     assert!(!gpt_only.status.success());
+}
+
+/// `selfsup data ...` with `SELFSUP_DATA` pointed at `cache`.
+fn selfsup_data(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .arg("data")
+        .args(args)
+        .env("SELFSUP_DATA", cache)
+        .output()
+        .expect("selfsup starts")
+}
+
+#[test]
+fn a_trained_bpe_tokenizes_a_corpus_that_text_gpt_trains_on_from_the_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write_corpus(dir.path());
+    let (bpe, tokens) = (dir.path().join("bpe"), dir.path().join("corpus.tokens"));
+    let out = selfsup_data(
+        &[
+            "train-bpe",
+            corpus.to_str().unwrap(),
+            "--out",
+            bpe.to_str().unwrap(),
+            "--vocab-size",
+            "300",
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = selfsup_data(
+        &[
+            "tokenize",
+            corpus.to_str().unwrap(),
+            "--out",
+            tokens.to_str().unwrap(),
+            "--bpe",
+            bpe.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The 8-word corpus runs out of repeated pairs before 300 tokens.
+    assert!(stdout.contains("290 kinds"), "{stdout}");
+    // u16 ids after a 16-byte header, far fewer than the corpus's bytes.
+    let corpus_bytes = std::fs::metadata(&corpus).unwrap().len();
+    let token_bytes = std::fs::metadata(&tokens).unwrap().len();
+    assert!(
+        token_bytes < corpus_bytes,
+        "{token_bytes} vs {corpus_bytes}"
+    );
+    let runs = dir.path().join("runs");
+    let run = text_run("text-gpt", &tokens, &runs);
+    let sample = std::fs::read_to_string(run.join("sample.txt")).unwrap();
+    // The prompt is the first validation tokens, decoded: text of the corpus.
+    let prompt: String = sample.chars().take(30).collect();
+    assert!(
+        std::fs::read_to_string(&corpus).unwrap().contains(&prompt),
+        "{prompt:?}"
+    );
+    let saved = std::fs::read_to_string(run.join("tokenizer.toml")).unwrap();
+    assert!(saved.contains("gpt2_files"), "{saved}");
+}
+
+#[test]
+fn data_fetch_from_a_local_copy_checks_the_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("cifar-10-binary.tar.gz");
+    std::fs::write(&fake, b"not the real archive").unwrap();
+    let cache = dir.path().join("cache");
+    let out = selfsup_data(
+        &["fetch", "cifar10", "--from", fake.to_str().unwrap()],
+        &cache,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cifar-10-binary.tar.gz")
+            && stderr.contains("c32a1d4ab5d03f1284b67883e8d87530"),
+        "{stderr}"
+    );
+    let out = selfsup_data(&["fetch", "imagenet"], &cache);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("known: mnist"));
+    let out = selfsup_data(&["list"], &cache);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cifar10") && stdout.contains("not fetched"),
+        "{stdout}"
+    );
 }

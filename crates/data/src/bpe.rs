@@ -24,7 +24,7 @@ pub struct Gpt2Tokenizer {
 
 /// GPT-2's reversible map from bytes to printable characters: printable
 /// Latin-1 bytes stand for themselves, the other 68 get code points from 256 up.
-fn byte_chars() -> [char; 256] {
+pub(crate) fn byte_chars() -> [char; 256] {
     let printable =
         |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let mut out = ['\0'; 256];

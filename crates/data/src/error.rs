@@ -25,6 +25,14 @@ pub enum Error {
     /// Two inputs that must agree do not (e.g. image and label counts).
     #[error("{0}")]
     Mismatch(String),
+    /// A download failed.
+    #[error("downloading {url}: {problem}")]
+    Download {
+        /// The address.
+        url: String,
+        /// What went wrong (HTTP status, network error, short read).
+        problem: String,
+    },
 }
 
 impl Error {

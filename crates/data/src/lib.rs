@@ -4,7 +4,9 @@
 
 pub mod augment;
 pub mod bpe;
+pub mod bpe_train;
 pub mod cifar;
+pub mod download;
 pub mod error;
 pub mod idx;
 pub mod image_folder;
@@ -13,6 +15,7 @@ pub mod sampler;
 pub mod stl10;
 pub mod text;
 pub mod token_batches;
+pub mod token_file;
 pub mod tokenizer;
 pub mod views;
 

@@ -22,8 +22,17 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// A corpus: one text file, or every `.txt` / `.txt.gz` file of a folder in
 /// name order, joined by newlines. A folder without text files is an error.
 pub fn read_corpus(path: &Path) -> Result<String> {
+    let texts = corpus_files(path)?
+        .iter()
+        .map(|f| read_text(f))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(texts.join("\n"))
+}
+
+/// The files of a corpus, in the order [`read_corpus`] joins them.
+pub fn corpus_files(path: &Path) -> Result<Vec<std::path::PathBuf>> {
     if !path.is_dir() {
-        return read_text(path);
+        return Ok(vec![path.to_path_buf()]);
     }
     let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
     let mut files: Vec<std::path::PathBuf> = entries
@@ -40,11 +49,7 @@ pub fn read_corpus(path: &Path) -> Result<String> {
             "the folder holds no .txt or .txt.gz files",
         ));
     }
-    let texts = files
-        .iter()
-        .map(|f| read_text(f))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(texts.join("\n"))
+    Ok(files)
 }
 
 /// Maps each distinct character of a corpus to an id (sorted by code point, so

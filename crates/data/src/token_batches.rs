@@ -4,6 +4,7 @@
 //! batches do not depend on the thread that builds them.
 
 use crate::sampler::mix;
+use crate::token_file::Tokens;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -18,7 +19,7 @@ pub fn sample_rng(seed: u64, epoch: u64, index: u64) -> ChaCha8Rng {
 /// A random window of `length + 1` tokens: `(input, target)` with the target
 /// shifted by one, as nanoGPT's `get_batch`. Needs `tokens.len() > length`.
 pub fn next_token_window(
-    tokens: &[u32],
+    tokens: &(impl Tokens + ?Sized),
     length: usize,
     rng: &mut impl Rng,
 ) -> (Vec<i64>, Vec<i64>) {
@@ -27,7 +28,7 @@ pub fn next_token_window(
         "a window of {length} needs more than {length} tokens"
     );
     let start = rng.gen_range(0..tokens.len() - length);
-    let window = &tokens[start..start + length + 1];
+    let window = tokens.to_vec(start..start + length + 1);
     let input = window[..length].iter().map(|&t| t as i64).collect();
     let target = window[1..].iter().map(|&t| t as i64).collect();
     (input, target)
@@ -96,15 +97,20 @@ impl Masking {
     }
 }
 
-/// Consecutive, non-overlapping windows of `length` tokens (evaluation covers
-/// the validation text once): `(input, target)` pairs for next-token loss.
-pub fn sequential_windows(tokens: &[u32], length: usize) -> Vec<(Vec<i64>, Vec<i64>)> {
+/// The first `max_windows` consecutive, non-overlapping windows of `length`
+/// tokens (evaluation reads the validation text in order): `(input, target)`
+/// pairs for next-token loss.
+pub fn sequential_windows(
+    tokens: &(impl Tokens + ?Sized),
+    length: usize,
+    max_windows: usize,
+) -> Vec<(Vec<i64>, Vec<i64>)> {
     if tokens.len() <= length {
         return Vec::new();
     }
-    (0..(tokens.len() - 1) / length)
+    (0..((tokens.len() - 1) / length).min(max_windows))
         .map(|w| {
-            let window = &tokens[w * length..w * length + length + 1];
+            let window = tokens.to_vec(w * length..w * length + length + 1);
             (
                 window[..length].iter().map(|&t| t as i64).collect(),
                 window[1..].iter().map(|&t| t as i64).collect(),
@@ -182,10 +188,11 @@ mod tests {
     #[test]
     fn sequential_windows_cover_the_text_once() {
         let tokens: Vec<u32> = (0..25).collect();
-        let windows = sequential_windows(&tokens, 8);
+        let windows = sequential_windows(&tokens, 8, usize::MAX);
         assert_eq!(windows.len(), 3);
         assert_eq!(windows[2].0[0], 16);
         assert_eq!(*windows[2].1.last().unwrap(), 24);
-        assert!(sequential_windows(&tokens[..8], 8).is_empty());
+        assert!(sequential_windows(&tokens[..8], 8, usize::MAX).is_empty());
+        assert_eq!(sequential_windows(&tokens, 8, 2), windows[..2]);
     }
 }

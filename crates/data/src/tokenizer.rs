@@ -2,8 +2,10 @@
 //! GPT-2's byte-level BPE.
 
 use crate::bpe::Gpt2Tokenizer;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::text::CharTokenizer;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// A tokenizer of either kind.
 #[derive(Debug, Clone)]
@@ -45,5 +47,86 @@ impl Tokenizer {
             Tokenizer::Char(_) => "char",
             Tokenizer::Gpt2(_) => "token",
         }
+    }
+}
+
+/// A tokenizer written down, so tokens can be turned back into text without
+/// the corpus: `tokenizer.toml` in a run folder, `<file>.toml` next to a token
+/// file. Holds the character vocabulary, or the folder of a byte-level BPE's
+/// `encoder.json` and `vocab.bpe` (GPT-2's, or one trained here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedTokenizer {
+    /// Every character of the vocabulary, in id order (character tokenizer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characters: Option<String>,
+    /// The folder of `encoder.json` and `vocab.bpe` (byte-level BPE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpt2_files: Option<PathBuf>,
+}
+
+impl SavedTokenizer {
+    /// What to save for `tokenizer`; a BPE needs the folder it was loaded from.
+    pub fn of(tokenizer: &Tokenizer, bpe_files: Option<&Path>) -> Result<Self> {
+        Ok(match tokenizer {
+            Tokenizer::Char(t) => Self {
+                characters: Some(t.vocabulary()),
+                gpt2_files: None,
+            },
+            Tokenizer::Gpt2(_) => {
+                let dir = bpe_files.ok_or_else(|| {
+                    Error::Mismatch("a BPE tokenizer is saved by the folder of its files".into())
+                })?;
+                Self {
+                    characters: None,
+                    gpt2_files: Some(std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf())),
+                }
+            }
+        })
+    }
+
+    /// The tokenizer back.
+    pub fn load(&self) -> Result<Tokenizer> {
+        match (&self.characters, &self.gpt2_files) {
+            (Some(chars), _) => Ok(Tokenizer::Char(CharTokenizer::fit(chars))),
+            (None, Some(dir)) => Ok(Tokenizer::Gpt2(Box::new(Gpt2Tokenizer::load(
+                &dir.join("encoder.json"),
+                &dir.join("vocab.bpe"),
+            )?))),
+            (None, None) => Err(Error::Mismatch(
+                "the saved tokenizer names no tokenizer".into(),
+            )),
+        }
+    }
+
+    /// Writes it as TOML.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string(self).expect("a saved tokenizer serialises");
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    }
+
+    /// Reads one written by [`SavedTokenizer::write`].
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::format(path, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_tokenizers_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let chars = Tokenizer::Char(CharTokenizer::fit("hello world"));
+        let saved = SavedTokenizer::of(&chars, None).unwrap();
+        let path = dir.path().join("tokenizer.toml");
+        saved.write(&path).unwrap();
+        let back = SavedTokenizer::read(&path).unwrap().load().unwrap();
+        assert_eq!(back.encode("low").unwrap(), chars.encode("low").unwrap());
+        std::fs::write(&path, "characters = 3").unwrap();
+        let error = SavedTokenizer::read(&path).unwrap_err().to_string();
+        assert!(error.contains("tokenizer.toml"), "{error}");
     }
 }

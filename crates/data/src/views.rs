@@ -74,6 +74,31 @@ impl ViewRecipe {
         }
     }
 
+    /// DINO's multi-crop: two global views (area 0.4–1; the first always
+    /// blurred, the second blurred with p 0.1 and solarised with p 0.2) and
+    /// `locals` local views (area 0.05–0.4, blurred with p 0.5), all with
+    /// SimCLR's colour jitter and grayscale. Blur sigma is 0.1–2 as in DINO,
+    /// with an odd kernel of about a tenth of the view's side.
+    pub fn multi_crop(global: usize, local: usize, locals: usize) -> Vec<ViewRecipe> {
+        let kernel = |size: usize| (size / 10) | 1;
+        let with = |size: usize, scale: (f64, f64), blur_p: f64, solarize_p: f64| Self {
+            size,
+            scale,
+            blur: Some((blur_p, kernel(size), (0.1, 2.0))),
+            solarize_p,
+            ..Self::simclr_cifar()
+        };
+        let mut recipes = vec![
+            with(global, (0.4, 1.0), 1.0, 0.0),
+            with(global, (0.4, 1.0), 0.1, 0.2),
+        ];
+        recipes.extend(std::iter::repeat_n(
+            with(local, (0.05, 0.4), 0.5, 0.0),
+            locals,
+        ));
+        recipes
+    }
+
     /// One random view of `image` `[H, W, 3]`.
     pub fn apply(&self, image: ArrayView3<u8>, rng: &mut impl Rng) -> Array3<u8> {
         let (top, left, height, width) =
@@ -243,6 +268,38 @@ mod tests {
             make_views(&data, &indices, &recipes, 7, 4),
             "epochs differ"
         );
+    }
+
+    #[test]
+    fn multi_crop_gives_global_then_local_batches() {
+        let data = cifar_like(6);
+        let recipes = ViewRecipe::multi_crop(32, 16, 4);
+        let indices: Vec<usize> = (0..6).collect();
+        let views = make_views(&data, &indices, &recipes, 1, 0);
+        let shapes: Vec<&[usize]> = views.iter().map(|v| v.shape()).collect();
+        assert_eq!(
+            shapes,
+            [
+                &[6, 32, 32, 3][..],
+                &[6, 32, 32, 3],
+                &[6, 16, 16, 3],
+                &[6, 16, 16, 3],
+                &[6, 16, 16, 3],
+                &[6, 16, 16, 3]
+            ]
+        );
+        assert_eq!(recipes[0].blur, Some((1.0, 3, (0.1, 2.0))));
+        assert_eq!(
+            (recipes[1].solarize_p, recipes[2].scale),
+            (0.2, (0.05, 0.4))
+        );
+        assert_ne!(views[2], views[3], "local views differ");
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| make_views(&data, &indices, &recipes, 1, 0));
+        assert_eq!(views, one_thread);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub enum TokenizerKind {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TextDataConfig {
-    /// A text file (`.txt`, or `.gz`), or a folder of them.
+    /// A text file (`.txt`, or `.gz`), a folder of them, or a `.tokens` file
+    /// made by `selfsup data tokenize` (its tokenizer replaces `tokenizer`).
     pub path: PathBuf,
     /// The tokenizer.
     #[serde(default)]
@@ -46,8 +47,12 @@ fn ninety_percent() -> f64 {
 }
 
 impl TextDataConfig {
-    /// Reads the corpus and tokenises it as configured.
+    /// Reads the corpus and tokenises it as configured; a `.tokens` file
+    /// (from `selfsup data tokenize`) is memory-mapped with its own tokenizer.
     pub fn load(&self) -> selfsup_data::Result<crate::TokenCorpus> {
+        if self.path.extension().is_some_and(|e| e == "tokens") {
+            return crate::TokenCorpus::open_token_file(&self.path, self.train_fraction);
+        }
         let text = selfsup_data::text::read_corpus(&self.path)?;
         match self.tokenizer {
             TokenizerKind::Char => crate::TokenCorpus::from_text_chars(&text, self.train_fraction),

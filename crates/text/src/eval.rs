@@ -6,6 +6,7 @@ use crate::methods::next_token::NextToken;
 use crate::source::Objective;
 use selfsup_core::losses::IGNORE_INDEX;
 use selfsup_data::token_batches::{sample_rng, sequential_windows};
+use selfsup_data::token_file::Tokens;
 use tch::{Device, Kind, Tensor};
 
 /// Loss on held-out text, and what papers derive from it.
@@ -39,14 +40,13 @@ impl LmScore {
 pub fn validation_score(
     method: &dyn TextMethod,
     objective: &Objective,
-    tokens: &[u32],
+    tokens: &dyn Tokens,
     length: usize,
     batch: usize,
     max_windows: usize,
     device: Device,
 ) -> LmScore {
-    let mut windows = sequential_windows(tokens, length);
-    windows.truncate(max_windows);
+    let mut windows = sequential_windows(tokens, length, max_windows);
     if let Objective::Masked(masking) = objective {
         for (index, (input, target)) in windows.iter_mut().enumerate() {
             let original: Vec<u32> = input.iter().map(|&t| t as u32).collect();

@@ -3,6 +3,7 @@
 //! `(seed, epoch, index)`.
 
 use selfsup_data::token_batches::{next_token_window, sample_rng, Masking};
+use selfsup_data::token_file::Tokens;
 use selfsup_train::{Batch, BatchSource};
 use tch::{Device, Tensor};
 
@@ -18,8 +19,8 @@ pub enum Objective {
 /// Windows of `length` tokens from `tokens`.
 #[derive(Debug)]
 pub struct TextSource<'a> {
-    /// The training tokens.
-    pub tokens: &'a [u32],
+    /// The training tokens (in memory or a memory-mapped token file).
+    pub tokens: &'a dyn Tokens,
     /// Tokens per window (the model's context or less).
     pub length: usize,
     /// Next-token or masked.

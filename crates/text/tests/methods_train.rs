@@ -105,7 +105,7 @@ fn train(name: &str, run: &RunDir, fail_at: Option<usize>, resume: Option<&Path>
     let vs = VarStore::new(Device::Cpu);
     let inner = config.build(vs.root(), vocab);
     let score = |method: &dyn TextMethod| {
-        let tokens = &corpus.validation;
+        let tokens = corpus.validation.as_ref();
         validation_score(method, &objective, tokens, 16, 32, 100, Device::Cpu).loss
     };
     let validation_at_init = score(inner.as_ref());
@@ -115,7 +115,7 @@ fn train(name: &str, run: &RunDir, fail_at: Option<usize>, resume: Option<&Path>
         fail_at,
     };
     let source = TextSource {
-        tokens: &corpus.train,
+        tokens: corpus.train.as_ref(),
         length: 16,
         objective: objective.clone(),
         seed: 9,
