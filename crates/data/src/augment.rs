@@ -6,13 +6,24 @@
 //! differ by a grey level. Checked against torchvision in
 //! `crates/data/tests/augment_matches_torchvision.rs`.
 
-use ndarray::{Array3, ArrayView3, Axis, Zip};
+use ndarray::{Array3, ArrayView3, Zip};
 
 /// Mirror left-right.
 pub fn hflip(image: ArrayView3<u8>) -> Array3<u8> {
-    let mut flipped = image.to_owned();
-    flipped.invert_axis(Axis(1));
-    flipped.as_standard_layout().into_owned()
+    let (height, width, channels) = image.dim();
+    let image = image.as_standard_layout();
+    let source = image.as_slice().expect("standard layout");
+    let mut out = vec![0u8; source.len()];
+    let row = width * channels;
+    for (dst, src) in out.chunks_exact_mut(row).zip(source.chunks_exact(row)) {
+        for (d, s) in dst
+            .chunks_exact_mut(channels)
+            .zip(src.chunks_exact(channels).rev())
+        {
+            d.copy_from_slice(s);
+        }
+    }
+    Array3::from_shape_vec((height, width, channels), out).expect("same shape")
 }
 
 /// `ratio · a + (1 − ratio) · b`, clamped to `[0, 255]` and truncated, as
@@ -27,9 +38,23 @@ fn luma(pixel: &[u8]) -> u8 {
     (0.2989f32 * pixel[0] as f32 + 0.587f32 * pixel[1] as f32 + 0.114f32 * pixel[2] as f32) as u8
 }
 
+/// `image` with every value `v` replaced by `table[v]`: a per-value map
+/// computed once for the 256 possible inputs instead of once per value.
+fn lookup(image: ArrayView3<u8>, table: &[u8; 256]) -> Array3<u8> {
+    let image = image.as_standard_layout();
+    let values = image.as_slice().expect("standard layout");
+    let out = values.iter().map(|&v| table[v as usize]).collect();
+    Array3::from_shape_vec(image.dim(), out).expect("same shape")
+}
+
+/// The table of `blend(v, other, ratio)` for every `v`.
+fn blend_table(other: f32, ratio: f64) -> [u8; 256] {
+    std::array::from_fn(|v| blend(v as u8, other, ratio))
+}
+
 /// Scales brightness by `factor` (1 keeps the image).
 pub fn adjust_brightness(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
-    image.mapv(|v| blend(v, 0.0, factor))
+    lookup(image, &blend_table(0.0, factor))
 }
 
 /// Blends towards the image's mean grey level by `1 − factor`.
@@ -38,7 +63,7 @@ pub fn adjust_contrast(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
     let pixels = image.as_slice().expect("standard layout");
     let sum: f64 = pixels.chunks_exact(3).map(|p| luma(p) as f64).sum();
     let mean = (sum / (pixels.len() / 3) as f64) as f32;
-    image.mapv(|v| blend(v, mean, factor))
+    lookup(image.view(), &blend_table(mean, factor))
 }
 
 /// Blends each pixel towards its own grey level by `1 − factor` (0: grayscale).
@@ -107,19 +132,21 @@ pub fn resized_crop(
     let image = image.as_standard_layout();
     let source = image.as_slice().expect("standard layout");
     let mut out = vec![0u8; out_height * out_width * channels];
+    let stride = w * channels;
     for (y, row_out) in out.chunks_exact_mut(out_width * channels).enumerate() {
         let (y0, y1, dy) = rows[y];
-        let (row0, row1) = ((top + y0) * w * channels, (top + y1) * w * channels);
+        let row0 = &source[(top + y0) * stride..(top + y0 + 1) * stride];
+        let row1 = &source[(top + y1) * stride..(top + y1 + 1) * stride];
         for (x, pixel) in row_out.chunks_exact_mut(channels).enumerate() {
             let (x0, x1, dx) = columns[x];
             let (c0, c1) = ((left + x0) * channels, (left + x1) * channels);
             for (c, value) in pixel.iter_mut().enumerate() {
-                let at = |row: usize, column: usize| source[row + column + c] as f32;
-                let top_mix = (1.0 - dx) * at(row0, c0) + dx * at(row0, c1);
-                let bottom_mix = (1.0 - dx) * at(row1, c0) + dx * at(row1, c1);
-                *value = ((1.0 - dy) * top_mix + dy * bottom_mix)
-                    .round()
-                    .clamp(0.0, 255.0) as u8;
+                let top_mix = (1.0 - dx) * row0[c0 + c] as f32 + dx * row0[c1 + c] as f32;
+                let bottom_mix = (1.0 - dx) * row1[c0 + c] as f32 + dx * row1[c1 + c] as f32;
+                let mixed = (1.0 - dy) * top_mix + dy * bottom_mix;
+                // Round half away from zero, as `round` but without the libm
+                // call: the value is a convex mix of u8s, so non-negative.
+                *value = (mixed.clamp(0.0, 255.0) + 0.5) as u8;
             }
         }
     }
@@ -145,12 +172,20 @@ fn rgb_to_hsv([r, g, b]: [f32; 3]) -> [f32; 3] {
     } else {
         4.0 + gc - rc
     };
-    [(hue / 6.0 + 1.0) % 1.0, saturation, max]
+    // `(hue / 6 + 1) % 1`: the sum lies in (5/6, 11/6], so one subtraction
+    // gives the same value as fmod without its library call.
+    let turns = hue / 6.0 + 1.0;
+    [
+        if turns >= 1.0 { turns - 1.0 } else { turns },
+        saturation,
+        max,
+    ]
 }
 
 /// Inverse of [`rgb_to_hsv`], as torchvision's `_hsv2rgb`.
 fn hsv_to_rgb([h, s, v]: [f32; 3]) -> [f32; 3] {
-    let sector = (h * 6.0).floor();
+    // `h` is in [0, 1), so truncation is `floor`.
+    let sector = (h * 6.0) as i32 as f32;
     let f = h * 6.0 - sector;
     let p = (v * (1.0 - s)).clamp(0.0, 1.0);
     let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
@@ -175,7 +210,16 @@ pub fn adjust_hue(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
     map_pixels(image, |pixel| {
         let [h, s, v] = rgb_to_hsv(pixel.map(|c| c as f32 / 255.0));
         // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
-        hsv_to_rgb([(h + shift).rem_euclid(1.0), s, v]).map(|channel| (channel * 255.999) as u8)
+        // `(h + shift).rem_euclid(1)` for a sum in (-0.5, 1.5).
+        let turned = h + shift;
+        let turned = if turned < 0.0 {
+            turned + 1.0
+        } else if turned >= 1.0 {
+            turned - 1.0
+        } else {
+            turned
+        };
+        hsv_to_rgb([turned, s, v]).map(|channel| (channel * 255.999) as u8)
     })
 }
 
