@@ -131,23 +131,38 @@ pub fn resized_crop(
         .collect();
     let image = image.as_standard_layout();
     let source = image.as_slice().expect("standard layout");
-    let mut out = vec![0u8; out_height * out_width * channels];
+    // Each needed source row is mixed horizontally once (neighbouring output
+    // rows share source rows when upscaling), then rows are mixed vertically;
+    // the arithmetic is the same expression, in the same order, per value.
     let stride = w * channels;
-    for (y, row_out) in out.chunks_exact_mut(out_width * channels).enumerate() {
-        let (y0, y1, dy) = rows[y];
-        let row0 = &source[(top + y0) * stride..(top + y0 + 1) * stride];
-        let row1 = &source[(top + y1) * stride..(top + y1 + 1) * stride];
-        for (x, pixel) in row_out.chunks_exact_mut(channels).enumerate() {
-            let (x0, x1, dx) = columns[x];
+    let row_len = out_width * channels;
+    let mut mixed_rows: Vec<Vec<f32>> = vec![Vec::new(); height];
+    let mut horizontal = |row: usize| -> Vec<f32> {
+        let source_row = &source[(top + row) * stride..(top + row + 1) * stride];
+        let mut mixed = Vec::with_capacity(row_len);
+        for &(x0, x1, dx) in &columns {
             let (c0, c1) = ((left + x0) * channels, (left + x1) * channels);
-            for (c, value) in pixel.iter_mut().enumerate() {
-                let top_mix = (1.0 - dx) * row0[c0 + c] as f32 + dx * row0[c1 + c] as f32;
-                let bottom_mix = (1.0 - dx) * row1[c0 + c] as f32 + dx * row1[c1 + c] as f32;
-                let mixed = (1.0 - dy) * top_mix + dy * bottom_mix;
-                // Round half away from zero, as `round` but without the libm
-                // call: the value is a convex mix of u8s, so non-negative.
-                *value = (mixed.clamp(0.0, 255.0) + 0.5) as u8;
+            for c in 0..channels {
+                mixed.push((1.0 - dx) * source_row[c0 + c] as f32 + dx * source_row[c1 + c] as f32);
             }
+        }
+        mixed
+    };
+    for &(y0, y1, _) in &rows {
+        for row in [y0, y1] {
+            if mixed_rows[row].is_empty() {
+                mixed_rows[row] = horizontal(row);
+            }
+        }
+    }
+    let mut out = vec![0u8; out_height * row_len];
+    for (row_out, &(y0, y1, dy)) in out.chunks_exact_mut(row_len).zip(&rows) {
+        let (upper, lower) = (&mixed_rows[y0], &mixed_rows[y1]);
+        for ((value, &a), &b) in row_out.iter_mut().zip(upper).zip(lower) {
+            let mixed = (1.0 - dy) * a + dy * b;
+            // Round half away from zero, as `round` but without the libm
+            // call: the value is a convex mix of u8s, so non-negative.
+            *value = (mixed.clamp(0.0, 255.0) + 0.5) as u8;
         }
     }
     Array3::from_shape_vec((out_height, out_width, channels), out).expect("sizes match")
