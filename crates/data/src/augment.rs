@@ -20,7 +20,9 @@ pub fn hflip(image: ArrayView3<u8>) -> Array3<u8> {
             .chunks_exact_mut(channels)
             .zip(src.chunks_exact(channels).rev())
         {
-            d.copy_from_slice(s);
+            for (d, s) in d.iter_mut().zip(s) {
+                *d = *s;
+            }
         }
     }
     Array3::from_shape_vec((height, width, channels), out).expect("same shape")
@@ -137,7 +139,7 @@ pub fn resized_crop(
     let stride = w * channels;
     let row_len = out_width * channels;
     let mut mixed_rows: Vec<Vec<f32>> = vec![Vec::new(); height];
-    let mut horizontal = |row: usize| -> Vec<f32> {
+    let horizontal = |row: usize| -> Vec<f32> {
         let source_row = &source[(top + row) * stride..(top + row + 1) * stride];
         let mut mixed = Vec::with_capacity(row_len);
         for &(x0, x1, dx) in &columns {
@@ -168,9 +170,20 @@ pub fn resized_crop(
     Array3::from_shape_vec((out_height, out_width, channels), out).expect("sizes match")
 }
 
-/// RGB in `[0, 1]` → (hue in `[0, 1)`, saturation, value), as torchvision's `_rgb2hsv`.
-fn rgb_to_hsv([r, g, b]: [f32; 3]) -> [f32; 3] {
-    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+/// Shifts the hue of one pixel (RGB in `[0, 1]`) by `shift` turns, as
+/// torchvision's `_rgb2hsv`, a hue rotation and `_hsv2rgb`. Written without
+/// branches or library calls (every `if` is a select, truncation stands in
+/// for `floor` and a subtraction for `fmod` where the range allows it); each
+/// value is the same IEEE operations in the same order as torchvision's
+/// formulas, hence the same result (checked on all 2^24 colours).
+#[inline(always)]
+fn shift_hue(r: f32, g: f32, b: f32, shift: f32) -> [f32; 3] {
+    // RGB → HSV. The inputs are finite and non-negative, so plain
+    // comparisons give `max` / `min` and `clamp` exactly.
+    let larger = |a: f32, b: f32| if a > b { a } else { b };
+    let smaller = |a: f32, b: f32| if a < b { a } else { b };
+    let unit = |x: f32| smaller(larger(x, 0.0), 1.0);
+    let (max, min) = (larger(larger(r, g), b), smaller(smaller(r, g), b));
     let equal = max == min;
     let chroma = max - min;
     let saturation = chroma / if equal { 1.0 } else { max };
@@ -180,39 +193,44 @@ fn rgb_to_hsv([r, g, b]: [f32; 3]) -> [f32; 3] {
         (max - g) / divisor,
         (max - b) / divisor,
     );
-    let hue = if max == r {
-        bc - gc
-    } else if max == g {
+    let from_g = if max == g {
         2.0 + rc - bc
     } else {
         4.0 + gc - rc
     };
-    // `(hue / 6 + 1) % 1`: the sum lies in (5/6, 11/6], so one subtraction
-    // gives the same value as fmod without its library call.
+    let hue = if max == r { bc - gc } else { from_g };
+    // `(hue / 6 + 1) % 1`: the sum lies in (5/6, 11/6].
     let turns = hue / 6.0 + 1.0;
-    [
-        if turns >= 1.0 { turns - 1.0 } else { turns },
-        saturation,
-        max,
-    ]
-}
-
-/// Inverse of [`rgb_to_hsv`], as torchvision's `_hsv2rgb`.
-fn hsv_to_rgb([h, s, v]: [f32; 3]) -> [f32; 3] {
-    // `h` is in [0, 1), so truncation is `floor`.
+    let h = if turns >= 1.0 { turns - 1.0 } else { turns };
+    // The rotation, `(h + shift).rem_euclid(1)` for a sum in (-0.5, 1.5).
+    let turned = h + shift;
+    let below = if turned < 0.0 { turned + 1.0 } else { turned };
+    let h = if turned >= 1.0 { turned - 1.0 } else { below };
+    // HSV → RGB; `h` is in [0, 1), so truncation is `floor`.
+    let (s, v) = (saturation, max);
     let sector = (h * 6.0) as i32 as f32;
     let f = h * 6.0 - sector;
-    let p = (v * (1.0 - s)).clamp(0.0, 1.0);
-    let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
-    let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
-    match (sector as i32).rem_euclid(6) {
-        0 => [v, t, p],
-        1 => [q, v, p],
-        2 => [p, v, t],
-        3 => [p, q, v],
-        4 => [t, p, v],
-        _ => [v, p, q],
-    }
+    let p = unit(v * (1.0 - s));
+    let q = unit(v * (1.0 - s * f));
+    let t = unit(v * (1.0 - s * (1.0 - f)));
+    // Sector 6 (h·6 rounding up to 6) is sector 0, as `rem_euclid(6)`.
+    let sector = if sector >= 6.0 { 0.0 } else { sector };
+    let pick = |values: [f32; 6]| {
+        let out = if sector == 4.0 { values[4] } else { values[5] };
+        let out = if sector == 3.0 { values[3] } else { out };
+        let out = if sector == 2.0 { values[2] } else { out };
+        let out = if sector == 1.0 { values[1] } else { out };
+        if sector == 0.0 {
+            values[0]
+        } else {
+            out
+        }
+    };
+    [
+        pick([v, q, p, p, t, v]),
+        pick([t, v, v, q, p, p]),
+        pick([p, p, t, v, v, q]),
+    ]
 }
 
 /// Rotates every pixel's hue by `factor` turns (in `[-0.5, 0.5]`).
@@ -222,20 +240,29 @@ pub fn adjust_hue(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
         "hue factor {factor} is outside [-0.5, 0.5]"
     );
     let shift = factor as f32;
-    map_pixels(image, |pixel| {
-        let [h, s, v] = rgb_to_hsv(pixel.map(|c| c as f32 / 255.0));
-        // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
-        // `(h + shift).rem_euclid(1)` for a sum in (-0.5, 1.5).
-        let turned = h + shift;
-        let turned = if turned < 0.0 {
-            turned + 1.0
-        } else if turned >= 1.0 {
-            turned - 1.0
-        } else {
-            turned
-        };
-        hsv_to_rgb([turned, s, v]).map(|channel| (channel * 255.999) as u8)
-    })
+    let image = image.as_standard_layout();
+    let source = image.as_slice().expect("standard layout");
+    // Planar f32 channels for the branch-free per-pixel loop.
+    let channel = |c: usize| -> Vec<f32> {
+        source
+            .iter()
+            .skip(c)
+            .step_by(3)
+            .map(|&v| v as f32 / 255.0)
+            .collect()
+    };
+    let (r, g, b) = (channel(0), channel(1), channel(2));
+    let mut shifted = vec![[0f32; 3]; r.len()];
+    for (((out, &r), &g), &b) in shifted.iter_mut().zip(&r).zip(&g).zip(&b) {
+        *out = shift_hue(r, g, b, shift);
+    }
+    // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
+    let out = shifted
+        .iter()
+        .flatten()
+        .map(|&channel| (channel * 255.999) as u8)
+        .collect();
+    Array3::from_shape_vec(image.dim(), out).expect("same shape")
 }
 
 /// The normalised 1-D Gaussian of `size` taps (odd) and standard deviation `sigma`.
