@@ -35,9 +35,26 @@ fn blend(a: u8, b: f32, ratio: f64) -> u8 {
     value.clamp(0.0, 255.0) as u8
 }
 
-/// The luma of one RGB pixel, truncated to `u8`.
+/// `weight · v` for every u8 `v`, in f32: the products of the luma sum,
+/// looked up instead of converted and multiplied per pixel (same values).
+const fn weighted(weight: f32) -> [f32; 256] {
+    let mut table = [0.0; 256];
+    let mut v = 0;
+    while v < 256 {
+        table[v] = weight * v as f32;
+        v += 1;
+    }
+    table
+}
+
+const RED: [f32; 256] = weighted(0.2989);
+const GREEN: [f32; 256] = weighted(0.587);
+const BLUE: [f32; 256] = weighted(0.114);
+
+/// The luma of one RGB pixel, truncated to `u8`:
+/// `0.2989 r + 0.587 g + 0.114 b`, summed left to right in f32.
 fn luma(pixel: &[u8]) -> u8 {
-    (0.2989f32 * pixel[0] as f32 + 0.587f32 * pixel[1] as f32 + 0.114f32 * pixel[2] as f32) as u8
+    (RED[pixel[0] as usize] + GREEN[pixel[1] as usize] + BLUE[pixel[2] as usize]) as u8
 }
 
 /// `image` with every value `v` replaced by `table[v]`: a per-value map
@@ -70,9 +87,14 @@ pub fn adjust_contrast(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
 
 /// Blends each pixel towards its own grey level by `1 − factor` (0: grayscale).
 pub fn adjust_saturation(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
+    // `blend`'s two products for every u8 value and every grey level, so a
+    // pixel costs three additions (the same f32 values as computing them).
+    let (own, other) = (factor as f32, (1.0 - factor) as f32);
+    let own: [f32; 256] = std::array::from_fn(|v| own * v as f32);
+    let grey: [f32; 256] = std::array::from_fn(|v| other * v as f32);
     map_pixels(image, |pixel| {
-        let grey = luma(&pixel) as f32;
-        pixel.map(|v| blend(v, grey, factor))
+        let grey = grey[luma(&pixel) as usize];
+        pixel.map(|v| (own[v as usize] + grey).clamp(0.0, 255.0) as u8)
     })
 }
 
