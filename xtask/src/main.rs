@@ -33,6 +33,19 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build `selfsup` in release and run `selfsup eval <run folder> [args]`.
+    Eval {
+        /// Passed on to `selfsup eval`, e.g. `runs/<run> --random-init`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build `selfsup` in release and run `selfsup data ...`: `fetch cifar10
+    /// [--from FILE]`, `list`, `train-bpe`, `tokenize`.
+    Data {
+        /// Passed on to `selfsup data`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Compare a benchmark suite (`core`) with its PyTorch twin, same threads, same run.
     Bench {
         /// The suite: `core`, `data`, or `quality` (then the task, e.g. `vision-simclr`).
@@ -67,16 +80,9 @@ fn main() -> Result<()> {
     let root = project_root();
     match cli.command {
         Task::Setup => setup::ensure(&root),
-        Task::Train { task, args } => {
-            setup::ensure(&root)?;
-            cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
-            let binary = root.join("target/release/selfsup");
-            run(Command::new(&binary)
-                .current_dir(&root)
-                .arg("train")
-                .arg(&task)
-                .args(&args))
-        }
+        Task::Train { task, args } => selfsup(&root, "train", std::iter::once(task).chain(args)),
+        Task::Eval { args } => selfsup(&root, "eval", args),
+        Task::Data { args } => selfsup(&root, "data", args),
         Task::Bench {
             suite,
             task,
@@ -115,6 +121,17 @@ fn main() -> Result<()> {
             cargo(&root, &all)
         }
     }
+}
+
+/// Builds the release `selfsup` (libtorch first) and runs `selfsup <command> <args>`.
+fn selfsup(root: &Path, command: &str, args: impl IntoIterator<Item = String>) -> Result<()> {
+    setup::ensure(root)?;
+    cargo(root, &["build", "--release", "--package", "selfsup-cli"])?;
+    let binary = root.join("target/release/selfsup");
+    run(Command::new(&binary)
+        .current_dir(root)
+        .arg(command)
+        .args(args))
 }
 
 fn project_root() -> PathBuf {
