@@ -104,8 +104,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.data.path = dir.clone();
     } else if !config.data.path.exists() {
         // A standard set not on disk: use the cache, fetching it if needed.
-        let name = format!("{:?}", config.data.dataset).to_lowercase();
-        if let Ok(set) = selfsup_data::download::lookup(&name) {
+        if let Ok(set) = selfsup_data::download::lookup(config.data.dataset.name()) {
             config.data.path = crate::data::fetch(set, None)?;
         }
     }

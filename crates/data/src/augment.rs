@@ -262,29 +262,11 @@ pub fn adjust_hue(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
         "hue factor {factor} is outside [-0.5, 0.5]"
     );
     let shift = factor as f32;
-    let image = image.as_standard_layout();
-    let source = image.as_slice().expect("standard layout");
-    // Planar f32 channels for the branch-free per-pixel loop.
-    let channel = |c: usize| -> Vec<f32> {
-        source
-            .iter()
-            .skip(c)
-            .step_by(3)
-            .map(|&v| v as f32 / 255.0)
-            .collect()
-    };
-    let (r, g, b) = (channel(0), channel(1), channel(2));
-    let mut shifted = vec![[0f32; 3]; r.len()];
-    for (((out, &r), &g), &b) in shifted.iter_mut().zip(&r).zip(&g).zip(&b) {
-        *out = shift_hue(r, g, b, shift);
-    }
-    // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
-    let out = shifted
-        .iter()
-        .flatten()
-        .map(|&channel| (channel * 255.999) as u8)
-        .collect();
-    Array3::from_shape_vec(image.dim(), out).expect("same shape")
+    map_pixels(image, |pixel| {
+        let [r, g, b] = pixel.map(|c| c as f32 / 255.0);
+        // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
+        shift_hue(r, g, b, shift).map(|channel| (channel * 255.999) as u8)
+    })
 }
 
 /// The normalised 1-D Gaussian of `size` taps (odd) and standard deviation `sigma`.

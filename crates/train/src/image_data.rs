@@ -29,6 +29,20 @@ pub enum DatasetKind {
     ImageFolder,
 }
 
+impl DatasetKind {
+    /// Its name in configs (`data.dataset`), which is also the name of the
+    /// standard set `selfsup data fetch` installs for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Stl10 => "stl10",
+            DatasetKind::ImageFolder => "imagefolder",
+        }
+    }
+}
+
 /// Which data to train and evaluate on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,6 +281,15 @@ pub fn parse_device(spec: &str) -> std::result::Result<Device, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dataset_names_are_the_config_names() {
+        use DatasetKind::*;
+        for kind in [Mnist, Cifar10, Cifar100, Stl10, ImageFolder] {
+            let parsed: DatasetKind = toml::Value::String(kind.name().into()).try_into().unwrap();
+            assert_eq!(parsed, kind);
+        }
+    }
 
     #[test]
     fn normalises_channels_last_bytes_into_nchw() {
