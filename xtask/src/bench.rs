@@ -84,13 +84,29 @@ fn keep_best(best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>) {
     }
 }
 
+/// Builds example `name` of `package` in release; returns the binary.
+fn example(root: &Path, package: &str, name: &str) -> Result<std::path::PathBuf> {
+    crate::cargo(
+        root,
+        &[
+            "build",
+            "--release",
+            "--package",
+            package,
+            "--example",
+            name,
+        ],
+    )?;
+    Ok(root.join("target/release/examples").join(name))
+}
+
 /// Runs both sides of `suite` `rounds` times, alternating, and prints the comparison.
 pub fn run(root: &Path, suite: &str, threads: usize, rounds: usize) -> Result<()> {
     let script = match suite {
         "core" => root.join("benches/reference/bench_core.py"),
         other => bail!("unknown bench suite `{other}`; known: core, data"),
     };
-    let binary = root.join("target/release/selfsup");
+    let binary = example(root, "selfsup-core", "bench_core")?;
     let python = reference_python(root)?;
     let threads_arg = threads.to_string();
     let (mut ours, mut reference) = (BTreeMap::new(), BTreeMap::new());
@@ -98,12 +114,9 @@ pub fn run(root: &Path, suite: &str, threads: usize, rounds: usize) -> Result<()
         eprintln!("xtask: bench {suite}, round {round} of {rounds}");
         keep_best(
             &mut ours,
-            parse_times(&capture(Command::new(&binary).args([
-                "bench",
-                suite,
-                "--threads",
-                &threads_arg,
-            ]))?)?,
+            parse_times(&capture(
+                Command::new(&binary).args(["--threads", &threads_arg]),
+            )?)?,
         );
         keep_best(
             &mut reference,
@@ -163,14 +176,14 @@ pub fn run_data(root: &Path, archive: &Path, threads: usize, rounds: usize) -> R
             *entry = entry.max(rate);
         }
     };
+    let binary = example(root, "selfsup-vision", "bench_data")?;
     for round in 1..=rounds.max(1) {
         eprintln!("xtask: bench data, round {round} of {rounds}");
-        let binary = root.join("target/release/selfsup");
         keep_fastest(
             &mut ours,
             parse_times(&capture(
                 Command::new(&binary)
-                    .args(["bench", "data", "--threads", &threads_arg, "--data-dir"])
+                    .args(["--threads", &threads_arg, "--data-dir"])
                     .arg(&images),
             )?)?,
         );

@@ -81,7 +81,9 @@ fn unknown_task_lists_known_tasks() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("unknown task `vision-bogus`") && stderr.contains("vision-mae"),
+        stderr.contains("`vision-bogus`")
+            && stderr.contains("unknown task")
+            && stderr.contains("vision-mae"),
         "{stderr}"
     );
 }
@@ -104,6 +106,92 @@ fn missing_data_names_the_file() {
         0,
         "no run folder for a run that never started"
     );
+}
+
+/// Bad values a new user tries, each with the key its one-line error must
+/// name: exit status 1, no panic, no run folder left behind.
+#[test]
+fn bad_values_exit_with_one_line_naming_the_key_and_leave_no_run_folder() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "vision-simclr",
+            &["trainer.batch_size=0"],
+            "trainer.batch_size",
+        ),
+        (
+            "vision-simclr",
+            &["trainer.batch_size=100000"],
+            "trainer.batch_size",
+        ),
+        ("vision-mae", &["method.mask_ratio=1"], "method.mask_ratio"),
+        (
+            "vision-simclr",
+            &["method.backbone.widths=[]"],
+            "method.backbone.widths",
+        ),
+        (
+            "vision-simclr",
+            &["data.held_out_every=1"],
+            "data.held_out_every",
+        ),
+        ("vision-simclr", &["eval.knn_k=0"], "eval.knn_k"),
+        ("vision-simclr", &["eval.knn_k=100000"], "eval.knn_k"),
+        (
+            "vision-rotnet",
+            &[
+                "method.backbone.kind=\"resnet\"",
+                "method.backbone.depth=19",
+                "method.backbone.stem=\"cifar\"",
+            ],
+            "method.backbone",
+        ),
+        (
+            "vision-mae",
+            &["method.encoder.image_size=30"],
+            "method.encoder.image_size",
+        ),
+        ("vision-moco", &["optim.lr=nan"], "optim.lr"),
+        ("vision-simclr", &["method.proj_dim=-3"], "method.proj_dim"),
+        (
+            "vision-simclr",
+            &["method.proj_hidden=1000000000000"],
+            "method.proj_hidden",
+        ),
+        (
+            "text-gpt",
+            &["data.train_fraction=1"],
+            "data.train_fraction",
+        ),
+        ("text-mlm", &["method.model.heads=5"], "method.model.dim"),
+    ];
+    for (task, overrides, key) in cases {
+        let runs = tempfile::tempdir().unwrap();
+        let mut args = vec!["train", *task];
+        for o in *overrides {
+            args.extend(["--set", o]);
+        }
+        let out = selfsup(&args, runs.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{task} {overrides:?}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "{task} {overrides:?} should name {key}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "{task} {overrides:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{task} {overrides:?}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_dir(runs.path()).unwrap().count(),
+            0,
+            "{task} {overrides:?} left a run folder"
+        );
+    }
 }
 
 #[test]
@@ -192,7 +280,7 @@ fn text_gpt_trains_then_generates_from_its_run_folder() {
         .unwrap();
     let err = String::from_utf8_lossy(&unseen.stderr);
     assert!(
-        !unseen.status.success() && err.contains("never saw"),
+        !unseen.status.success() && err.contains("--prompt") && err.contains("cannot read"),
         "{err}"
     );
 }

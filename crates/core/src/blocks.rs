@@ -35,6 +35,21 @@ pub fn batch_norm_config() -> nn::BatchNormConfig {
     }
 }
 
+/// Which tokens attend to which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attention {
+    /// Every token sees every token (ViT, BERT).
+    Bidirectional,
+    /// A token sees itself and earlier tokens only (GPT).
+    Causal,
+}
+
+impl Attention {
+    fn is_causal(self) -> bool {
+        self == Attention::Causal
+    }
+}
+
 /// Pre-LN transformer block: `x + attn(ln(x))`, then `x + mlp(ln(x))`, with a
 /// GELU MLP. Attention goes through libtorch's fused `scaled_dot_product_attention`.
 #[derive(Debug)]
@@ -124,14 +139,14 @@ impl TransformerBlock {
         }
     }
 
-    /// `[batch, tokens, dim]` → same shape. `causal` masks attention to later tokens.
-    pub fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
-        self.forward_t(x, causal, false)
+    /// `[batch, tokens, dim]` → same shape, without dropout.
+    pub fn forward(&self, x: &Tensor, attention: Attention) -> Tensor {
+        self.forward_t(x, attention, false)
     }
 
     /// As [`TransformerBlock::forward`], with dropout when `train`.
-    pub fn forward_t(&self, x: &Tensor, causal: bool, train: bool) -> Tensor {
-        self.forward_masked(x, causal, None, train)
+    pub fn forward_t(&self, x: &Tensor, attention: Attention, train: bool) -> Tensor {
+        self.forward_masked(x, attention, None, train)
     }
 
     /// As [`TransformerBlock::forward_t`], with padding: `keep` `[batch,
@@ -140,10 +155,11 @@ impl TransformerBlock {
     pub fn forward_masked(
         &self,
         x: &Tensor,
-        causal: bool,
+        attention: Attention,
         keep: Option<&Tensor>,
         train: bool,
     ) -> Tensor {
+        let causal = attention.is_causal();
         let p = if train { self.dropout } else { 0.0 };
         let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
         let head_dim = d / self.heads;
@@ -210,7 +226,7 @@ mod tests {
             + block
                 .fc2
                 .forward(&block.fc1.forward(&y.apply(&block.norm2)).gelu("none"));
-        let got = block.forward(&x, false);
+        let got = block.forward(&x, Attention::Bidirectional);
         assert!(got.allclose(&expected, 1e-5, 1e-5, false));
     }
 
@@ -228,14 +244,15 @@ mod tests {
             1,
         );
         let keep = Tensor::from_slice(&[true, true, true, false, false]).view([1, 5]);
-        for causal in [false, true] {
-            let alone = block.forward(&short, causal);
-            let masked = block.forward_masked(&padded, causal, Some(&keep), false);
+        for attention in [Attention::Bidirectional, Attention::Causal] {
+            let causal = attention == Attention::Causal;
+            let alone = block.forward(&short, attention);
+            let masked = block.forward_masked(&padded, attention, Some(&keep), false);
             assert!(
                 masked.narrow(1, 0, 3).allclose(&alone, 1e-5, 1e-5, false),
                 "causal {causal}"
             );
-            let unmasked = block.forward(&padded, causal);
+            let unmasked = block.forward(&padded, attention);
             if !causal {
                 assert!(
                     !unmasked.narrow(1, 0, 3).allclose(&alone, 1e-3, 1e-3, false),
@@ -253,7 +270,10 @@ mod tests {
         let x = Tensor::randn([1, 6, 8], (Kind::Float, Device::Cpu));
         let changed = x.copy();
         let _ = changed.narrow(1, 5, 1).fill_(3.0);
-        let (a, b) = (block.forward(&x, true), block.forward(&changed, true));
+        let (a, b) = (
+            block.forward(&x, Attention::Causal),
+            block.forward(&changed, Attention::Causal),
+        );
         assert!(a
             .narrow(1, 0, 5)
             .allclose(&b.narrow(1, 0, 5), 1e-6, 1e-6, false));

@@ -22,12 +22,24 @@ impl Mlp {
     /// adds MoCo v3's final affine-free batch norm. Layer names: `layers.<i>.linear`,
     /// `layers.<i>.norm`, `last`, `last_norm`.
     pub fn new(path: nn::Path, dims: &[i64], last_norm: bool) -> Self {
+        Self::build(path, dims, true, last_norm)
+    }
+
+    /// An MLP without batch norm, `Linear → ReLU → … → Linear`, every linear
+    /// with a bias: MoCo v2's projector. Names as [`Mlp::new`].
+    pub fn without_norm(path: nn::Path, dims: &[i64]) -> Self {
+        Self::build(path, dims, false, false)
+    }
+
+    /// Hidden layers with batch norm (and bias-free linears, the norm having
+    /// its own shift) or without (linears with biases).
+    fn build(path: nn::Path, dims: &[i64], hidden_norm: bool, last_norm: bool) -> Self {
         assert!(
             dims.len() >= 2,
             "an MLP needs at least input and output sizes"
         );
-        let no_bias = nn::LinearConfig {
-            bias: false,
+        let hidden_linear = nn::LinearConfig {
+            bias: !hidden_norm,
             ..Default::default()
         };
         let hidden = dims
@@ -36,10 +48,10 @@ impl Mlp {
             .enumerate()
             .map(|(i, w)| {
                 let layer = &path / "layers" / i;
-                (
-                    nn::linear(&layer / "linear", w[0], w[1], no_bias),
-                    Some(nn::batch_norm1d(&layer / "norm", w[1], batch_norm_config())),
-                )
+                let linear = nn::linear(&layer / "linear", w[0], w[1], hidden_linear);
+                let norm = hidden_norm
+                    .then(|| nn::batch_norm1d(&layer / "norm", w[1], batch_norm_config()));
+                (linear, norm)
             })
             .collect();
         let (input, output) = (dims[dims.len() - 2], dims[dims.len() - 1]);
@@ -58,34 +70,6 @@ impl Mlp {
             hidden,
             last,
             last_norm,
-        }
-    }
-
-    /// An MLP without batch norm, `Linear → ReLU → … → Linear`, every linear
-    /// with a bias: MoCo v2's projector. Names as [`Mlp::new`].
-    pub fn without_norm(path: nn::Path, dims: &[i64]) -> Self {
-        assert!(
-            dims.len() >= 2,
-            "an MLP needs at least input and output sizes"
-        );
-        let hidden = dims
-            .windows(2)
-            .take(dims.len() - 2)
-            .enumerate()
-            .map(|(i, w)| {
-                let layer = &path / "layers" / i;
-                (
-                    nn::linear(&layer / "linear", w[0], w[1], Default::default()),
-                    None,
-                )
-            })
-            .collect();
-        let (input, output) = (dims[dims.len() - 2], dims[dims.len() - 1]);
-        let last = nn::linear(&path / "last", input, output, Default::default());
-        Self {
-            hidden,
-            last,
-            last_norm: None,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod ema;
 pub mod error;
 pub mod heads;
 pub mod losses;
+pub mod monitor;
 pub mod optim;
 pub mod queue;
 pub mod schedule;

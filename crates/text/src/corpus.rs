@@ -37,10 +37,7 @@ impl TokenCorpus {
         tokenizer: Tokenizer,
         train_fraction: f64,
     ) -> selfsup_data::Result<Self> {
-        assert!(
-            train_fraction > 0.0 && train_fraction < 1.0,
-            "train_fraction must be in (0, 1)"
-        );
+        check_fraction(train_fraction)?;
         let mut train = tokenizer.encode(text)?;
         let validation = train.split_off((train.len() as f64 * train_fraction) as usize);
         Ok(Self {
@@ -53,10 +50,7 @@ impl TokenCorpus {
     /// A token file written by `selfsup data tokenize` (memory-mapped, not
     /// read), with the tokenizer saved next to it (`<file>.toml`).
     pub fn open_token_file(path: &Path, train_fraction: f64) -> selfsup_data::Result<Self> {
-        assert!(
-            train_fraction > 0.0 && train_fraction < 1.0,
-            "train_fraction must be in (0, 1)"
-        );
+        check_fraction(train_fraction)?;
         let tokenizer = SavedTokenizer::read(&tokenizer_path(path))?.load()?;
         let file = Arc::new(TokenFile::open(path)?);
         if file.vocab_size() as usize != tokenizer.vocab_size() {
@@ -89,6 +83,17 @@ impl TokenCorpus {
     /// Reads a text file (or `.gz`) and tokenises it by character.
     pub fn read_chars(path: &Path, train_fraction: f64) -> selfsup_data::Result<Self> {
         Self::from_text_chars(&read_text(path)?, train_fraction)
+    }
+}
+
+/// The split must leave tokens on both sides.
+fn check_fraction(train_fraction: f64) -> selfsup_data::Result<()> {
+    if train_fraction > 0.0 && train_fraction < 1.0 {
+        Ok(())
+    } else {
+        Err(selfsup_data::Error::Mismatch(format!(
+            "data.train_fraction: {train_fraction} must be strictly between 0 and 1"
+        )))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Language-model evaluation: validation loss with perplexity and bits per
 //! character, sampling (temperature, top-k) and fill-mask.
 
-use crate::config::TextMethod;
 use crate::methods::next_token::NextToken;
+use crate::registry::TextMethod;
 use crate::source::Objective;
 use selfsup_core::losses::IGNORE_INDEX;
 use selfsup_data::token_batches::{sample_rng, sequential_windows};

@@ -1,14 +1,20 @@
-//! Text SSL for selfsup: a transformer (causal or bidirectional) and the
-//! next-token (GPT) and masked-LM (BERT) methods, batches from token streams,
-//! and language-model evaluation.
+//! Text SSL for selfsup: a transformer (causal or bidirectional), the
+//! next-token (GPT) and masked-LM (BERT) methods (each one file in
+//! `methods/`, listed once in `methods/mod.rs`), batches from token streams,
+//! language-model evaluation, and the text experiment (train, then
+//! validation loss against random init; generate, fill-mask, probe).
 
-pub mod config;
 pub mod corpus;
+pub mod data;
 pub mod eval;
+pub mod experiment;
 pub mod methods;
 pub mod probe;
+pub mod registry;
 pub mod source;
 pub mod transformer;
 
-pub use config::{TextDataConfig, TextMethod, TextMethodConfig, TextRunConfig};
 pub use corpus::TokenCorpus;
+pub use data::TextDataConfig;
+pub use methods::registry;
+pub use registry::{Text, TextContext, TextMethod, TextRegistry, TextRunConfig};

@@ -2,8 +2,11 @@
 //! (e.g. which book), decided by a linear classifier on frozen, mean-pooled
 //! features, trained vs random-init.
 
-use crate::config::TextMethod;
+use crate::experiment::LoadedText;
+use crate::registry::TextMethod;
 use selfsup_data::tokenizer::Tokenizer;
+use selfsup_train::eval::linear_probe;
+use selfsup_train::{check, Result};
 use tch::{Device, Kind, Tensor};
 
 /// Labelled passages of token ids.
@@ -86,6 +89,65 @@ pub fn passage_features(
     sums / counts.clamp_min(1.0).unsqueeze(1)
 }
 
+/// The which-text probe's result.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// Top-1 of the probe on the trained model's features (0–1).
+    pub trained: f64,
+    /// The same on the model at its random initialisation.
+    pub random_init: f64,
+    /// Passages the probe trained on and was scored on.
+    pub train_passages: usize,
+    /// Passages scored.
+    pub test_passages: usize,
+    /// Passages left out (text the tokenizer cannot encode).
+    pub skipped: usize,
+}
+
+/// Which of `texts` a passage of `chars` characters comes from: a linear
+/// probe (every 5th passage held out) on frozen mean-pooled features of the
+/// trained model and of the same model at random init.
+pub fn probe_texts(
+    loaded: &LoadedText,
+    texts: &[String],
+    chars: usize,
+    per_text: usize,
+) -> Result<ProbeReport> {
+    let found = passages(texts, &loaded.tokenizer, chars, per_text);
+    if found.ids.is_empty() {
+        return Err(check::invalid("--texts", "no passage could be tokenised"));
+    }
+    let context = loaded.method.context();
+    let (train, test): (Vec<usize>, Vec<usize>) = (0..found.ids.len()).partition(|i| i % 5 != 0);
+    let pick = |rows: &[usize]| -> (Vec<Vec<u32>>, Tensor) {
+        let ids = rows.iter().map(|&i| found.ids[i].clone()).collect();
+        let labels: Vec<i64> = rows.iter().map(|&i| found.labels[i]).collect();
+        (ids, Tensor::from_slice(&labels))
+    };
+    let ((train_ids, train_y), (test_ids, test_y)) = (pick(&train), pick(&test));
+    let score = |method: &dyn TextMethod| {
+        let features = |ids: &[Vec<u32>]| passage_features(method, ids, context, loaded.device);
+        let config = &loaded.config.eval.linear_probe;
+        linear_probe(
+            &features(&train_ids),
+            &train_y,
+            &features(&test_ids),
+            &test_y,
+            texts.len() as i64,
+            config,
+        )
+    };
+    let trained = score(loaded.method.as_ref());
+    let (_vs, fresh) = loaded.random_init()?;
+    Ok(ProbeReport {
+        trained,
+        random_init: score(fresh.as_ref()),
+        train_passages: train.len(),
+        test_passages: test.len(),
+        skipped: found.skipped,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,7 +174,7 @@ mod tests {
         let config: NextTokenConfig =
             toml::from_str("[model]\ncontext = 4\ndim = 8\ndepth = 1\nheads = 2\n").unwrap();
         let vs = tch::nn::VarStore::new(Device::Cpu);
-        let model = NextToken::new(vs.root(), &config, 10);
+        let model = NextToken::new(vs.root(), &config, 10).unwrap();
         // One passage of 6 tokens: windows [1 2 3 4] and [5 6] (padded).
         let features = passage_features(&model, &[vec![1, 2, 3, 4, 5, 6]], 4, Device::Cpu);
         let h = |ids: &[i64]| {

@@ -4,7 +4,7 @@
 
 use selfsup_data::token_batches::{next_token_window, sample_rng, Masking};
 use selfsup_data::token_file::Tokens;
-use selfsup_train::{Batch, BatchSource};
+use selfsup_train::{Batch, BatchSource, Named, Result};
 use tch::{Device, Tensor};
 
 /// What each sample asks the model to predict.
@@ -52,7 +52,9 @@ impl BatchSource for TextSource<'_> {
         self.tokens.len() / self.length
     }
 
-    fn batch(&self, epoch: usize, indices: &[usize]) -> Batch {
+    /// Input `tokens` and target `tokens` (the next token, or the original
+    /// at masked positions and −100 elsewhere), each `[batch, length]`.
+    fn batch(&self, epoch: usize, indices: &[usize]) -> Result<Batch> {
         let (inputs, labels): (Vec<Vec<i64>>, Vec<Vec<i64>>) =
             indices.iter().map(|&i| self.sample(epoch, i)).unzip();
         let stack = |rows: Vec<Vec<i64>>| {
@@ -60,11 +62,12 @@ impl BatchSource for TextSource<'_> {
                 .view([indices.len() as i64, self.length as i64])
                 .to_device(self.device)
         };
-        Batch {
-            views: vec![stack(inputs)],
-            labels: stack(labels),
+        Ok(Batch {
+            inputs: Named::new().with("tokens", stack(inputs)),
+            targets: Named::new().with("tokens", stack(labels)),
+            labels: None,
             indices: indices.to_vec(),
-        }
+        })
     }
 
     fn unit(&self) -> &'static str {
@@ -92,17 +95,19 @@ mod tests {
             device: Device::Cpu,
         };
         assert_eq!(source.len(), 62);
-        let batch = source.batch(0, &[0, 5, 9]);
-        assert_eq!(batch.views[0].size(), vec![3, 16]);
-        let diff = (&batch.labels - &batch.views[0])
-            .eq(1)
-            .all()
-            .int64_value(&[]);
+        let batch = source.batch(0, &[0, 5, 9]).unwrap();
+        let (inputs, targets) = (
+            batch.inputs.get("tokens").unwrap(),
+            batch.targets.get("tokens").unwrap(),
+        );
+        assert_eq!(inputs.size(), vec![3, 16]);
+        let diff = (targets - inputs).eq(1).all().int64_value(&[]);
         assert_eq!(diff, 1, "every target is the next token");
-        let again = source.batch(0, &[0, 5, 9]);
-        assert!(again.views[0].equal(&batch.views[0]));
+        let again = source.batch(0, &[0, 5, 9]).unwrap();
+        assert!(again.inputs.get("tokens").unwrap().equal(inputs));
+        let next_epoch = source.batch(1, &[0, 5, 9]).unwrap();
         assert!(
-            !source.batch(1, &[0, 5, 9]).views[0].equal(&batch.views[0]),
+            !next_epoch.inputs.get("tokens").unwrap().equal(inputs),
             "new epoch, new windows"
         );
     }
@@ -117,9 +122,11 @@ mod tests {
             seed: 1,
             device: Device::Cpu,
         };
-        let batch = source.batch(0, &(0..32).collect::<Vec<_>>());
-        let labels: Vec<i64> = Vec::try_from(batch.labels.flatten(0, -1)).unwrap();
-        let inputs: Vec<i64> = Vec::try_from(batch.views[0].flatten(0, -1)).unwrap();
+        let batch = source.batch(0, &(0..32).collect::<Vec<_>>()).unwrap();
+        let labels: Vec<i64> =
+            Vec::try_from(batch.targets.get("tokens").unwrap().flatten(0, -1)).unwrap();
+        let inputs: Vec<i64> =
+            Vec::try_from(batch.inputs.get("tokens").unwrap().flatten(0, -1)).unwrap();
         let selected = labels.iter().filter(|&&l| l != IGNORE).count() as f64 / labels.len() as f64;
         assert!((selected - 0.15).abs() < 0.03, "{selected}");
         let masked = inputs

@@ -6,7 +6,8 @@
 //! Initialised as GPT-2 / nanoGPT: N(0, 0.02), residual projections scaled
 //! by 1/√(2·depth).
 
-use selfsup_core::blocks::TransformerBlock;
+use selfsup_core::blocks::{Attention, TransformerBlock};
+use selfsup_train::{check, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -49,6 +50,37 @@ fn four() -> f64 {
     4.0
 }
 
+impl TransformerConfig {
+    /// Checks every value; `at` is the table's key (`method.model`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        let key = |field: &str| format!("{at}.{field}");
+        check::size(&key("context"), self.context)?;
+        check::size(&key("dim"), self.dim)?;
+        check::size(&key("heads"), self.heads)?;
+        if self.dim % self.heads != 0 || self.dim % 2 != 0 {
+            let message = format!(
+                "{} must be even and divisible by the {} heads",
+                self.dim, self.heads
+            );
+            return Err(check::invalid(&key("dim"), message));
+        }
+        if !(1..=256).contains(&self.depth) {
+            return Err(check::invalid(
+                &key("depth"),
+                format!("{} must be 1 to 256 blocks", self.depth),
+            ));
+        }
+        check::positive(&key("mlp_ratio"), self.mlp_ratio)?;
+        if self.mlp_ratio * self.dim as f64 > check::MAX_SIZE as f64 {
+            return Err(check::invalid(
+                &key("mlp_ratio"),
+                format!("{} x dim {} is too wide", self.mlp_ratio, self.dim),
+            ));
+        }
+        check::fraction_below_one(&key("dropout"), self.dropout)
+    }
+}
+
 /// The network, up to the final LayerNorm.
 #[derive(Debug)]
 pub struct Transformer {
@@ -59,7 +91,7 @@ pub struct Transformer {
     fixed_positions: Option<Tensor>,
     blocks: Vec<TransformerBlock>,
     norm: nn::LayerNorm,
-    causal: bool,
+    attention: Attention,
 }
 
 /// `[positions, dim]` sinusoids: sin on even channels, cos on odd ones.
@@ -73,8 +105,16 @@ pub fn sinusoids(positions: i64, dim: i64, device: tch::Device) -> Tensor {
 }
 
 impl Transformer {
-    /// Builds it under `path` for `vocab_size` tokens; `causal` for next-token models.
-    pub fn new(path: nn::Path, config: &TransformerConfig, vocab_size: i64, causal: bool) -> Self {
+    /// Builds it under `path` for `vocab_size` tokens, causal for
+    /// next-token models; the config is checked first (as `method.model`).
+    pub fn new(
+        path: nn::Path,
+        config: &TransformerConfig,
+        vocab_size: i64,
+        attention: Attention,
+    ) -> Result<Self> {
+        config.validate("method.model")?;
+        check::size("data (the tokenizer's vocabulary)", vocab_size)?;
         let normal = nn::EmbeddingConfig {
             ws_init: nn::Init::Randn {
                 mean: 0.0,
@@ -111,15 +151,15 @@ impl Transformer {
             })
             .collect();
         let norm = nn::layer_norm(&path / "norm", vec![config.dim], Default::default());
-        Self {
+        Ok(Self {
             config: config.clone(),
             token_embed,
             learned_positions,
             fixed_positions,
             blocks,
             norm,
-            causal,
-        }
+            attention,
+        })
     }
 
     /// `[batch, tokens]` int64 ids → `[batch, tokens, dim]` final hidden states.
@@ -156,7 +196,7 @@ impl Transformer {
         };
         let mut x = (self.token_embed.forward(ids) + positions).dropout(self.config.dropout, train);
         for block in &self.blocks {
-            x = block.forward_masked(&x, self.causal, keep, train);
+            x = block.forward_masked(&x, self.attention, keep, train);
         }
         x.apply(&self.norm)
     }
@@ -193,7 +233,13 @@ mod tests {
     fn causal_outputs_ignore_later_tokens_and_logits_are_tied() {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let model = Transformer::new(vs.root(), &config(Positions::Learned), 11, true);
+        let model = Transformer::new(
+            vs.root(),
+            &config(Positions::Learned),
+            11,
+            Attention::Causal,
+        )
+        .unwrap();
         let ids = Tensor::from_slice(&[1i64, 2, 3, 4, 5]).view([1, 5]);
         let changed = Tensor::from_slice(&[1i64, 2, 3, 4, 9]).view([1, 5]);
         let (a, b) = (model.hidden(&ids, false), model.hidden(&changed, false));
@@ -218,7 +264,13 @@ mod tests {
     fn bidirectional_outputs_see_every_token() {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let model = Transformer::new(vs.root(), &config(Positions::Sinusoidal), 11, false);
+        let model = Transformer::new(
+            vs.root(),
+            &config(Positions::Sinusoidal),
+            11,
+            Attention::Bidirectional,
+        )
+        .unwrap();
         let ids = Tensor::from_slice(&[1i64, 2, 3, 4]).view([1, 4]);
         let changed = Tensor::from_slice(&[1i64, 2, 3, 9]).view([1, 4]);
         let (a, b) = (model.hidden(&ids, false), model.hidden(&changed, false));
@@ -249,10 +301,15 @@ mod tests {
         big.dim = 256;
         big.depth = 8;
         big.heads = 4;
-        let _ = Transformer::new(vs.root(), &big, 64, true);
+        let _ = Transformer::new(vs.root(), &big, 64, Attention::Causal).unwrap();
         let std = |name: &str| vs.variables()[name].std(true).double_value(&[]);
         assert!((std("blocks.0.attn.qkv.weight") - 0.02).abs() < 0.001);
         assert!((std("blocks.0.mlp.fc2.weight") - 0.02 / 4.0).abs() < 0.0005);
         assert!((std("token_embed.weight") - 0.02).abs() < 0.002);
+        big.heads = 3;
+        let error = Transformer::new(vs.root() / "bad", &big, 64, Attention::Causal)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("method.model.dim"), "{error}");
     }
 }

@@ -25,10 +25,12 @@ pub fn save_atomic(dir: &Path, name: &str, tensors: &[(String, Tensor)]) -> Resu
     Ok(final_path)
 }
 
-/// Reads every tensor of a checkpoint.
+/// Reads every tensor of a checkpoint, sorted by name.
 pub fn load(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    Tensor::read_safetensors(path)
-        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    let mut tensors = Tensor::read_safetensors(path)
+        .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(tensors)
 }
 
 /// The var store's variables, prefixed (e.g. `model.`), sorted by name.

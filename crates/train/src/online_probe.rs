@@ -2,8 +2,10 @@
 //! classifier trains on the detached features that a method's step already
 //! computed, so label accuracy is followed epoch by epoch at almost no cost
 //! and without touching the representation. It uses its own AdamW (lr 1e-3,
-//! no weight decay); its accuracy is on the training batches.
+//! no weight decay); its accuracy is on the training batches. Correct
+//! predictions are counted on the device, so a step costs no host sync.
 
+use crate::error::{Error, Result};
 use selfsup_core::optim::{decay_groups, AdamW, AdamWConfig, Optimizer};
 use tch::nn::{self, Module, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -13,14 +15,14 @@ pub struct OnlineProbe {
     vs: VarStore,
     classifier: nn::Linear,
     optimizer: AdamW,
-    correct: i64,
+    /// Correct predictions this epoch, a 0-dim int64 tensor on the device.
+    correct: Tensor,
     seen: i64,
 }
 
 impl std::fmt::Debug for OnlineProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnlineProbe")
-            .field("correct", &self.correct)
             .field("seen", &self.seen)
             .finish()
     }
@@ -36,7 +38,7 @@ impl OnlineProbe {
             vs,
             classifier,
             optimizer,
-            correct: 0,
+            correct: Tensor::zeros([], (Kind::Int64, device)),
             seen: 0,
         }
     }
@@ -52,23 +54,22 @@ impl OnlineProbe {
         self.optimizer.zero_grad();
         loss.backward();
         self.optimizer.step(1e-3);
-        self.correct += logits
-            .argmax(1, false)
-            .eq_tensor(&labels)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
+        let correct = logits.argmax(1, false).eq_tensor(&labels).sum(Kind::Int64);
+        self.correct = &self.correct + correct.detach();
         self.seen += labels.size()[0];
     }
 
-    /// Accuracy since the last call, then starts counting afresh (one call per epoch).
+    /// Accuracy since the last call (a host sync), then starts counting
+    /// afresh (one call per epoch).
     pub fn take_accuracy(&mut self) -> f64 {
-        let accuracy = self.correct as f64 / self.seen.max(1) as f64;
-        (self.correct, self.seen) = (0, 0);
+        let accuracy = self.correct.int64_value(&[]) as f64 / self.seen.max(1) as f64;
+        self.correct = self.correct.zeros_like();
+        self.seen = 0;
         accuracy
     }
 
-    /// Weights and optimizer state, saved in checkpoints for inspection (a
-    /// resumed run starts a fresh probe: it never influences the model).
+    /// Weights, optimizer state and the epoch's counts, for checkpoints: a
+    /// resumed run continues the probe exactly.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut out: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         out.extend(
@@ -77,18 +78,54 @@ impl OnlineProbe {
                 .into_iter()
                 .map(|(n, t)| (format!("optim.{n}"), t)),
         );
+        out.push(("correct".into(), self.correct.shallow_clone()));
+        out.push(("seen".into(), Tensor::from(self.seen)));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+
+    /// A probe restored from [`OnlineProbe::state`]'s tensors; `None` when
+    /// they hold no probe (a method without features).
+    pub fn restore(named: &[(String, Tensor)], device: Device) -> Result<Option<Self>> {
+        let find = |key: &str| named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
+        let Some(weight) = find("classifier.weight") else {
+            return Ok(None);
+        };
+        let (classes, dim) = weight.size2().map_err(Error::Torch)?;
+        let mut probe = Self::new(dim, classes, device);
+        for (name, mut variable) in probe.vs.variables() {
+            let saved = find(&name).ok_or_else(|| missing(&name))?;
+            tch::no_grad(|| variable.f_copy_(saved)).map_err(Error::Torch)?;
+        }
+        let optimizer: Vec<(String, Tensor)> = named
+            .iter()
+            .filter_map(|(n, t)| {
+                n.strip_prefix("optim.")
+                    .map(|n| (n.into(), t.shallow_clone()))
+            })
+            .collect();
+        probe.optimizer.load_state(&optimizer)?;
+        probe.correct = find("correct")
+            .ok_or_else(|| missing("correct"))?
+            .to_device(device);
+        probe.seen = find("seen")
+            .ok_or_else(|| missing("seen"))?
+            .int64_value(&[]);
+        Ok(Some(probe))
+    }
+}
+
+fn missing(name: &str) -> Error {
+    Error::from(selfsup_core::Error::State(format!(
+        "the checkpoint's online probe has no `{name}`"
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn learns_separable_features_and_resets_per_epoch() {
-        tch::manual_seed(0);
-        let mut probe = OnlineProbe::new(2, 2, Device::Cpu);
+    fn separable() -> (Tensor, Tensor) {
         let labels = Tensor::from_slice(&[0i64, 1, 0, 1, 0, 1, 0, 1]);
         let features = Tensor::stack(
             &[
@@ -97,6 +134,14 @@ mod tests {
             ],
             1,
         );
+        (features, labels)
+    }
+
+    #[test]
+    fn learns_separable_features_and_resets_per_epoch() {
+        tch::manual_seed(0);
+        let mut probe = OnlineProbe::new(2, 2, Device::Cpu);
+        let (features, labels) = separable();
         for _ in 0..300 {
             probe.step(&features, &labels);
         }
@@ -104,5 +149,24 @@ mod tests {
         probe.step(&features, &labels);
         assert_eq!(probe.take_accuracy(), 1.0);
         assert_eq!(probe.take_accuracy(), 0.0, "counts reset");
+    }
+
+    #[test]
+    fn a_restored_probe_continues_exactly() {
+        tch::manual_seed(0);
+        let (features, labels) = separable();
+        let mut straight = OnlineProbe::new(2, 2, Device::Cpu);
+        for _ in 0..3 {
+            straight.step(&features, &labels);
+        }
+        let mut restored = OnlineProbe::restore(&straight.state(), Device::Cpu)
+            .unwrap()
+            .unwrap();
+        straight.step(&features, &labels);
+        restored.step(&features, &labels);
+        for ((name, a), (_, b)) in straight.state().iter().zip(restored.state().iter()) {
+            assert!(a.equal(b), "{name} differs");
+        }
+        assert!(OnlineProbe::restore(&[], Device::Cpu).unwrap().is_none());
     }
 }

@@ -6,7 +6,8 @@
 //! reseeds every step): then a prefetched batch equals one built on demand,
 //! and a resumed run sees the same batches as an uninterrupted one.
 
-use crate::method::Batch;
+use crate::batch::Batch;
+use crate::error::Result;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread::Scope;
 
@@ -22,8 +23,9 @@ pub trait BatchSource: Sync {
     fn num_classes(&self) -> usize {
         0
     }
-    /// Builds the batch of samples `indices` in `epoch`, on the device.
-    fn batch(&self, epoch: usize, indices: &[usize]) -> Batch;
+    /// Builds the batch of samples `indices` in `epoch`, on the device; an
+    /// error (an unreadable file, say) stops the run with its message.
+    fn batch(&self, epoch: usize, indices: &[usize]) -> Result<Batch>;
     /// What one throughput unit is (`images`, `tokens`).
     fn unit(&self) -> &'static str {
         "images"
@@ -45,7 +47,7 @@ pub fn prefetch<'scope, 'env, S, I>(
     source: &'env S,
     plans: I,
     depth: usize,
-) -> Receiver<Batch>
+) -> Receiver<Result<Batch>>
 where
     S: BatchSource + ?Sized,
     I: Iterator<Item = Plan> + Send + 'scope,
@@ -64,6 +66,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Named;
     use tch::Tensor;
 
     struct Counting;
@@ -72,13 +75,13 @@ mod tests {
         fn len(&self) -> usize {
             100
         }
-        fn batch(&self, epoch: usize, indices: &[usize]) -> Batch {
+        fn batch(&self, epoch: usize, indices: &[usize]) -> Result<Batch> {
             let values: Vec<i64> = indices.iter().map(|&i| (epoch * 1000 + i) as i64).collect();
-            Batch {
-                views: vec![Tensor::from_slice(&values)],
-                labels: Tensor::from_slice(&values),
+            Ok(Batch {
+                inputs: Named::new().with("values", Tensor::from_slice(&values)),
                 indices: indices.to_vec(),
-            }
+                ..Default::default()
+            })
         }
     }
 
@@ -87,7 +90,7 @@ mod tests {
         let plans: Vec<Plan> = (0..20).map(|b| (b / 5, vec![b, b + 1])).collect();
         let got: Vec<Vec<usize>> = std::thread::scope(|scope| {
             let batches = prefetch(scope, &Counting, plans.clone().into_iter(), 2);
-            batches.iter().map(|b| b.indices).collect()
+            batches.iter().map(|b| b.unwrap().indices).collect()
         });
         let expected: Vec<Vec<usize>> = plans.iter().map(|p| p.1.clone()).collect();
         assert_eq!(got, expected);
@@ -98,7 +101,7 @@ mod tests {
         let plans = (0..).map(|b| (0, vec![b % 100]));
         std::thread::scope(|scope| {
             let batches = prefetch(scope, &Counting, plans, 1);
-            let first = batches.recv().unwrap();
+            let first = batches.recv().unwrap().unwrap();
             assert_eq!(first.indices, vec![0]);
             drop(batches);
         });

@@ -3,14 +3,14 @@
 //! with its step and keeps the last good checkpoint; a process killed while
 //! writing a checkpoint leaves the previous one loadable.
 
-use ndarray::Array4;
-use selfsup_data::ImageDataset;
 use selfsup_train::autocast::Precision;
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
-use selfsup_train::image_data::{ImageSource, Normalizer};
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
-use selfsup_train::{checkpoint, Batch, Error, FeatureExtractor, Method, StepOutput, Trainer};
+use selfsup_train::testing::{assert_resume_is_exact, lock_torch_rng};
+use selfsup_train::{
+    checkpoint, Batch, BatchSource, Error, FeatureExtractor, Method, Named, StepOutput, Trainer,
+};
 use std::path::Path;
 use tch::nn::{self, Module, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -60,7 +60,7 @@ impl Method for Denoiser {
                 message: "interrupted".into(),
             });
         }
-        let x = batch.views[0].flatten(1, -1);
+        let x = batch.inputs.get("x")?.flatten(1, -1);
         let noisy = &x + Tensor::randn_like(&x) * 0.3;
         if self.oom_at == Some(self.steps) {
             panic!("CUDA out of memory. Tried to allocate 2.00 GiB");
@@ -76,10 +76,10 @@ impl Method for Denoiser {
         } else {
             loss
         };
-        Ok(StepOutput {
-            loss,
-            features: Some(code),
-        })
+        let code_norm = code.detach().norm();
+        Ok(StepOutput::new(loss)
+            .with_features(code)
+            .with_scalar("code_norm", code_norm))
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -87,15 +87,36 @@ impl Method for Denoiser {
     }
 }
 
-/// libtorch's generator is global to the process and the trainer reseeds it
-/// every step, so tests that train must not run at the same time.
-static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// 40 samples of 16 values (a 4x4 "image" of one channel) with two
+/// classes; deterministic in the index, and normalised as an image source would.
+struct Vectors;
 
-fn data() -> ImageDataset {
-    let images = Array4::from_shape_fn((40, 4, 4, 1), |(n, h, w, _)| {
-        ((n * 7 + h * 5 + w * 3) % 256) as u8
-    });
-    ImageDataset::new(images, (0..40).map(|i| i % 2).collect(), 2).unwrap()
+impl BatchSource for Vectors {
+    fn len(&self) -> usize {
+        40
+    }
+    fn num_classes(&self) -> usize {
+        2
+    }
+    fn batch(&self, _epoch: usize, indices: &[usize]) -> selfsup_train::Result<Batch> {
+        let values: Vec<f32> = indices
+            .iter()
+            .flat_map(|&n| {
+                (0..16)
+                    .map(move |p| ((n * 7 + (p / 4) * 5 + (p % 4) * 3) % 256) as f32 / 64.0 - 2.0)
+            })
+            .collect();
+        let labels: Vec<i64> = indices.iter().map(|&i| (i % 2) as i64).collect();
+        Ok(Batch {
+            inputs: Named::new().with(
+                "x",
+                Tensor::from_slice(&values).view([indices.len() as i64, 1, 4, 4]),
+            ),
+            labels: Some(Tensor::from_slice(&labels)),
+            indices: indices.to_vec(),
+            ..Default::default()
+        })
+    }
 }
 
 fn trainer(optimizer: OptimizerKind) -> Trainer {
@@ -145,73 +166,32 @@ fn fit(
     run: &mut Run,
     resume: Option<&Path>,
 ) -> selfsup_train::Result<selfsup_train::trainer::FitReport> {
-    let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
-    let images = data();
-    let data = ImageSource {
-        images: &images,
-        normalizer: &normalizer,
-        recipes: Vec::new(),
-        seed: trainer.config.seed,
-    };
-    trainer.fit(method, vs, &data, &run.dir, &mut run.metrics, resume)
+    trainer.fit(method, vs, &Vectors, &run.dir, &mut run.metrics, resume)
 }
 
-fn assert_resume_is_exact(optimizer: OptimizerKind) {
-    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+fn assert_resume_is_exact_with(optimizer: OptimizerKind) {
     let trainer = trainer(optimizer);
-    // Uninterrupted: 3 epochs of 5 steps.
-    tch::manual_seed(1);
-    let straight_vs = VarStore::new(Device::Cpu);
-    let mut straight = Denoiser::new(&straight_vs);
-    let mut run = new_run();
-    assert_eq!(
-        fit(&trainer, &mut straight, &straight_vs, &mut run, None)
-            .unwrap()
-            .steps,
-        15
-    );
-
-    // Interrupted after 7 steps (mid-epoch), then resumed in a fresh model.
-    tch::manual_seed(1);
-    let first_vs = VarStore::new(Device::Cpu);
-    let mut first = Denoiser::new(&first_vs);
-    first.fail_at = Some(8);
-    let mut run = new_run();
-    assert!(fit(&trainer, &mut first, &first_vs, &mut run, None).is_err());
-    tch::manual_seed(99); // a different init: everything must come from the checkpoint
-    let resumed_vs = VarStore::new(Device::Cpu);
-    let mut resumed = Denoiser::new(&resumed_vs);
-    let checkpoint = run.dir.checkpoints().join("last.safetensors");
-    fit(
-        &trainer,
-        &mut resumed,
-        &resumed_vs,
-        &mut run,
-        Some(&checkpoint),
-    )
-    .unwrap();
-
-    for ((name, a), (_, b)) in weights(&straight_vs)
-        .iter()
-        .zip(weights(&resumed_vs).iter())
-    {
-        assert!(a.equal(b), "{optimizer:?}: {name} differs after resume");
-    }
+    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method>> {
+        Ok(Box::new(Denoiser::new(vs)))
+    };
+    // 3 epochs of 5 steps, interrupted after 7 (mid-epoch), then resumed.
+    let losses = assert_resume_is_exact(&build, &trainer, &Vectors, 8);
+    assert_eq!(losses.len(), 15);
 }
 
 #[test]
 fn resumed_adamw_run_is_bitwise_identical() {
-    assert_resume_is_exact(OptimizerKind::Adamw);
+    assert_resume_is_exact_with(OptimizerKind::Adamw);
 }
 
 #[test]
 fn resumed_sgd_run_is_bitwise_identical() {
-    assert_resume_is_exact(OptimizerKind::Sgd);
+    assert_resume_is_exact_with(OptimizerKind::Sgd);
 }
 
 #[test]
 fn nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint() {
-    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = lock_torch_rng();
     let trainer = trainer(OptimizerKind::Adamw);
     let vs = VarStore::new(Device::Cpu);
     let mut method = Denoiser::new(&vs);
@@ -237,8 +217,57 @@ fn nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint() {
 }
 
 #[test]
+fn nan_between_log_rows_is_found_at_its_step_before_the_next_checkpoint() {
+    let _rng = lock_torch_rng();
+    let mut trainer = trainer(OptimizerKind::Adamw);
+    trainer.config.log_every = 10;
+    trainer.config.checkpoint_every = 0;
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    method.nan_at = Some(7);
+    let mut run = new_run();
+    let err = fit(&trainer, &mut method, &vs, &mut run, None).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteLoss { step: 7, .. }), "{err}");
+    let saved = checkpoint::load(&run.dir.checkpoints().join("last.safetensors")).unwrap();
+    let step = saved
+        .iter()
+        .find(|(n, _)| n == "trainer.step")
+        .unwrap()
+        .1
+        .int64_value(&[]);
+    assert_eq!(step, 5, "the epoch-end checkpoint before the NaN is kept");
+    assert_eq!(
+        method.steps, 10,
+        "found at the next epoch end, without a sync per step"
+    );
+}
+
+#[test]
+fn method_scalars_are_averaged_into_metrics_and_plotted() {
+    let _rng = lock_torch_rng();
+    let mut trainer = trainer(OptimizerKind::Adamw);
+    trainer.config.log_every = 5;
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    let mut run = new_run();
+    fit(&trainer, &mut method, &vs, &mut run, None).unwrap();
+    let metrics = std::fs::read_to_string(run.dir.file("metrics.csv")).unwrap();
+    let rows: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.contains(",train,code_norm,"))
+        .collect();
+    assert_eq!(rows.len(), 3, "one per log row: {metrics}");
+    let plots =
+        selfsup_train::plots::plot_metrics(&run.dir.file("metrics.csv"), run.dir.path()).unwrap();
+    assert!(
+        plots.iter().any(|p| p.ends_with("train_code_norm.png")),
+        "{plots:?}"
+    );
+}
+
+#[test]
 fn gradient_clipping_and_accumulation_train() {
-    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = lock_torch_rng();
     let mut trainer = trainer(OptimizerKind::Lars);
     trainer.config.grad_clip = Some(0.5);
     trainer.config.accumulate = 2;
@@ -254,7 +283,7 @@ fn gradient_clipping_and_accumulation_train() {
 
 #[test]
 fn out_of_memory_is_reported_with_the_batch_size() {
-    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = lock_torch_rng();
     let trainer = trainer(OptimizerKind::Adamw);
     let vs = VarStore::new(Device::Cpu);
     let mut method = Denoiser::new(&vs);
@@ -280,7 +309,7 @@ fn out_of_memory_is_reported_with_the_batch_size() {
 
 #[test]
 fn online_probe_best_checkpoint_step_budget_and_data_share() {
-    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = lock_torch_rng();
     let mut trainer = trainer(OptimizerKind::Adamw);
     trainer.config.max_steps = Some(12);
     trainer.optim.weight_decay_end = Some(0.4);
@@ -379,7 +408,7 @@ fn sigkill_while_writing_leaves_a_loadable_checkpoint() {
 
 #[test]
 fn bf16_autocast_trains_fp32_master_weights_close_to_fp32() {
-    let _rng = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _rng = lock_torch_rng();
     let mut losses = Vec::new();
     for precision in [Precision::Fp32, Precision::Bf16] {
         let mut trainer = trainer(OptimizerKind::Adamw);

@@ -2,9 +2,16 @@
 
 use thiserror::Error;
 
-/// What can go wrong in a vision method.
+/// What can go wrong in a vision run.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// A config value, a run folder or training failed (the message names
+    /// the key or file).
+    #[error(transparent)]
+    Train(#[from] selfsup_train::Error),
+    /// Data could not be read.
+    #[error(transparent)]
+    Data(#[from] selfsup_data::Error),
     /// A loss or other core computation failed.
     #[error(transparent)]
     Core(#[from] selfsup_core::Error),

@@ -37,7 +37,7 @@ fn vit(vs: &VarStore) -> VisionTransformer {
         heads: 2,
         mlp_ratio: 2.0,
     };
-    VisionTransformer::new(vs.root() / "encoder", &config)
+    VisionTransformer::new(vs.root() / "encoder", &config, "method.encoder").unwrap()
 }
 
 #[test]

@@ -2,9 +2,12 @@
 //! it: a causal transformer reads a window of tokens and predicts each
 //! following token; the loss is the mean cross-entropy over all positions.
 
+use crate::registry::{Text, TextContext, TextMethod};
+use crate::source::Objective;
 use crate::transformer::{Transformer, TransformerConfig};
+use selfsup_core::blocks::Attention;
 use selfsup_core::losses::next_token;
-use selfsup_train::{Batch, FeatureExtractor, Method, StepOutput};
+use selfsup_train::{Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{Kind, Tensor};
@@ -25,10 +28,10 @@ pub struct NextToken {
 
 impl NextToken {
     /// Builds the decoder under `path` for `vocab_size` tokens.
-    pub fn new(path: nn::Path, config: &NextTokenConfig, vocab_size: i64) -> Self {
-        Self {
-            model: Transformer::new(path, &config.model, vocab_size, true),
-        }
+    pub fn new(path: nn::Path, config: &NextTokenConfig, vocab_size: i64) -> Result<Self> {
+        Ok(Self {
+            model: Transformer::new(path, &config.model, vocab_size, Attention::Causal)?,
+        })
     }
 
     /// `[batch, tokens]` ids → `[batch, tokens, vocab]` logits.
@@ -47,15 +50,36 @@ impl NextToken {
     }
 }
 
+impl Register<Text> for NextToken {
+    const NAME: &'static str = "gpt";
+    const SUMMARY: &'static str = "next-token prediction (GPT): a causal transformer";
+    type Config = NextTokenConfig;
+    fn build(config: &NextTokenConfig, path: nn::Path, context: &TextContext) -> Result<Box<dyn TextMethod>> {
+        Ok(Box::new(Self::new(path, config, context.tokenizer_vocab as i64)?))
+    }
+}
+
+impl TextMethod for NextToken {
+    fn logits(&self, ids: &Tensor, train: bool) -> Tensor {
+        NextToken::logits(self, ids, train)
+    }
+    fn transformer(&self) -> &Transformer {
+        &self.model
+    }
+    fn objective(&self) -> Objective {
+        Objective::NextToken
+    }
+    fn as_next_token(&self) -> Option<&NextToken> {
+        Some(self)
+    }
+}
+
 impl Method for NextToken {
-    /// `batch.views[0]`: `[batch, tokens]` input ids; `batch.labels`: the
-    /// same shape, shifted by one.
-    fn step(&mut self, batch: &Batch, train: bool) -> selfsup_train::Result<StepOutput> {
-        let logits = self.logits(&batch.views[0], train);
-        Ok(StepOutput {
-            loss: next_token(&logits, &batch.labels)?,
-            features: None,
-        })
+    /// Input `tokens`: `[batch, tokens]` ids; target `tokens`: the same
+    /// shape, shifted by one.
+    fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
+        let logits = self.logits(batch.inputs.get("tokens")?, train);
+        Ok(StepOutput::new(next_token(&logits, batch.targets.get("tokens")?)?))
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -69,5 +93,21 @@ impl FeatureExtractor for NextToken {
         self.model
             .hidden(ids, train)
             .mean_dim(1, false, Kind::Float)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::smoke::{trains_and_resumes, Smoke};
+
+    #[test]
+    fn trains_and_resumes_exactly() {
+        // Next-token learns the toy language fast.
+        trains_and_resumes(module_path!(), Smoke {
+            name: "gpt",
+            steps: 60,
+            batch_size: 16,
+            factor: 0.7,
+        });
     }
 }

@@ -4,15 +4,15 @@
 //! backbone and head train together with AdamW and a cosine schedule; top-1 is
 //! measured on the held-out split.
 
-use crate::image_data::Normalizer;
+use super::LabelledData;
+use crate::error::Result;
 use crate::method::FeatureExtractor;
 use selfsup_core::optim::{decay_groups, AdamW, AdamWConfig, Optimizer};
 use selfsup_core::schedule::warmup_cosine;
 use selfsup_data::sampler::EpochSampler;
-use selfsup_data::ImageDataset;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, VarStore};
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 /// Fine-tuning settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,32 +45,53 @@ impl Default for FineTuneConfig {
     }
 }
 
-/// Trains `backbone` (its variables in `backbone_vs`) plus a new linear head on
-/// `train`, returns top-1 accuracy (0–1) on `test`.
+impl FineTuneConfig {
+    /// Checks every value; `at` is the section's key (`eval.fine_tune`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        for (i, &fraction) in self.fractions.iter().enumerate() {
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(crate::check::invalid(
+                    &format!("{at}.fractions[{i}]"),
+                    format!("{fraction} must be in (0, 1]"),
+                ));
+            }
+        }
+        crate::check::at_least_one(&format!("{at}.epochs"), self.epochs)?;
+        crate::check::size(&format!("{at}.batch_size"), self.batch_size)?;
+        crate::check::positive(&format!("{at}.lr"), self.lr)?;
+        crate::check::non_negative(&format!("{at}.weight_decay"), self.weight_decay)
+    }
+}
+
+/// Trains `backbone` (its variables in `backbone_vs`) plus a new linear head
+/// on the samples `subset` of `train`; returns top-1 accuracy (0–1) on `test`.
 pub fn fine_tune(
     backbone: &dyn FeatureExtractor,
     backbone_vs: &VarStore,
-    train: &ImageDataset,
-    test: &ImageDataset,
-    normalizer: &Normalizer,
+    train: &dyn LabelledData,
+    subset: &[usize],
+    test: &dyn LabelledData,
     config: &FineTuneConfig,
-) -> f64 {
+) -> Result<f64> {
     let device = backbone_vs.device();
-    let feature_dim =
-        tch::no_grad(|| backbone.features(&normalizer.apply(&train.gather(&[0])), false)).size()[1];
+    let feature_dim = tch::no_grad(|| -> Result<i64> {
+        Ok(backbone
+            .features(&train.inputs(&subset[..1])?, false)
+            .size()[1])
+    })?;
     tch::manual_seed(config.seed as i64);
     let head_vs = VarStore::new(device);
     let head = nn::linear(
         head_vs.root() / "head",
         feature_dim,
-        train.num_classes as i64,
+        train.num_classes() as i64,
         Default::default(),
     );
     let mut groups = decay_groups(backbone_vs, config.weight_decay);
     groups.extend(decay_groups(&head_vs, config.weight_decay));
     let mut optimizer = AdamW::new(groups, AdamWConfig::default());
     let sampler = EpochSampler {
-        len: train.len(),
+        len: subset.len(),
         batch_size: config.batch_size,
         drop_last: false,
         seed: config.seed,
@@ -79,13 +100,11 @@ pub fn fine_tune(
     let total = per_epoch * config.epochs;
     let mut step = 0;
     for epoch in 0..config.epochs {
-        for indices in sampler.epoch(epoch as u64) {
-            let images = normalizer.apply(&train.gather(&indices));
-            let labels =
-                Tensor::from_slice(&indices.iter().map(|&i| train.labels[i]).collect::<Vec<_>>())
-                    .to_device(device);
+        for positions in sampler.epoch(epoch as u64) {
+            let indices: Vec<usize> = positions.iter().map(|&p| subset[p]).collect();
+            let labels = train.labels(&indices).to_device(device);
             let loss = head
-                .forward(&backbone.features(&images, true))
+                .forward(&backbone.features(&train.inputs(&indices)?, true))
                 .cross_entropy_for_logits(&labels);
             optimizer.zero_grad();
             loss.backward();
@@ -93,31 +112,36 @@ pub fn fine_tune(
             step += 1;
         }
     }
+    accuracy(backbone, &head, test)
+}
+
+/// Top-1 of `head` on `backbone`'s features of every sample of `test`.
+fn accuracy(
+    backbone: &dyn FeatureExtractor,
+    head: &nn::Linear,
+    test: &dyn LabelledData,
+) -> Result<f64> {
     let all: Vec<usize> = (0..test.len()).collect();
-    let correct: i64 = tch::no_grad(|| {
-        all.chunks(256)
-            .map(|chunk| {
-                let logits =
-                    head.forward(&backbone.features(&normalizer.apply(&test.gather(chunk)), false));
-                let labels =
-                    Tensor::from_slice(&chunk.iter().map(|&i| test.labels[i]).collect::<Vec<_>>())
-                        .to_device(device);
-                logits
-                    .argmax(1, false)
-                    .eq_tensor(&labels)
-                    .sum(Kind::Int64)
-                    .int64_value(&[])
-            })
-            .sum()
-    });
-    correct as f64 / test.len() as f64
+    let correct = tch::no_grad(|| -> Result<i64> {
+        let mut correct = 0;
+        for chunk in all.chunks(256) {
+            let logits = head.forward(&backbone.features(&test.inputs(chunk)?, false));
+            let labels = test.labels(chunk).to_device(logits.device());
+            correct += logits
+                .argmax(1, false)
+                .eq_tensor(&labels)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+        }
+        Ok(correct)
+    })?;
+    Ok(correct as f64 / test.len().max(1) as f64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::Array4;
-    use tch::Device;
+    use tch::{Device, Tensor};
 
     /// A tiny conv backbone: enough to learn bright-left vs bright-right images.
     struct TinyConv {
@@ -130,13 +154,34 @@ mod tests {
         }
     }
 
-    fn halves(n: usize) -> ImageDataset {
-        let images =
-            Array4::from_shape_fn(
-                (n, 4, 4, 1),
-                |(i, _, w, _)| if (w < 2) == (i % 2 == 0) { 220 } else { 20 },
-            );
-        ImageDataset::new(images, (0..n as i64).map(|i| i % 2).collect(), 2).unwrap()
+    /// `n` 4×4 images, bright on the left (class 0) or on the right (class 1).
+    struct Halves(usize);
+
+    impl LabelledData for Halves {
+        fn len(&self) -> usize {
+            self.0
+        }
+        fn num_classes(&self) -> usize {
+            2
+        }
+        fn inputs(&self, indices: &[usize]) -> Result<Tensor> {
+            let pixels: Vec<f32> = indices
+                .iter()
+                .flat_map(|&i| {
+                    (0..16).map(move |p| {
+                        if ((p % 4) < 2) == (i % 2 == 0) {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    })
+                })
+                .collect();
+            Ok(Tensor::from_slice(&pixels).view([indices.len() as i64, 1, 4, 4]))
+        }
+        fn labels(&self, indices: &[usize]) -> Tensor {
+            Tensor::from_slice(&indices.iter().map(|&i| (i % 2) as i64).collect::<Vec<_>>())
+        }
     }
 
     #[test]
@@ -155,21 +200,20 @@ mod tests {
                 },
             ),
         };
-        let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
         let config = FineTuneConfig {
             epochs: 20,
             batch_size: 8,
             lr: 1e-2,
             ..Default::default()
         };
-        let accuracy = fine_tune(
-            &backbone,
-            &vs,
-            &halves(32),
-            &halves(20),
-            &normalizer,
-            &config,
-        );
-        assert_eq!(accuracy, 1.0);
+        let subset: Vec<usize> = (0..32).collect();
+        let accuracy = fine_tune(&backbone, &vs, &Halves(32), &subset, &Halves(20), &config);
+        assert_eq!(accuracy.unwrap(), 1.0);
+        let bad = FineTuneConfig {
+            fractions: vec![0.1, 1.5],
+            ..Default::default()
+        };
+        let error = bad.validate("eval.fine_tune").unwrap_err().to_string();
+        assert!(error.contains("eval.fine_tune.fractions[1]"), "{error}");
     }
 }

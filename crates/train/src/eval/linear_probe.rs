@@ -26,6 +26,15 @@ pub struct LinearProbeConfig {
     pub seed: u64,
 }
 
+impl LinearProbeConfig {
+    /// Checks every value; `at` is the section's key (`eval.linear_probe`).
+    pub fn validate(&self, at: &str) -> crate::Result<()> {
+        crate::check::at_least_one(&format!("{at}.epochs"), self.epochs)?;
+        crate::check::size(&format!("{at}.batch_size"), self.batch_size)?;
+        crate::check::positive(&format!("{at}.lr"), self.lr)
+    }
+}
+
 impl Default for LinearProbeConfig {
     fn default() -> Self {
         Self {

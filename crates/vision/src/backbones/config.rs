@@ -5,7 +5,7 @@
 use super::resnet::{ResNet, ResNetConfig};
 use super::small_cnn::{SmallCnn, SmallCnnConfig};
 use super::vit::{VisionTransformer, VitConfig};
-use selfsup_train::FeatureExtractor;
+use selfsup_train::{check, FeatureExtractor, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;
@@ -84,30 +84,81 @@ impl BackboneConfig {
         }
     }
 
+    /// Input channels it reads.
+    pub fn in_channels(&self) -> i64 {
+        match self {
+            BackboneConfig::Resnet(config) => config.in_channels,
+            BackboneConfig::SmallCnn(config) => config.in_channels,
+            BackboneConfig::Vit(config) => config.in_channels,
+            BackboneConfig::VitPreset { in_channels, .. } => *in_channels,
+        }
+    }
+
     /// Width of the features.
     pub fn feature_dim(&self) -> i64 {
         match self {
             BackboneConfig::Resnet(config) => config.feature_dim(),
             BackboneConfig::SmallCnn(config) => SmallCnn::feature_dim(config),
-            _ => self.vit().expect("a ViT").dim,
+            _ => self.vit().map_or(0, |vit| vit.dim),
         }
     }
 
-    /// Builds the backbone under `path`.
-    pub fn build(&self, path: nn::Path) -> Box<dyn Backbone> {
+    /// Checks every value; `at` is the table's key (`method.backbone`).
+    pub fn validate(&self, at: &str) -> Result<()> {
         match self {
-            BackboneConfig::Resnet(config) => Box::new(ResNet::new(path, config)),
-            BackboneConfig::SmallCnn(config) => Box::new(SmallCnn::new(path, config)),
-            _ => Box::new(VisionTransformer::new(path, &self.vit().expect("a ViT"))),
+            BackboneConfig::Resnet(config) => config.validate(at),
+            BackboneConfig::SmallCnn(config) => config.validate(at),
+            _ => match self.vit() {
+                Some(vit) => vit.validate(at),
+                None => Ok(()),
+            },
         }
+    }
+
+    /// Builds the backbone under `path` for images of `channels` channels;
+    /// a bad value or a channel mismatch is an error naming `at`'s key.
+    pub fn build(
+        &self,
+        path: nn::Path,
+        at: &str,
+        channels: Option<i64>,
+    ) -> Result<Box<dyn Backbone>> {
+        self.validate(at)?;
+        if let Some(channels) = channels.filter(|&c| c != self.in_channels()) {
+            let message = format!(
+                "{}, but the images have {channels} channel(s)",
+                self.in_channels()
+            );
+            return Err(check::invalid(&format!("{at}.in_channels"), message));
+        }
+        Ok(match self {
+            BackboneConfig::Resnet(config) => Box::new(ResNet::new(path, config)?),
+            BackboneConfig::SmallCnn(config) => Box::new(SmallCnn::new(path, config)?),
+            _ => match self.vit() {
+                Some(vit) => Box::new(VisionTransformer::new(path, &vit, at)?),
+                None => return Err(check::invalid(at, "not a backbone")),
+            },
+        })
     }
 }
 
-/// Features of every view, computed as one batch (one forward pass keeps
-/// batch-norm statistics over all views, as SimCLR's reference code does):
-/// `[views · batch, dim]`, view-major.
-pub fn features_of_views(backbone: &dyn Backbone, views: &[Tensor], train: bool) -> Tensor {
-    backbone.features(&Tensor::cat(views, 0), train)
+/// Features of every view: `[views · batch, dim]`, view-major. Consecutive
+/// views of one size go through the backbone as one batch (one forward pass
+/// keeps batch-norm statistics over all of them, as SimCLR's reference code
+/// does); multi-crop's global and local views make one batch per size, as
+/// DINO's code does.
+pub fn features_of_views(backbone: &dyn Backbone, views: &[&Tensor], train: bool) -> Tensor {
+    let mut groups: Vec<Tensor> = Vec::new();
+    let mut start = 0;
+    while start < views.len() {
+        let shape = views[start].size();
+        let end = (start..views.len())
+            .find(|&i| views[i].size() != shape)
+            .unwrap_or(views.len());
+        groups.push(backbone.features(&Tensor::cat(&views[start..end], 0), train));
+        start = end;
+    }
+    Tensor::cat(&groups, 0)
 }
 
 #[cfg(test)]
@@ -129,11 +180,29 @@ mod tests {
             let config: BackboneConfig = toml::from_str(text).unwrap();
             assert_eq!(config.feature_dim(), dim, "{text}");
             let vs = nn::VarStore::new(Device::Cpu);
-            let backbone = config.build(vs.root());
+            let backbone = config.build(vs.root(), "method.backbone", Some(3)).unwrap();
             let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
             assert_eq!(backbone.features(&x, true).size(), vec![2, dim], "{text}");
+            let error = config
+                .build(vs.root() / "grey", "method.backbone", Some(1))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("method.backbone.in_channels"), "{error}");
         }
         let unknown = toml::from_str::<BackboneConfig>("kind = \"vgg\"").unwrap_err();
         assert!(unknown.to_string().contains("vgg"), "{unknown}");
+    }
+
+    #[test]
+    fn views_of_two_sizes_go_through_in_two_batches() {
+        let config: BackboneConfig = toml::from_str("kind = \"small_cnn\"\nwidths = [4]").unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let backbone = config.build(vs.root(), "method.backbone", Some(3)).unwrap();
+        let big = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let small = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let features = features_of_views(backbone.as_ref(), &[&big, &big, &small], false);
+        assert_eq!(features.size(), vec![6, 4]);
+        let alone = backbone.features(&small, false);
+        assert!(features.narrow(0, 4, 2).allclose(&alone, 1e-5, 1e-6, false));
     }
 }

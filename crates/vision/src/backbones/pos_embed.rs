@@ -18,6 +18,19 @@ pub fn sincos_2d(dim: i64, grid: i64, device: Device) -> Tensor {
     Tensor::cat(&[sincos_1d(dim / 2, &cols), sincos_1d(dim / 2, &rows)], 1).to_kind(Kind::Float)
 }
 
+/// Bicubic interpolation of a square grid of position embeddings,
+/// `[1, grid · grid, dim]`, to `rows × columns` patches (DINO's
+/// `interpolate_pos_encoding`, align-corners off): `[1, rows · columns, dim]`.
+pub fn interpolate_grid(positions: &Tensor, grid: i64, rows: i64, columns: i64) -> Tensor {
+    let dim = positions.size()[2];
+    positions
+        .reshape([1, grid, grid, dim])
+        .permute([0, 3, 1, 2])
+        .upsample_bicubic2d([rows, columns], false, None, None)
+        .permute([0, 2, 3, 1])
+        .reshape([1, rows * columns, dim])
+}
+
 fn sincos_1d(dim: i64, positions: &Tensor) -> Tensor {
     let omega = Tensor::arange(dim / 2, (Kind::Double, positions.device())) / (dim as f64 / 2.0);
     let omega = Tensor::from(1.0f64).to_device(positions.device())
@@ -54,5 +67,17 @@ mod tests {
         // Patch 0 is at the origin: all sines 0, all cosines 1.
         let origin: Vec<f32> = Vec::try_from(emb.get(0)).unwrap();
         assert_eq!(origin, vec![0., 0., 1., 1., 0., 0., 1., 1.]);
+    }
+
+    #[test]
+    fn interpolation_keeps_the_same_grid_and_resizes_others() {
+        let grid = sincos_2d(8, 4, Device::Cpu).unsqueeze(0);
+        let same = interpolate_grid(&grid, 4, 4, 4);
+        assert!(same.allclose(&grid, 1e-5, 1e-6, false));
+        let smaller = interpolate_grid(&grid, 4, 2, 2);
+        assert_eq!(smaller.size(), vec![1, 4, 8]);
+        // A 1x1 grid is the average-like middle value: finite and bounded.
+        let one = interpolate_grid(&grid, 4, 1, 1);
+        assert!(one.abs().max().double_value(&[]) <= 1.5);
     }
 }

@@ -5,7 +5,7 @@
 //! end instead of 1×1.
 
 use selfsup_core::blocks::batch_norm_config;
-use selfsup_train::FeatureExtractor;
+use selfsup_train::{check, FeatureExtractor, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
@@ -38,19 +38,29 @@ fn three() -> i64 {
 }
 
 impl ResNetConfig {
-    /// Blocks per stage and whether they are bottlenecks.
-    fn layout(&self) -> ([i64; 4], bool) {
+    /// Blocks per stage and whether they are bottlenecks; `None` for a depth
+    /// that is not 18, 34 or 50.
+    fn layout(&self) -> Option<([i64; 4], bool)> {
         match self.depth {
-            18 => ([2, 2, 2, 2], false),
-            34 => ([3, 4, 6, 3], false),
-            50 => ([3, 4, 6, 3], true),
-            other => panic!("ResNet depth must be 18, 34 or 50, not {other}"),
+            18 => Some(([2, 2, 2, 2], false)),
+            34 => Some(([3, 4, 6, 3], false)),
+            50 => Some(([3, 4, 6, 3], true)),
+            _ => None,
         }
+    }
+
+    /// Checks every value; `at` is the table's key (`method.backbone`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        if self.layout().is_none() {
+            let message = format!("{} is not a ResNet depth: use 18, 34 or 50", self.depth);
+            return Err(check::invalid(&format!("{at}.depth"), message));
+        }
+        check::size(&format!("{at}.in_channels"), self.in_channels)
     }
 
     /// Width of the pooled features: 512, or 2048 with bottlenecks.
     pub fn feature_dim(&self) -> i64 {
-        if self.layout().1 {
+        if self.depth == 50 {
             2048
         } else {
             512
@@ -147,8 +157,11 @@ pub struct ResNet {
 impl ResNet {
     /// Builds the network under `path` with torchvision's names
     /// (`conv1`, `bn1`, `layer1.0.conv1`, …, `layer4.1.downsample.0`).
-    pub fn new(path: nn::Path, config: &ResNetConfig) -> Self {
-        let (counts, bottleneck) = config.layout();
+    pub fn new(path: nn::Path, config: &ResNetConfig) -> Result<Self> {
+        config.validate("method.backbone")?;
+        let Some((counts, bottleneck)) = config.layout() else {
+            return Err(check::invalid("method.backbone.depth", "not 18, 34 or 50"));
+        };
         let (kernel, stride) = match config.stem {
             Stem::Cifar => (3, 1),
             Stem::Imagenet => (7, 2),
@@ -166,12 +179,12 @@ impl ResNet {
                 input = if bottleneck { planes * 4 } else { planes };
             }
         }
-        Self {
+        Ok(Self {
             config: config.clone(),
             conv1,
             bn1,
             layers,
-        }
+        })
     }
 }
 
@@ -218,7 +231,7 @@ mod tests {
                 stem: Stem::Imagenet,
                 in_channels: 3,
             };
-            let _ = ResNet::new(vs.root(), &config);
+            let _ = ResNet::new(vs.root(), &config).unwrap();
             assert_eq!(parameter_count(&vs), expected, "resnet{depth}");
         }
     }
@@ -231,7 +244,7 @@ mod tests {
             stem: Stem::Cifar,
             in_channels: 3,
         };
-        let net = ResNet::new(vs.root(), &config);
+        let net = ResNet::new(vs.root(), &config).unwrap();
         let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
         assert_eq!(net.features(&x, true).size(), vec![2, 512]);
         let names = vs.variables();
@@ -256,9 +269,19 @@ mod tests {
             stem: Stem::Imagenet,
             in_channels: 3,
         };
-        let net = ResNet::new(vs.root(), &config);
+        let net = ResNet::new(vs.root(), &config).unwrap();
         let x = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
         assert_eq!(net.features(&x, false).size(), vec![1, 2048]);
         assert_eq!(vs.variables()["conv1.weight"].size(), vec![64, 3, 7, 7]);
+        let config = ResNetConfig {
+            depth: 101,
+            stem: Stem::Imagenet,
+            in_channels: 3,
+        };
+        let error = ResNet::new(vs.root(), &config).unwrap_err().to_string();
+        assert!(
+            error.contains("method.backbone.depth") && error.contains("101"),
+            "{error}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! learn something in 20 minutes on two CPU cores.
 
 use selfsup_core::blocks::batch_norm_config;
-use selfsup_train::FeatureExtractor;
+use selfsup_train::{check, FeatureExtractor, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::{Kind, Tensor};
@@ -39,11 +39,8 @@ pub struct SmallCnn {
 impl SmallCnn {
     /// Builds it under `path` (`stages.<i>.<j>.conv`, `stages.<i>.<j>.bn`),
     /// Kaiming-initialised like torchvision's ResNets.
-    pub fn new(path: nn::Path, config: &SmallCnnConfig) -> Self {
-        assert!(
-            !config.widths.is_empty(),
-            "small_cnn needs at least one width"
-        );
+    pub fn new(path: nn::Path, config: &SmallCnnConfig) -> Result<Self> {
+        config.validate("method.backbone")?;
         let mut input = config.in_channels;
         let stages = config
             .widths
@@ -70,12 +67,30 @@ impl SmallCnn {
                     .collect()
             })
             .collect();
-        Self { stages }
+        Ok(Self { stages })
     }
 
     /// Width of the features.
     pub fn feature_dim(config: &SmallCnnConfig) -> i64 {
-        *config.widths.last().expect("at least one width")
+        config.widths.last().copied().unwrap_or(0)
+    }
+}
+
+impl SmallCnnConfig {
+    /// Checks every value; `at` is the table's key (`method.backbone`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        check::size(&format!("{at}.in_channels"), self.in_channels)?;
+        if self.widths.is_empty() || self.widths.len() > 8 {
+            let message = format!(
+                "{} stages: give 1 to 8 widths, e.g. [32, 64, 128, 256]",
+                self.widths.len()
+            );
+            return Err(check::invalid(&format!("{at}.widths"), message));
+        }
+        for (i, &width) in self.widths.iter().enumerate() {
+            check::size(&format!("{at}.widths[{i}]"), width)?;
+        }
+        Ok(())
     }
 }
 
@@ -106,7 +121,7 @@ mod tests {
             in_channels: 3,
             widths: default_widths(),
         };
-        let net = SmallCnn::new(vs.root(), &config);
+        let net = SmallCnn::new(vs.root(), &config).unwrap();
         let x = Tensor::randn([2, 3, 32, 32], (Kind::Float, Device::Cpu));
         assert_eq!(net.features(&x, true).size(), vec![2, 256]);
         let params: i64 = vs
@@ -120,5 +135,11 @@ mod tests {
             * (3 * 32 + 32 * 32 + 32 * 64 + 64 * 64 + 64 * 128 + 128 * 128 + 128 * 256 + 256 * 256);
         let norms = 2 * 2 * (32 + 64 + 128 + 256);
         assert_eq!(params, convs + norms);
+        let empty = SmallCnnConfig {
+            in_channels: 3,
+            widths: Vec::new(),
+        };
+        let error = SmallCnn::new(vs.root(), &empty).unwrap_err().to_string();
+        assert!(error.contains("method.backbone.widths"), "{error}");
     }
 }

@@ -2,9 +2,9 @@
 //! sin-cos positions, as MAE and MoCo v3 use it. The encoder can run on a subset
 //! of patch tokens, which is what makes MAE cheap.
 
-use super::pos_embed::sincos_2d;
-use selfsup_core::blocks::{xavier_uniform, TransformerBlock};
-use selfsup_train::FeatureExtractor;
+use super::pos_embed::{interpolate_grid, sincos_2d};
+use selfsup_core::blocks::{xavier_uniform, Attention, TransformerBlock};
+use selfsup_train::{check, FeatureExtractor, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -39,6 +39,44 @@ impl VitConfig {
     pub fn num_patches(&self) -> i64 {
         self.grid() * self.grid()
     }
+
+    /// Checks every value; `at` is the table's key (`method.backbone`, `method.encoder`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        let key = |field: &str| format!("{at}.{field}");
+        check::size(&key("image_size"), self.image_size)?;
+        check::size(&key("patch_size"), self.patch_size)?;
+        if self.image_size % self.patch_size != 0 {
+            let message = format!(
+                "{} is not a multiple of patch_size {}",
+                self.image_size, self.patch_size
+            );
+            return Err(check::invalid(&key("image_size"), message));
+        }
+        check::size(&key("in_channels"), self.in_channels)?;
+        check::size(&key("dim"), self.dim)?;
+        check::size(&key("heads"), self.heads)?;
+        if self.dim % self.heads != 0 || self.dim % 4 != 0 {
+            let message = format!(
+                "{} must be divisible by 4 (sin-cos positions) and by the {} heads",
+                self.dim, self.heads
+            );
+            return Err(check::invalid(&key("dim"), message));
+        }
+        if !(1..=256).contains(&self.depth) {
+            return Err(check::invalid(
+                &key("depth"),
+                format!("{} must be 1 to 256 blocks", self.depth),
+            ));
+        }
+        check::positive(&key("mlp_ratio"), self.mlp_ratio)?;
+        if self.mlp_ratio * self.dim as f64 > check::MAX_SIZE as f64 {
+            return Err(check::invalid(
+                &key("mlp_ratio"),
+                format!("{} x dim {} is too wide", self.mlp_ratio, self.dim),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// ViT encoder: patch embedding, cls token, blocks, final LayerNorm.
@@ -55,12 +93,10 @@ pub struct VisionTransformer {
 }
 
 impl VisionTransformer {
-    /// Builds the encoder under `path`, initialised as MAE / timm do.
-    pub fn new(path: nn::Path, config: &VitConfig) -> Self {
-        assert!(
-            config.image_size % config.patch_size == 0,
-            "image_size must be a multiple of patch_size"
-        );
+    /// Builds the encoder under `path`, initialised as MAE / timm do; the
+    /// config is checked first (`at` names its table in errors).
+    pub fn new(path: nn::Path, config: &VitConfig, at: &str) -> Result<Self> {
+        config.validate(at)?;
         let p = config.patch_size;
         let conv = nn::ConvConfig {
             stride: p,
@@ -105,14 +141,14 @@ impl VisionTransformer {
                 ..Default::default()
             },
         );
-        Self {
+        Ok(Self {
             config: config.clone(),
             patch_embed,
             cls_token,
             pos_embed,
             blocks,
             norm,
-        }
+        })
     }
 
     /// The fixed position embeddings, `[1, 1 + patches, dim]`.
@@ -125,14 +161,26 @@ impl VisionTransformer {
         self.pos_embed = pos_embed;
     }
 
-    /// `[batch, channels, H, W]` → `[batch, patches, dim]` patch tokens with positions added.
+    /// `[batch, channels, H, W]` → `[batch, patches, dim]` patch tokens with
+    /// positions added. Images of another size than the config's (DINO's
+    /// local crops) get the position grid interpolated bicubically to theirs.
     pub fn embed_patches(&self, images: &Tensor) -> Tensor {
-        let tokens = self
-            .patch_embed
-            .forward(images)
-            .flatten(2, 3)
-            .transpose(1, 2);
-        tokens + self.pos_embed.narrow(1, 1, self.config.num_patches())
+        let patches = self.patch_embed.forward(images); // [batch, dim, rows, columns]
+        let (rows, columns) = (patches.size()[2], patches.size()[3]);
+        let tokens = patches.flatten(2, 3).transpose(1, 2);
+        tokens + self.patch_positions(rows, columns)
+    }
+
+    /// `[1, rows · columns, dim]` position embeddings of a `rows × columns`
+    /// grid of patches: the config's own, or interpolated from them.
+    fn patch_positions(&self, rows: i64, columns: i64) -> Tensor {
+        let grid = self.config.grid();
+        let own = self.pos_embed.narrow(1, 1, self.config.num_patches());
+        if (rows, columns) == (grid, grid) {
+            own
+        } else {
+            interpolate_grid(&own, grid, rows, columns)
+        }
     }
 
     /// Prepends the cls token and runs the blocks and final norm over any subset
@@ -143,7 +191,7 @@ impl VisionTransformer {
             .expand([batch, 1, self.config.dim], false);
         let mut x = Tensor::cat(&[cls, patch_tokens.shallow_clone()], 1);
         for block in &self.blocks {
-            x = block.forward(&x, false);
+            x = block.forward(&x, Attention::Bidirectional);
         }
         x.apply(&self.norm)
     }
@@ -155,9 +203,8 @@ impl FeatureExtractor for VisionTransformer {
     /// which MAE's pretext task never trains directly.
     fn features(&self, images: &Tensor, _train: bool) -> Tensor {
         let tokens = self.encode(&self.embed_patches(images));
-        tokens
-            .narrow(1, 1, self.config.num_patches())
-            .mean_dim(1, false, Kind::Float)
+        let patches = tokens.size()[1] - 1;
+        tokens.narrow(1, 1, patches).mean_dim(1, false, Kind::Float)
     }
 }
 
@@ -181,7 +228,7 @@ mod tests {
     #[test]
     fn shapes_and_timm_names() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let vit = VisionTransformer::new(vs.root(), &tiny());
+        let vit = VisionTransformer::new(vs.root(), &tiny(), "backbone").unwrap();
         let x = Tensor::randn([3, 1, 8, 8], (Kind::Float, Device::Cpu));
         assert_eq!(vit.embed_patches(&x).size(), vec![3, 4, 16]);
         assert_eq!(vit.features(&x, false).size(), vec![3, 16]);
@@ -204,8 +251,26 @@ mod tests {
     #[test]
     fn encoder_accepts_a_subset_of_tokens() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let vit = VisionTransformer::new(vs.root(), &tiny());
+        let vit = VisionTransformer::new(vs.root(), &tiny(), "backbone").unwrap();
         let tokens = vit.embed_patches(&Tensor::randn([2, 1, 8, 8], (Kind::Float, Device::Cpu)));
         assert_eq!(vit.encode(&tokens.narrow(1, 0, 1)).size(), vec![2, 2, 16]);
+    }
+
+    #[test]
+    fn other_image_sizes_get_interpolated_positions() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let vit = VisionTransformer::new(vs.root(), &tiny(), "backbone").unwrap();
+        // 4x4-pixel local crops: a 1x1 grid instead of 2x2; 12x8: 3x2.
+        for (h, w, patches) in [(4, 4, 1), (12, 8, 6)] {
+            let x = Tensor::randn([2, 1, h, w], (Kind::Float, Device::Cpu));
+            assert_eq!(vit.embed_patches(&x).size(), vec![2, patches, 16]);
+            assert_eq!(vit.features(&x, false).size(), vec![2, 16]);
+        }
+        let mut bad = tiny();
+        bad.image_size = 10;
+        let error = VisionTransformer::new(vs.root() / "b", &bad, "method.encoder")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("method.encoder.image_size"), "{error}");
     }
 }

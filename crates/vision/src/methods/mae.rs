@@ -9,13 +9,13 @@
 //! pixels. Defaults follow the paper; the bundled recipe shrinks the model to a
 //! CPU budget (configs/vision/mae-mnist.toml).
 
-use crate::backbones::{VisionTransformer, VitConfig};
+use crate::backbones::{BackboneConfig, VisionTransformer, VitConfig};
+use crate::data::Normalizer;
 use crate::pictures::{write_png_grid, PictureRow};
-use crate::VisionMethod;
-use selfsup_core::blocks::{xavier_linear, TransformerBlock};
+use crate::registry::{Vision, VisionContext, VisionMethod};
+use selfsup_core::blocks::{xavier_linear, Attention, TransformerBlock};
 use selfsup_core::losses::mae_loss;
-use selfsup_train::image_data::Normalizer;
-use selfsup_train::{Batch, FeatureExtractor, Method, StepOutput};
+use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, Module};
@@ -58,10 +58,35 @@ pub struct MaeForward {
     pub mask: Tensor,
 }
 
+impl MaeConfig {
+    /// Checks every value (the encoder's under `method.encoder`).
+    pub fn validate(&self) -> Result<()> {
+        self.encoder.validate("method.encoder")?;
+        check::size("method.decoder.dim", self.decoder.dim)?;
+        check::size("method.decoder.heads", self.decoder.heads)?;
+        if self.decoder.dim % self.decoder.heads != 0 || self.decoder.dim % 4 != 0 {
+            let message = format!("{} must be divisible by 4 and by the {} heads", self.decoder.dim, self.decoder.heads);
+            return Err(check::invalid("method.decoder.dim", message));
+        }
+        if !(1..=64).contains(&self.decoder.depth) {
+            return Err(check::invalid("method.decoder.depth", format!("{} must be 1 to 64", self.decoder.depth)));
+        }
+        check::fraction_below_one("method.mask_ratio", self.mask_ratio)?;
+        let patches = self.encoder.num_patches();
+        if ((patches as f64) * (1.0 - self.mask_ratio)) < 1.0 {
+            let message = format!("{} hides all {patches} patches; the encoder must see at least one", self.mask_ratio);
+            return Err(check::invalid("method.mask_ratio", message));
+        }
+        Ok(())
+    }
+}
+
 /// The MAE model: ViT encoder plus decoder.
 #[derive(Debug)]
 pub struct Mae {
     config: MaeConfig,
+    /// The encoder as a backbone config, for export.
+    encoder_spec: BackboneConfig,
     encoder: VisionTransformer,
     decoder_embed: nn::Linear,
     mask_token: Tensor,
@@ -72,20 +97,23 @@ pub struct Mae {
 }
 
 impl Mae {
-    /// Builds encoder (under `encoder`) and decoder under `path`.
-    pub fn new(path: nn::Path, config: &MaeConfig) -> Self {
-        assert!(
-            (0.0..1.0).contains(&config.mask_ratio),
-            "mask_ratio must be in [0, 1)"
-        );
+    /// Builds encoder (under `encoder`) and decoder under `path` for images
+    /// of `channels` channels.
+    pub fn new(path: nn::Path, config: &MaeConfig, channels: Option<i64>) -> Result<Self> {
+        config.validate()?;
         let enc = &config.encoder;
+        if let Some(channels) = channels.filter(|&c| c != enc.in_channels) {
+            let message = format!("{}, but the images have {channels} channel(s)", enc.in_channels);
+            return Err(check::invalid("method.encoder.in_channels", message));
+        }
         let dec = &config.decoder;
-        let encoder = VisionTransformer::new(&path / "encoder", enc);
+        let encoder = VisionTransformer::new(&path / "encoder", enc, "method.encoder")?;
         let positions = crate::backbones::pos_embed::sincos_2d(dec.dim, enc.grid(), path.device());
         let decoder_pos =
             Tensor::cat(&[positions.zeros_like().narrow(0, 0, 1), positions], 0).unsqueeze(0);
         let patch_pixels = enc.patch_size * enc.patch_size * enc.in_channels;
-        Self {
+        Ok(Self {
+            encoder_spec: BackboneConfig::Vit(enc.clone()),
             encoder,
             decoder_embed: xavier_linear(&path / "decoder_embed", enc.dim, dec.dim),
             mask_token: path.var(
@@ -112,7 +140,7 @@ impl Mae {
             ),
             decoder_pred: xavier_linear(&path / "decoder_pred", dec.dim, patch_pixels),
             config: config.clone(),
-        }
+        })
     }
 
     /// The encoder, for evaluation and export.
@@ -178,7 +206,7 @@ impl Mae {
         let unshuffled = shuffled.gather(1, &index, false);
         let mut x = Tensor::cat(&[x.narrow(1, 0, 1), unshuffled], 1) + &self.decoder_pos;
         for block in &self.decoder_blocks {
-            x = block.forward(&x, false);
+            x = block.forward(&x, Attention::Bidirectional);
         }
         self.decoder_pred
             .forward(&x.apply(&self.decoder_norm))
@@ -226,14 +254,26 @@ pub fn random_masking(tokens: &Tensor, ratio: f64) -> Masking {
     }
 }
 
+impl Register<Vision> for Mae {
+    const NAME: &'static str = "mae";
+    const SUMMARY: &'static str = "MAE: a ViT reconstructs the 75 % of patches it did not see";
+    type Config = MaeConfig;
+    fn build(config: &MaeConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
+        Ok(Box::new(Self::new(path, config, context.channels)?))
+    }
+}
+
 impl Method for Mae {
-    fn step(&mut self, batch: &Batch, _train: bool) -> selfsup_train::Result<StepOutput> {
+    fn step(&mut self, batch: &Batch, _train: bool) -> Result<StepOutput> {
+        let images = batch.inputs.get("view0")?;
+        let side = self.config.encoder.image_size;
+        if images.size()[2..] != [side, side] {
+            let message = format!("{side}, but the images are {:?}", &images.size()[2..]);
+            return Err(check::invalid("method.encoder.image_size", message));
+        }
         // MAE has no dropout or batch norm: train and eval passes are the same.
         // The encoder sees a quarter of each image: no whole-image features to probe.
-        Ok(StepOutput {
-            loss: self.forward(&batch.views[0])?.loss,
-            features: None,
-        })
+        Ok(StepOutput::new(self.forward(images)?.loss))
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -242,8 +282,8 @@ impl Method for Mae {
 }
 
 impl VisionMethod for Mae {
-    fn export_backbone(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-        crate::backbones::export::export_timm(&self.encoder, vs, "encoder.")
+    fn backbone_spec(&self) -> (&BackboneConfig, &'static str) {
+        (&self.encoder_spec, "encoder.")
     }
 
     /// `mae_reconstructions.png`: rows of originals, masked inputs (hidden
@@ -286,8 +326,24 @@ impl VisionMethod for Mae {
 
 #[cfg(test)]
 mod tests {
+    use super::super::smoke::{trains_and_resumes, Smoke};
     use super::*;
+    use selfsup_train::config::OptimizerKind;
     use tch::Device;
+
+    #[test]
+    fn trains_and_resumes_exactly() {
+        let method = "name = \"mae\"\nmask_ratio = 0.75\nnorm_pix_loss = true\n\
+                      [encoder]\nimage_size = 16\npatch_size = 4\nin_channels = 3\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\n\
+                      [decoder]\ndim = 8\ndepth = 1\nheads = 2\n";
+        trains_and_resumes(module_path!(), Smoke {
+            method,
+            views: 0,
+            optimizer: OptimizerKind::Adamw,
+            lr: 3e-3,
+            skip: 0,
+        });
+    }
 
     fn tiny_config() -> MaeConfig {
         MaeConfig {
@@ -338,7 +394,7 @@ mod tests {
     #[test]
     fn patchify_round_trips_and_orders_pixels_like_the_reference() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let mae = Mae::new(vs.root(), &tiny_config());
+        let mae = Mae::new(vs.root(), &tiny_config(), Some(1)).unwrap();
         let images = Tensor::arange(64, (Kind::Float, Device::Cpu)).view([1, 1, 8, 8]);
         let patches = mae.patchify(&images);
         assert_eq!(patches.size(), vec![1, 16, 4]);
@@ -354,15 +410,15 @@ mod tests {
     fn loss_falls_when_training_on_a_fixed_batch() {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let mut mae = Mae::new(vs.root(), &tiny_config());
+        let mut mae = Mae::new(vs.root(), &tiny_config(), Some(1)).unwrap();
         let images = Tensor::randn([8, 1, 8, 8], (Kind::Float, Device::Cpu));
         let groups = selfsup_core::optim::decay_groups(&vs, 0.0);
         let mut opt = selfsup_core::optim::AdamW::new(groups, Default::default());
         use selfsup_core::optim::Optimizer;
         let batch = Batch {
-            views: vec![images],
-            labels: Tensor::zeros([8], (Kind::Int64, Device::Cpu)),
+            inputs: selfsup_train::Named::new().with("view0", images),
             indices: (0..8).collect(),
+            ..Default::default()
         };
         let mut losses = Vec::new();
         for _ in 0..60 {
@@ -380,9 +436,30 @@ mod tests {
     }
 
     #[test]
+    fn masking_everything_and_wrong_sizes_are_config_errors() {
+        let mut config = tiny_config();
+        config.mask_ratio = 1.0;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let error = Mae::new(vs.root(), &config, Some(1)).unwrap_err().to_string();
+        assert!(error.contains("method.mask_ratio"), "{error}");
+        config.mask_ratio = 0.99;
+        let error = Mae::new(vs.root(), &config, Some(1)).unwrap_err().to_string();
+        assert!(error.contains("method.mask_ratio") && error.contains("16 patches"), "{error}");
+        let error = Mae::new(vs.root(), &tiny_config(), Some(3)).unwrap_err().to_string();
+        assert!(error.contains("method.encoder.in_channels"), "{error}");
+        let mut mae = Mae::new(vs.root() / "ok", &tiny_config(), Some(1)).unwrap();
+        let batch = Batch {
+            inputs: selfsup_train::Named::new().with("view0", Tensor::zeros([2, 1, 12, 12], (Kind::Float, Device::Cpu))),
+            ..Default::default()
+        };
+        let error = mae.step(&batch, true).unwrap_err().to_string();
+        assert!(error.contains("method.encoder.image_size"), "{error}");
+    }
+
+    #[test]
     fn reconstruction_picture_is_a_png_of_three_rows() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let mae = Mae::new(vs.root(), &tiny_config());
+        let mae = Mae::new(vs.root(), &tiny_config(), Some(1)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let normalizer = Normalizer::new(&[0.5], &[0.25], Device::Cpu);
         let files = mae

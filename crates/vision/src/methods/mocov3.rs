@@ -8,13 +8,14 @@
 //! predictor has 2. The loss is symmetric, `ctr(q1, k2) + ctr(q2, k1)`, each
 //! scaled by `2τ`.
 
-use crate::backbones::{features_of_views, Backbone, BackboneConfig};
-use crate::methods::check_views;
-use crate::methods::momentum::MomentumTeacher;
-use crate::VisionMethod;
+use super::momentum::MomentumTeacher;
+use super::{views_of, Encoder};
+use crate::backbones::BackboneConfig;
+use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::heads::Mlp;
 use selfsup_core::losses::moco_v3;
-use selfsup_train::{Batch, FeatureExtractor, Method, Progress, StepOutput};
+use selfsup_core::monitor::embedding_std;
+use selfsup_train::{check, Batch, FeatureExtractor, Method, Progress, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
@@ -37,37 +38,18 @@ pub struct MocoV3Config {
     pub base_momentum: f64,
 }
 
-/// Backbone followed by projector: the part the momentum copy mirrors.
-#[derive(Debug)]
-pub struct Encoder {
-    backbone: Box<dyn Backbone>,
-    projector: Mlp,
-}
-
-impl Encoder {
-    fn new(path: &nn::Path, config: &MocoV3Config) -> Self {
-        let backbone = config.backbone.build(path / "backbone");
-        let dim = config.backbone.feature_dim();
-        let projector = if config.backbone.vit().is_some() {
-            Mlp::mocov3_projector(path / "projector", dim, config.proj_hidden, config.proj_dim)
+/// Backbone and projector: 3 layers ending in an affine-free batch norm
+/// for ViTs, 2 for ResNets, as in the paper's code.
+fn encoder(path: &nn::Path, config: &MocoV3Config, channels: Option<i64>) -> Result<Encoder> {
+    let (hidden, out) = (config.proj_hidden, config.proj_dim);
+    let vit = config.backbone.vit().is_some();
+    Encoder::new(path, &config.backbone, channels, |p, dim| {
+        if vit {
+            Mlp::mocov3_projector(p, dim, hidden, out)
         } else {
-            Mlp::new(
-                path / "projector",
-                &[dim, config.proj_hidden, config.proj_dim],
-                true,
-            )
-        };
-        Self {
-            backbone,
-            projector,
+            Mlp::new(p, &[dim, hidden, out], true)
         }
-    }
-
-    fn forward(&self, views: &[Tensor], train: bool) -> (Tensor, Tensor) {
-        let features = features_of_views(self.backbone.as_ref(), views, train);
-        let projections = self.projector.forward_t(&features, train);
-        (features, projections)
-    }
+    })
 }
 
 /// The MoCo v3 model.
@@ -81,28 +63,37 @@ pub struct MocoV3 {
 
 impl MocoV3 {
     /// Builds the query branch under `path` and the momentum copy.
-    pub fn new(path: nn::Path, config: &MocoV3Config) -> Self {
-        let query = Encoder::new(&path, config);
-        let predictor = Mlp::predictor(
-            &path / "predictor",
-            config.proj_dim,
-            config.pred_hidden,
-            false,
-        );
-        let key = MomentumTeacher::new(&path, config.base_momentum, |p| Encoder::new(&p, config));
-        Self {
+    pub fn new(path: nn::Path, config: &MocoV3Config, channels: Option<i64>) -> Result<Self> {
+        check::size("method.proj_hidden", config.proj_hidden)?;
+        check::size("method.proj_dim", config.proj_dim)?;
+        check::size("method.pred_hidden", config.pred_hidden)?;
+        check::positive("method.temperature", config.temperature)?;
+        check::fraction_below_one("method.base_momentum", config.base_momentum)?;
+        let query = encoder(&path, config, channels)?;
+        let predictor = Mlp::predictor(&path / "predictor", config.proj_dim, config.pred_hidden, false);
+        let key = MomentumTeacher::new(&path, config.base_momentum, |p| encoder(&p, config, channels))?;
+        Ok(Self {
             config: config.clone(),
             query,
             predictor,
             key,
-        }
+        })
+    }
+}
+
+impl Register<Vision> for MocoV3 {
+    const NAME: &'static str = "mocov3";
+    const SUMMARY: &'static str = "MoCo v3: predictor + momentum encoder, in-batch negatives";
+    type Config = MocoV3Config;
+    fn build(config: &MocoV3Config, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
+        Ok(Box::new(Self::new(path, config, context.channels)?))
     }
 }
 
 impl Method for MocoV3 {
-    fn step(&mut self, batch: &Batch, train: bool) -> selfsup_train::Result<StepOutput> {
-        let n = check_views("mocov3", &batch.views, 2)? as i64;
-        let views = &batch.views[..2];
+    fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
+        let (views, n) = views_of("mocov3", batch, 2)?;
+        let views = &views[..2];
         let (features, z) = self.query.forward(views, train);
         let q = self.predictor.forward_t(&z, train);
         let k = tch::no_grad(|| self.key.net.forward(views, train).1);
@@ -110,14 +101,14 @@ impl Method for MocoV3 {
         let (q1, q2) = (q.narrow(0, 0, n), q.narrow(0, n, n));
         let (k1, k2) = (k.narrow(0, 0, n), k.narrow(0, n, n));
         let loss = moco_v3(&q1, &k2, t)? + moco_v3(&q2, &k1, t)?;
-        Ok(StepOutput {
-            loss,
-            features: Some(features.narrow(0, 0, n)),
-        })
+        Ok(StepOutput::new(loss)
+            .with_features(features.narrow(0, 0, n))
+            .with_scalar("embedding_std", embedding_std(&z)))
     }
 
-    fn after_step(&mut self, progress: &Progress) {
+    fn after_step(&mut self, progress: &Progress) -> Result<()> {
         self.key.update(progress);
+        Ok(())
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -128,13 +119,31 @@ impl Method for MocoV3 {
         self.key.state()
     }
 
-    fn load_state(&mut self, named: &[(String, Tensor)]) -> selfsup_train::Result<()> {
+    fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
         self.key.load_state(named)
     }
 }
 
 impl VisionMethod for MocoV3 {
-    fn export_backbone(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-        crate::backbones::export::export_backbone(&self.config.backbone, vs, "backbone.")
+    fn backbone_spec(&self) -> (&BackboneConfig, &'static str) {
+        (&self.config.backbone, "backbone.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use selfsup_train::config::OptimizerKind;
+
+    #[test]
+    fn trains_and_resumes_exactly() {
+        let method = "name = \"mocov3\"\nproj_hidden = 32\nproj_dim = 16\npred_hidden = 32\ntemperature = 0.2\nbase_momentum = 0.9\n";
+        trains_and_resumes(module_path!(), Smoke {
+            method: &format!("{method}{TINY_CNN}"),
+            views: 2,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.1,
+            skip: 0,
+        });
     }
 }

@@ -1,37 +1,41 @@
-//! Vision SSL methods, one file each.
+//! Vision SSL methods, one file each. Adding one is its file plus one line
+//! in the list below (docs/architecture.md, "Adding a method").
 
-pub mod mae;
-pub mod moco;
-pub mod mocov3;
+mod encoder;
 pub mod momentum;
-pub mod rotnet;
-pub mod simclr;
+#[cfg(test)]
+mod smoke;
 
+pub use encoder::Encoder;
+
+use crate::registry::Vision;
+use selfsup_train::{check, Batch, Result};
 use tch::Tensor;
 
-/// Checks that a multi-view method got at least `min` views of one shape
-/// (set by `[[data.views]]` in its config); returns the batch size.
-pub(crate) fn check_views(
+selfsup_train::methods! { Vision;
+    mae::Mae,
+    simclr::SimClr,
+    moco::Moco,
+    mocov3::MocoV3,
+    rotnet::RotNet,
+}
+
+/// A multi-view method's views (set by `[[data.views]]` in its config): at
+/// least `min` of them, each `[batch, C, H, W]`; views may differ in size
+/// (multi-crop). Returns the views and the batch size.
+pub(crate) fn views_of<'a>(
     method: &str,
-    views: &[Tensor],
+    batch: &'a Batch,
     min: usize,
-) -> selfsup_train::Result<usize> {
-    let bad = |message: String| selfsup_train::Error::Config {
-        origin: "data.views".into(),
-        message: format!("{method}: {message}"),
-    };
+) -> Result<(Vec<&'a Tensor>, i64)> {
+    let views = batch.views();
     if views.len() < min {
-        return Err(bad(format!(
-            "needs at least {min} views per image, got {} (add `count = {min}` to its [[data.views]])",
+        let message = format!(
+            "{method} needs at least {min} views per image, got {} (add `count = {min}` to its [[data.views]])",
             views.len()
-        )));
+        );
+        return Err(check::invalid("data.views", message));
     }
-    let shape = views[0].size();
-    if let Some(other) = views.iter().find(|v| v.size() != shape) {
-        return Err(bad(format!(
-            "views differ in shape: {shape:?} and {:?}",
-            other.size()
-        )));
-    }
-    Ok(shape[0] as usize)
+    let batch_size = views[0].size()[0];
+    Ok((views, batch_size))
 }

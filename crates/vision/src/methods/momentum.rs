@@ -25,17 +25,21 @@ const PREFIX: &str = "teacher.";
 impl<T> MomentumTeacher<T> {
     /// Builds the teacher with `build` (the same function that built the
     /// student's copy under `student`) and starts it as the student's copy.
-    pub fn new(student: &nn::Path, base_momentum: f64, build: impl FnOnce(nn::Path) -> T) -> Self {
+    pub fn new(
+        student: &nn::Path,
+        base_momentum: f64,
+        build: impl FnOnce(nn::Path) -> selfsup_train::Result<T>,
+    ) -> selfsup_train::Result<Self> {
         let vs = VarStore::new(student.device());
-        let net = build(vs.root());
-        let ema = Ema::under(&vs, student)
-            .expect("the teacher is built by the same code as the student, at the same names");
-        Self {
+        let net = build(vs.root())?;
+        // The teacher is built by the same code as the student, at the same names.
+        let ema = Ema::under(&vs, student)?;
+        Ok(Self {
             vs,
             net,
             ema,
             base_momentum,
-        }
+        })
     }
 
     /// The momentum at `progress` (cosine from the base to 1).

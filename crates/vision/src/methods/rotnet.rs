@@ -6,9 +6,9 @@
 //! head on the backbone's pooled features classifies the rotation.
 
 use crate::backbones::{Backbone, BackboneConfig};
-use crate::VisionMethod;
+use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::losses::rotation_prediction;
-use selfsup_train::{Batch, FeatureExtractor, Method, StepOutput};
+use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -41,39 +41,43 @@ pub fn rotate_four(images: &Tensor) -> (Tensor, Tensor) {
 
 impl RotNet {
     /// Builds `backbone` and the 4-way `head` under `path`.
-    pub fn new(path: nn::Path, config: &RotNetConfig) -> Self {
-        let backbone = config.backbone.build(&path / "backbone");
+    pub fn new(path: nn::Path, config: &RotNetConfig, channels: Option<i64>) -> Result<Self> {
+        let backbone = config.backbone.build(&path / "backbone", "method.backbone", channels)?;
         let head = nn::linear(
             &path / "head",
             config.backbone.feature_dim(),
             4,
             Default::default(),
         );
-        Self {
+        Ok(Self {
             config: config.clone(),
             backbone,
             head,
-        }
+        })
+    }
+}
+
+impl Register<Vision> for RotNet {
+    const NAME: &'static str = "rotnet";
+    const SUMMARY: &'static str = "rotation prediction: which of 4 quarter turns an image shows";
+    type Config = RotNetConfig;
+    fn build(config: &RotNetConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
+        Ok(Box::new(Self::new(path, config, context.channels)?))
     }
 }
 
 impl Method for RotNet {
-    fn step(&mut self, batch: &Batch, train: bool) -> selfsup_train::Result<StepOutput> {
-        let images = &batch.views[0];
+    fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
+        let images = batch.inputs.get("view0")?;
         let size = images.size();
         if size[2] != size[3] {
-            return Err(selfsup_train::Error::Config {
-                origin: "data".into(),
-                message: format!("rotnet needs square images, got {}x{}", size[2], size[3]),
-            });
+            let message = format!("rotnet needs square images, got {}x{}", size[2], size[3]);
+            return Err(check::invalid("data", message));
         }
         let (rotated, labels) = rotate_four(images);
         let features = self.backbone.features(&rotated, train);
         let loss = rotation_prediction(&self.head.forward(&features), &labels)?;
-        Ok(StepOutput {
-            loss,
-            features: Some(features.narrow(0, 0, size[0])),
-        })
+        Ok(StepOutput::new(loss).with_features(features.narrow(0, 0, size[0])))
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -82,15 +86,28 @@ impl Method for RotNet {
 }
 
 impl VisionMethod for RotNet {
-    fn export_backbone(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-        crate::backbones::export::export_backbone(&self.config.backbone, vs, "backbone.")
+    fn backbone_spec(&self) -> (&BackboneConfig, &'static str) {
+        (&self.config.backbone, "backbone.")
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
     use super::*;
+    use selfsup_train::config::OptimizerKind;
     use tch::Device;
+
+    #[test]
+    fn trains_and_resumes_exactly() {
+        trains_and_resumes(module_path!(), Smoke {
+            method: &format!("name = \"rotnet\"\n{TINY_CNN}"),
+            views: 0,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.1,
+            skip: 0,
+        });
+    }
 
     #[test]
     fn rotations_are_counter_clockwise_quarter_turns() {

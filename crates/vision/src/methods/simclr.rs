@@ -7,15 +7,15 @@
 //! every other embedding as a negative. The projector here has batch norm in
 //! its hidden layer, as in SimCLR v2 and solo-learn.
 
-use crate::backbones::{features_of_views, Backbone, BackboneConfig};
-use crate::methods::check_views;
-use crate::VisionMethod;
+use super::{views_of, Encoder};
+use crate::backbones::BackboneConfig;
+use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::heads::Mlp;
 use selfsup_core::losses::nt_xent;
-use selfsup_train::{Batch, FeatureExtractor, Method, StepOutput};
+use selfsup_core::monitor::embedding_std;
+use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::nn;
 
 /// SimCLR hyper-parameters.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -35,48 +35,94 @@ pub struct SimClrConfig {
 #[derive(Debug)]
 pub struct SimClr {
     config: SimClrConfig,
-    backbone: Box<dyn Backbone>,
-    projector: Mlp,
+    encoder: Encoder,
 }
 
 impl SimClr {
-    /// Builds `backbone` and `projector` under `path`.
-    pub fn new(path: nn::Path, config: &SimClrConfig) -> Self {
-        let backbone = config.backbone.build(&path / "backbone");
-        let dim = config.backbone.feature_dim();
-        let projector = Mlp::simclr_projector(
-            &path / "projector",
-            dim,
-            config.proj_hidden,
-            config.proj_dim,
-        );
-        Self {
+    /// Builds `backbone` and `projector` under `path` for images of `channels` channels.
+    pub fn new(path: nn::Path, config: &SimClrConfig, channels: Option<i64>) -> Result<Self> {
+        check::size("method.proj_hidden", config.proj_hidden)?;
+        check::size("method.proj_dim", config.proj_dim)?;
+        check::positive("method.temperature", config.temperature)?;
+        let (hidden, out) = (config.proj_hidden, config.proj_dim);
+        let encoder = Encoder::new(&path, &config.backbone, channels, |p, dim| {
+            Mlp::simclr_projector(p, dim, hidden, out)
+        })?;
+        Ok(Self {
             config: config.clone(),
-            backbone,
-            projector,
-        }
+            encoder,
+        })
+    }
+}
+
+impl Register<Vision> for SimClr {
+    const NAME: &'static str = "simclr";
+    const SUMMARY: &'static str = "SimCLR: NT-Xent between views of each image";
+    type Config = SimClrConfig;
+    fn build(config: &SimClrConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
+        Ok(Box::new(Self::new(path, config, context.channels)?))
     }
 }
 
 impl Method for SimClr {
-    fn step(&mut self, batch: &Batch, train: bool) -> selfsup_train::Result<StepOutput> {
-        let batch_size = check_views("simclr", &batch.views, 2)?;
-        let features = features_of_views(self.backbone.as_ref(), &batch.views, train);
-        let z = self.projector.forward_t(&features, train);
-        let loss = nt_xent(&z, batch.views.len() as i64, self.config.temperature, None)?;
-        Ok(StepOutput {
-            loss,
-            features: Some(features.narrow(0, 0, batch_size as i64)),
-        })
+    fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
+        let (views, batch_size) = views_of("simclr", batch, 2)?;
+        let (features, z) = self.encoder.forward(&views, train);
+        let loss = nt_xent(&z, views.len() as i64, self.config.temperature, None)?;
+        Ok(StepOutput::new(loss)
+            .with_features(features.narrow(0, 0, batch_size))
+            .with_scalar("embedding_std", embedding_std(&z)))
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
-        self.backbone.as_ref()
+        self.encoder.backbone.as_ref()
     }
 }
 
 impl VisionMethod for SimClr {
-    fn export_backbone(&self, vs: &nn::VarStore) -> Vec<(String, Tensor)> {
-        crate::backbones::export::export_backbone(&self.config.backbone, vs, "backbone.")
+    fn backbone_spec(&self) -> (&BackboneConfig, &'static str) {
+        (&self.config.backbone, "backbone.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use selfsup_train::config::OptimizerKind;
+    use selfsup_train::testing::lock_torch_rng;
+    use selfsup_train::{Batch, Named};
+    use tch::{Device, Kind, Tensor};
+
+    const METHOD: &str = "name = \"simclr\"\nproj_hidden = 32\nproj_dim = 16\ntemperature = 0.2\n";
+
+    #[test]
+    fn trains_and_resumes_exactly() {
+        trains_and_resumes(module_path!(), Smoke {
+            method: &format!("{METHOD}{TINY_CNN}"),
+            views: 2,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.1,
+            skip: 0,
+        });
+    }
+
+    #[test]
+    fn one_view_is_a_config_error_and_bad_values_are_named() {
+        let _rng = lock_torch_rng();
+        let registry = crate::registry();
+        let choice = registry.parse(format!("{METHOD}{TINY_CNN}").parse().unwrap(), "t").unwrap();
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let context = crate::VisionContext { channels: Some(3) };
+        let mut method = choice.build(vs.root(), &context).unwrap();
+        let batch = Batch {
+            inputs: Named::new().with("view0", Tensor::zeros([2, 3, 16, 16], (Kind::Float, Device::Cpu))),
+            ..Default::default()
+        };
+        let error = method.step(&batch, true).unwrap_err().to_string();
+        assert!(error.contains("data.views") && error.contains("2 views"), "{error}");
+        let bad = METHOD.replace("temperature = 0.2", "temperature = 0.0");
+        let choice = registry.parse(format!("{bad}{TINY_CNN}").parse().unwrap(), "t").unwrap();
+        let error = choice.build(vs.root() / "bad", &context).err().unwrap().to_string();
+        assert!(error.contains("method.temperature"), "{error}");
     }
 }

@@ -1,20 +1,32 @@
-//! `selfsup bench data <ImageFolder>`: JPEG decode throughput of the
+//! `cargo run --release -p selfsup-vision --example bench_data -- --data-dir
+//! <ImageFolder> [--threads 2] [--batches 40]`: JPEG decode throughput of the
 //! ImageFolder reader, and two-view SimCLR CIFAR batches (views, then `u8` →
 //! normalised float tensors) per second, with images held decoded in memory.
 //! `benches/reference/bench_data.py` measures torchvision's equivalent;
 //! `cargo xtask bench data` runs both and prints the ratios.
 
-use anyhow::Result;
 use selfsup_data::image_folder::read_image_folder;
 use selfsup_data::sampler::EpochSampler;
 use selfsup_data::views::{make_views, ViewRecipe};
-use selfsup_train::image_data::Normalizer;
+use selfsup_vision::data::Normalizer;
 use std::path::Path;
 use std::time::Instant;
 use tch::Device;
 
-/// Runs the data benchmark on `root` with `threads` rayon and libtorch threads.
-pub fn run(root: &Path, threads: usize, batches: usize) -> Result<()> {
+/// The value after `--name` on the command line.
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == name)?;
+    args.get(at + 1).cloned()
+}
+
+/// Runs the data benchmark with `--threads` rayon and libtorch threads.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root =
+        std::path::PathBuf::from(arg("--data-dir").ok_or("--data-dir <ImageFolder> is required")?);
+    let threads: usize = arg("--threads").map_or(Ok(2), |t| t.parse())?;
+    let batches: usize = arg("--batches").map_or(Ok(40), |t| t.parse())?;
+    let root: &Path = &root;
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()?;

@@ -1,10 +1,10 @@
-//! `selfsup bench core`: times each loss (forward + backward) at realistic
+//! `cargo run --release -p selfsup-core --example bench_core -- --threads 2`:
+//! times each loss (forward + backward) at realistic
 //! sizes and each optimizer's step on a ResNet-18 parameter set, printing
 //! `name<TAB>median milliseconds` lines. `benches/reference/bench_core.py`
 //! times the same computations in PyTorch eager; `cargo xtask bench core` runs
 //! both and prints the ratios.
 
-use anyhow::Result;
 use selfsup_core::losses;
 use selfsup_core::optim::{AdamW, Lars, Optimizer, ParamGroup, Sgd, SgdConfig};
 use std::time::Instant;
@@ -137,8 +137,19 @@ fn optimizer_case(name: &str, mut optimizer: Box<dyn Optimizer>) {
     println!("{name}\t{ms:.4}");
 }
 
-/// Runs every case with `threads` intra-op threads.
-pub fn run(threads: i32) -> Result<()> {
+/// `--threads N` (default 2) from the command line.
+fn threads() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2)
+}
+
+/// Runs every case with `--threads` intra-op threads.
+fn main() {
+    let threads = threads();
     tch::set_num_threads(threads);
     tch::manual_seed(0);
     let r = 20;
@@ -218,5 +229,4 @@ pub fn run(threads: i32) -> Result<()> {
         "lars step resnet18",
         Box::new(Lars::new(resnet18_groups(), Default::default())),
     );
-    Ok(())
 }

@@ -2,8 +2,9 @@
 //! the way papers state it. Several entries give asymmetric views (BYOL's two
 //! recipes) or multi-crop (DINO / SwAV: 2 global + N local crops).
 
-use crate::error::{Error, Result};
 use selfsup_data::views::{ColorJitter, ViewRecipe};
+use selfsup_train::check;
+use selfsup_train::Result;
 use serde::{Deserialize, Serialize};
 
 /// `count` views drawn with one recipe.
@@ -79,90 +80,95 @@ fn default_ratio() -> [f64; 2] {
     [3.0 / 4.0, 4.0 / 3.0]
 }
 
+/// The largest view side: beyond any recipe, small enough to refuse typos.
+const MAX_SIDE: usize = 4096;
+
 impl ViewConfig {
-    /// The data crate's recipe, after checking every value; `at` names the
+    /// Checks every value that does not depend on the images; `at` names the
     /// entry in errors (`data.views[0]`).
-    pub fn recipe(&self, at: &str, channels: usize) -> Result<ViewRecipe> {
-        let bad = |field: &str, message: String| Error::Config {
-            origin: format!("{at}.{field}"),
-            message,
-        };
-        let probability = |field: &str, p: f64| {
-            if (0.0..=1.0).contains(&p) {
-                Ok(p)
-            } else {
-                Err(bad(field, format!("{p} is not a probability")))
-            }
-        };
-        if self.count == 0 || self.size == 0 {
-            return Err(bad("size", "count and size must be positive".into()));
+    pub fn validate(&self, at: &str) -> Result<()> {
+        let key = |field: &str| format!("{at}.{field}");
+        if self.count == 0 || self.count > 64 {
+            return Err(check::invalid(
+                &key("count"),
+                format!("{} must be 1 to 64", self.count),
+            ));
+        }
+        if self.size == 0 || self.size > MAX_SIDE {
+            return Err(check::invalid(
+                &key("size"),
+                format!("{} must be 1 to {MAX_SIDE} pixels", self.size),
+            ));
         }
         let [low, high] = self.scale;
         if !(0.0 < low && low <= high && high <= 1.0) {
-            return Err(bad(
-                "scale",
+            return Err(check::invalid(
+                &key("scale"),
                 format!("{:?} is not 0 < low <= high <= 1", self.scale),
             ));
         }
-        if !(0.0 < self.ratio[0] && self.ratio[0] <= self.ratio[1]) {
-            return Err(bad(
-                "ratio",
+        let [low, high] = self.ratio;
+        if !(0.0 < low && low <= high && high.is_finite()) {
+            return Err(check::invalid(
+                &key("ratio"),
                 format!("{:?} is not 0 < low <= high", self.ratio),
             ));
         }
+        check::probability(&key("grayscale_p"), self.grayscale_p)?;
+        check::probability(&key("solarize_p"), self.solarize_p)?;
+        check::probability(&key("flip_p"), self.flip_p)?;
+        if let Some(j) = self.jitter {
+            let strengths = [j.brightness, j.contrast, j.saturation];
+            if !(0.0..=0.5).contains(&j.hue)
+                || strengths.iter().any(|s| !(s.is_finite() && *s >= 0.0))
+            {
+                let message = format!("{j:?}: strengths must be finite and >= 0, and hue <= 0.5");
+                return Err(check::invalid(&key("jitter"), message));
+            }
+            check::probability(&key("jitter.p"), j.p)?;
+        }
+        if let Some(b) = self.blur {
+            let sigma_ok = 0.0 < b.sigma[0] && b.sigma[0] <= b.sigma[1] && b.sigma[1].is_finite();
+            if b.kernel % 2 == 0 || b.kernel > 255 || !sigma_ok {
+                let message = format!(
+                    "{b:?}: the kernel must be odd (at most 255) and 0 < sigma low <= high"
+                );
+                return Err(check::invalid(&key("blur"), message));
+            }
+            check::probability(&key("blur.p"), b.p)?;
+        }
+        Ok(())
+    }
+
+    /// The data crate's recipe for images of `channels` channels, after
+    /// checking every value; `at` names the entry in errors (`data.views[0]`).
+    pub fn recipe(&self, at: &str, channels: usize) -> Result<ViewRecipe> {
+        self.validate(at)?;
         let colour = self.jitter.is_some() || self.grayscale_p > 0.0;
         if colour && channels != 3 {
             let message =
                 format!("colour jitter and grayscale need RGB images, not {channels} channel(s)");
-            return Err(bad("jitter", message));
+            return Err(check::invalid(&format!("{at}.jitter"), message));
         }
-        let jitter = match self.jitter {
-            Some(j) => {
-                if !(0.0..=0.5).contains(&j.hue)
-                    || j.brightness < 0.0
-                    || j.contrast < 0.0
-                    || j.saturation < 0.0
-                {
-                    return Err(bad(
-                        "jitter",
-                        format!("{j:?}: strengths must be >= 0 and hue <= 0.5"),
-                    ));
-                }
-                let strengths = ColorJitter {
-                    brightness: j.brightness,
-                    contrast: j.contrast,
-                    saturation: j.saturation,
-                    hue: j.hue,
-                };
-                Some((strengths, probability("jitter.p", j.p)?))
-            }
-            None => None,
-        };
-        let blur = match self.blur {
-            Some(b) => {
-                if b.kernel % 2 == 0 || !(0.0 < b.sigma[0] && b.sigma[0] <= b.sigma[1]) {
-                    return Err(bad(
-                        "blur",
-                        format!("{b:?}: the kernel must be odd and 0 < sigma low <= high"),
-                    ));
-                }
-                Some((
-                    probability("blur.p", b.p)?,
-                    b.kernel,
-                    (b.sigma[0], b.sigma[1]),
-                ))
-            }
-            None => None,
-        };
+        let jitter = self.jitter.map(|j| {
+            let strengths = ColorJitter {
+                brightness: j.brightness,
+                contrast: j.contrast,
+                saturation: j.saturation,
+                hue: j.hue,
+            };
+            (strengths, j.p)
+        });
+        let blur = self.blur.map(|b| (b.p, b.kernel, (b.sigma[0], b.sigma[1])));
         Ok(ViewRecipe {
             size: self.size,
-            scale: (low, high),
+            scale: (self.scale[0], self.scale[1]),
             ratio: (self.ratio[0], self.ratio[1]),
             jitter,
-            grayscale_p: probability("grayscale_p", self.grayscale_p)?,
+            grayscale_p: self.grayscale_p,
             blur,
-            solarize_p: probability("solarize_p", self.solarize_p)?,
-            flip_p: probability("flip_p", self.flip_p)?,
+            solarize_p: self.solarize_p,
+            flip_p: self.flip_p,
         })
     }
 }

@@ -1,0 +1,299 @@
+//! The text experiment behind `selfsup train text-<method>`: read and check
+//! the config, tokenise the corpus, build the method, then (in a new run
+//! folder) validation loss at random init, pretraining, validation loss
+//! again, and a demonstration of what the model learned. Everything that
+//! can fail on user input fails in [`Experiment::prepare`], before the run
+//! folder exists. `loaded.rs` opens a finished run for generate, fill-mask
+//! and the probe.
+
+mod demo;
+mod loaded;
+
+pub use demo::{demonstrate, Demo, MaskedChoice};
+pub use loaded::{FilledMask, LoadedText};
+
+use crate::eval::{validation_score, LmScore};
+use crate::registry::{TextContext, TextMethod, TextRegistry, TextRunConfig};
+use crate::source::TextSource;
+use crate::TokenCorpus;
+use selfsup_data::token_file::tokenizer_path;
+use selfsup_data::tokenizer::SavedTokenizer;
+use selfsup_train::check;
+use selfsup_train::device::parse_device;
+use selfsup_train::experiment::{
+    fit_and_compare, start_run, write_summary, Fitting, RunStart, Stage,
+};
+use selfsup_train::run_dir::RunDir;
+use selfsup_train::trainer::FitReport;
+use selfsup_train::{BatchSource, Result, Trainer};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::Device;
+
+/// Windows scored for validation (of `context` tokens each).
+const VALIDATION_WINDOWS: usize = 400;
+
+/// What `selfsup train <text task>` was asked to do.
+pub struct TrainRequest<'a> {
+    /// The task's name (`text-gpt`).
+    pub task: &'a str,
+    /// The config's text.
+    pub config_text: &'a str,
+    /// Where the config came from, for messages.
+    pub origin: &'a str,
+    /// `--set key=value` overrides.
+    pub overrides: &'a [String],
+    /// `--data <file or folder>`: replaces `data.path`.
+    pub data: Option<&'a Path>,
+    /// Where the run folder goes, or which one to resume.
+    pub start: RunStart,
+}
+
+/// A text run, checked and ready.
+pub struct Experiment {
+    task: String,
+    config: TextRunConfig,
+    corpus: TokenCorpus,
+    device: Device,
+    vs: VarStore,
+    method: Box<dyn TextMethod>,
+    run: RunDir,
+    resume: Option<PathBuf>,
+}
+
+/// What a text run reports.
+#[derive(Debug)]
+pub struct TrainReport {
+    /// The task.
+    pub task: String,
+    /// The corpus.
+    pub data_path: PathBuf,
+    /// Training and validation tokens.
+    pub train_tokens: usize,
+    /// Validation tokens.
+    pub validation_tokens: usize,
+    /// The tokenizer's vocabulary.
+    pub vocab: usize,
+    /// What a token is: `character` or `token`.
+    pub unit: &'static str,
+    /// The training loop's report.
+    pub fit: FitReport,
+    /// Validation after training.
+    pub trained: LmScore,
+    /// Validation of the same model at its random init.
+    pub random_init: LmScore,
+    /// What the model learned, shown.
+    pub demo: Demo,
+    /// The run folder.
+    pub run: PathBuf,
+    /// Plots written.
+    pub pictures: Vec<PathBuf>,
+}
+
+/// `summary.toml`: the numbers a benchmark compares.
+#[derive(Serialize)]
+struct Summary<'a> {
+    task: &'a str,
+    steps: usize,
+    train_seconds: f64,
+    tokens_per_second: f64,
+    data_wait_share: f64,
+    first_loss: f64,
+    final_loss: f64,
+    validation_loss: f64,
+    validation_perplexity: f64,
+    validation_bits_per_token: f64,
+    validation_loss_random_init: f64,
+}
+
+impl Experiment {
+    /// Parses and checks the config, tokenises the corpus, builds the model
+    /// and tries one step; then creates (or reopens) the run folder and
+    /// saves the tokenizer in it. An error here leaves no run folder.
+    pub fn prepare(registry: &TextRegistry, request: TrainRequest<'_>) -> Result<Self> {
+        let mut config: TextRunConfig =
+            registry.parse_run(request.config_text, request.origin, request.overrides)?;
+        if let Some(path) = request.data {
+            config.data.path = path.to_path_buf();
+        }
+        let device = parse_device(&config.trainer.device)?;
+        let corpus = config.data.load()?;
+        let saved = saved_tokenizer(&config, &corpus)?;
+        let vocab = corpus.tokenizer.vocab_size();
+        tch::manual_seed(config.trainer.seed as i64);
+        let vs = VarStore::new(device);
+        let mut method = config.method.build(
+            vs.root(),
+            &TextContext {
+                tokenizer_vocab: vocab,
+            },
+        )?;
+        let context = method.context();
+        if corpus.validation.len() <= context {
+            let message = format!(
+                "leaves {} validation tokens, fewer than one window of {} + 1",
+                corpus.validation.len(),
+                context
+            );
+            return Err(check::invalid("data.train_fraction", message));
+        }
+        let source = text_source(&config, &corpus, method.as_ref(), device);
+        let trainer = Trainer {
+            config: config.trainer.clone(),
+            optim: config.optim.clone(),
+        };
+        trainer.schedule(source.len())?;
+        let batch = source.batch(0, &[0])?;
+        check::guard_build("method", || {
+            tch::no_grad(|| method.step(&batch, false)).map(|_| ())
+        })?;
+        let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
+        saved.write(&run.file("tokenizer.toml"))?;
+        Ok(Self {
+            task: request.task.to_string(),
+            config,
+            corpus,
+            device,
+            vs,
+            method,
+            run,
+            resume,
+        })
+    }
+
+    /// The run folder (for the log file).
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    /// Trains between two validation scores, then demonstrates the model.
+    pub fn run(mut self) -> Result<TrainReport> {
+        let trainer = Trainer {
+            config: self.config.trainer.clone(),
+            optim: self.config.optim.clone(),
+        };
+        let source = text_source(
+            &self.config,
+            &self.corpus,
+            self.method.as_ref(),
+            self.device,
+        );
+        let steps_per_epoch = trainer.schedule(source.len())?.steps_per_epoch;
+        let (corpus, device) = (&self.corpus, self.device);
+        let fitting = Fitting {
+            trainer: &trainer,
+            method: self.method.as_mut(),
+            vs: &self.vs,
+            source: &source,
+            run: &self.run,
+            resume: self.resume.as_deref(),
+        };
+        let comparison = fit_and_compare(fitting, |method, metrics, stage| {
+            let scored = score(method, corpus, device);
+            let (step, epoch) = (stage.step(), stage.step() / steps_per_epoch);
+            metrics.write(
+                step,
+                epoch,
+                "eval",
+                &stage.metric("validation_loss"),
+                scored.loss,
+            )?;
+            if stage != Stage::RandomInit {
+                metrics.write(
+                    step,
+                    epoch,
+                    "eval",
+                    "validation_perplexity",
+                    scored.perplexity,
+                )?;
+                metrics.write(
+                    step,
+                    epoch,
+                    "eval",
+                    "validation_bits_per_token",
+                    scored.bits_per_token,
+                )?;
+            }
+            tracing::info!(validation_loss = scored.loss, stage = ?stage, "validation");
+            Ok(scored)
+        })?;
+        drop(source);
+        let summary = Summary {
+            task: &self.task,
+            steps: comparison.report.steps,
+            train_seconds: comparison.report.seconds,
+            tokens_per_second: comparison.report.units_per_second,
+            data_wait_share: comparison.report.data_wait_share,
+            first_loss: comparison.report.first_loss,
+            final_loss: comparison.report.final_loss,
+            validation_loss: comparison.trained.loss,
+            validation_perplexity: comparison.trained.perplexity,
+            validation_bits_per_token: comparison.trained.bits_per_token,
+            validation_loss_random_init: comparison.random_init.loss,
+        };
+        write_summary(&self.run, &summary)?;
+        let demo = demonstrate(
+            self.method.as_ref(),
+            &self.corpus,
+            self.config.trainer.seed,
+            self.device,
+        )?;
+        if let Demo::Sample { text } = &demo {
+            let path = self.run.file("sample.txt");
+            std::fs::write(&path, text).map_err(|e| selfsup_train::Error::io(&path, e))?;
+        }
+        Ok(TrainReport {
+            task: self.task.clone(),
+            data_path: self.config.data.path.clone(),
+            train_tokens: self.corpus.train.len(),
+            validation_tokens: self.corpus.validation.len(),
+            vocab: self.corpus.tokenizer.vocab_size(),
+            unit: self.corpus.tokenizer.unit(),
+            fit: comparison.report,
+            trained: comparison.trained,
+            random_init: comparison.random_init,
+            demo,
+            run: self.run.path().to_path_buf(),
+            pictures: comparison.plots,
+        })
+    }
+}
+
+fn text_source<'a>(
+    config: &TextRunConfig,
+    corpus: &'a TokenCorpus,
+    method: &dyn TextMethod,
+    device: Device,
+) -> TextSource<'a> {
+    TextSource {
+        tokens: corpus.train.as_ref(),
+        length: method.context(),
+        objective: method.objective(),
+        seed: config.trainer.seed,
+        device,
+    }
+}
+
+/// The tokenizer as saved next to the run: a token file's own, else the configured one.
+fn saved_tokenizer(config: &TextRunConfig, corpus: &TokenCorpus) -> Result<SavedTokenizer> {
+    let path = &config.data.path;
+    Ok(match path.extension().is_some_and(|e| e == "tokens") {
+        true => SavedTokenizer::read(&tokenizer_path(path))?,
+        false => SavedTokenizer::of(&corpus.tokenizer, config.data.tokenizer_files.as_deref())?,
+    })
+}
+
+/// Scores `method` on the corpus's validation tokens.
+pub fn score(method: &dyn TextMethod, corpus: &TokenCorpus, device: Device) -> LmScore {
+    let objective = method.objective();
+    validation_score(
+        method,
+        &objective,
+        corpus.validation.as_ref(),
+        method.context(),
+        32,
+        VALIDATION_WINDOWS,
+        device,
+    )
+}

@@ -1,0 +1,153 @@
+//! The smoke test every text method's file runs on itself: through the
+//! shared trainer on a tiny corpus, the loss falls, the model beats its
+//! random initialisation on held-out text, and a run interrupted mid-way and
+//! resumed ends with a final checkpoint equal, tensor for tensor, to an
+//! uninterrupted one (dropout included: its masks come from libtorch's
+//! generator, which the trainer reseeds every step).
+
+use crate::experiment::score;
+use crate::registry::{TextContext, TextMethod};
+use crate::source::TextSource;
+use crate::TokenCorpus;
+use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
+use selfsup_train::testing::{assert_resume_is_exact, in_own_process, mean};
+use selfsup_train::{Method, Trainer};
+use std::cell::RefCell;
+use tch::nn::VarStore;
+use tch::Device;
+
+/// How a smoke test trains.
+pub(crate) struct Smoke {
+    /// The method's name (`gpt`, `mlm`).
+    pub name: &'static str,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Windows per step.
+    pub batch_size: usize,
+    /// The loss (and validation loss) must end below `factor` times its start.
+    pub factor: f64,
+}
+
+fn corpus() -> TokenCorpus {
+    let words = [
+        "the", "whale", "sea", "ship", "captain", "harpoon", "white", "deep",
+    ];
+    let text: String = (0..3000)
+        .map(|i| format!("{} {}. ", words[i * 7 % 8], words[(i * 3 + 1) % 8]))
+        .collect();
+    TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus")
+}
+
+/// Trains, checks the fall and resume; call it from a test named
+/// `trains_and_resumes_exactly` with `module_path!()` (it runs in its own process).
+pub(crate) fn trains_and_resumes(module: &str, smoke: Smoke) {
+    let name = format!("{module}::trains_and_resumes_exactly");
+    in_own_process(&name, || check(smoke));
+}
+
+fn check(smoke: Smoke) {
+    let table = format!(
+        "name = \"{}\"\n[model]\ncontext = 16\ndim = 32\ndepth = 2\nheads = 2\ndropout = 0.1\n",
+        smoke.name
+    );
+    let choice = crate::registry()
+        .parse(table.parse().expect("a TOML table"), "smoke test")
+        .expect("a valid method table");
+    let corpus = corpus();
+    let context = TextContext {
+        tokenizer_vocab: corpus.tokenizer.vocab_size(),
+    };
+    let trainer = Trainer {
+        config: TrainerConfig {
+            epochs: 100,
+            max_steps: Some(smoke.steps),
+            batch_size: smoke.batch_size,
+            seed: 9,
+            device: "cpu".into(),
+            log_every: 1,
+            checkpoint_every: 1,
+            grad_clip: Some(1.0),
+            ..Default::default()
+        },
+        optim: OptimConfig {
+            optimizer: OptimizerKind::Adamw,
+            lr: 3e-3,
+            weight_decay: 0.01,
+            beta2: 0.99,
+            warmup_steps: Some(5),
+            ..Default::default()
+        },
+    };
+    let probe_vs = VarStore::new(Device::Cpu);
+    let template = choice.build(probe_vs.root(), &context).expect("a model");
+    let source = TextSource {
+        tokens: corpus.train.as_ref(),
+        length: template.context(),
+        objective: template.objective(),
+        seed: 9,
+        device: Device::Cpu,
+    };
+    // Validation before and after, from the builds the harness makes.
+    let scores: RefCell<Vec<f64>> = RefCell::default();
+    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
+        let method = choice.build(vs.root(), &context)?;
+        scores
+            .borrow_mut()
+            .push(score(method.as_ref(), &corpus, Device::Cpu).loss);
+        Ok(Box::new(Scored {
+            inner: method,
+            corpus: &corpus,
+            scores: &scores,
+        }))
+    };
+    let losses = assert_resume_is_exact(&build, &trainer, &source, smoke.steps / 2 + 1);
+    assert_eq!(losses.len(), smoke.steps);
+    let (first, last) = (mean(&losses[..5]), mean(&losses[smoke.steps - 10..]));
+    let scores = scores.borrow();
+    let (before, after) = (scores[0], *scores.last().expect("a final score"));
+    assert!(
+        last < first * smoke.factor,
+        "{}: loss went {first:.4} -> {last:.4}",
+        smoke.name
+    );
+    assert!(
+        after < before * smoke.factor,
+        "{}: validation {before:.4} -> {after:.4}",
+        smoke.name
+    );
+}
+
+/// A text method that scores itself on validation text when training ends
+/// (the harness owns the model; this is how the test sees it afterwards).
+struct Scored<'a> {
+    inner: Box<dyn TextMethod>,
+    corpus: &'a TokenCorpus,
+    scores: &'a RefCell<Vec<f64>>,
+}
+
+impl Method for Scored<'_> {
+    fn step(
+        &mut self,
+        batch: &selfsup_train::Batch,
+        train: bool,
+    ) -> selfsup_train::Result<selfsup_train::StepOutput> {
+        self.inner.step(batch, train)
+    }
+    fn after_step(&mut self, progress: &selfsup_train::Progress) -> selfsup_train::Result<()> {
+        self.inner.after_step(progress)?;
+        if progress.step == progress.total_steps {
+            let loss = score(self.inner.as_ref(), self.corpus, Device::Cpu).loss;
+            self.scores.borrow_mut().push(loss);
+        }
+        Ok(())
+    }
+    fn backbone(&self) -> &dyn selfsup_train::FeatureExtractor {
+        self.inner.backbone()
+    }
+    fn state(&self) -> Vec<(String, tch::Tensor)> {
+        self.inner.state()
+    }
+    fn load_state(&mut self, named: &[(String, tch::Tensor)]) -> selfsup_train::Result<()> {
+        self.inner.load_state(named)
+    }
+}

@@ -1,0 +1,263 @@
+//! The modality-free sections of a run's config: `[optim]`, `[trainer]` and
+//! `[eval]`, each with the paper-style defaults and a `validate` that names
+//! the first bad key.
+
+use crate::autocast::Precision;
+use crate::check;
+use crate::device::parse_device;
+use crate::error::Result;
+use crate::eval::{FineTuneConfig, LinearProbeConfig};
+use serde::{Deserialize, Serialize};
+
+/// Which optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW (ViTs, MAE, text).
+    Adamw,
+    /// SGD with momentum.
+    Sgd,
+    /// LARS (large-batch SimCLR, MoCo v3 ResNets).
+    Lars,
+}
+
+/// The optimizer with linear warmup and cosine decay (per step).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// `adamw`, `sgd` or `lars`.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate (after warmup).
+    pub lr: f64,
+    /// Learning rate at the end of the cosine.
+    pub min_lr: f64,
+    /// Decoupled weight decay (not applied to biases and norms).
+    pub weight_decay: f64,
+    /// When set, weight decay follows a cosine from `weight_decay` to this value
+    /// over the run (DINO: 0.04 → 0.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay_end: Option<f64>,
+    /// AdamW β1.
+    pub beta1: f64,
+    /// AdamW β2.
+    pub beta2: f64,
+    /// SGD / LARS momentum.
+    pub momentum: f64,
+    /// SGD Nesterov momentum.
+    pub nesterov: bool,
+    /// LARS trust coefficient.
+    pub trust_coefficient: f64,
+    /// Warmup length in epochs (may be fractional).
+    pub warmup_epochs: f64,
+    /// Warmup length in optimizer steps; replaces `warmup_epochs` when set
+    /// (nanoGPT counts iterations, not epochs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_steps: Option<usize>,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::Adamw,
+            momentum: 0.9,
+            nesterov: false,
+            trust_coefficient: 0.001,
+            lr: 1.5e-4,
+            min_lr: 0.0,
+            weight_decay: 0.05,
+            weight_decay_end: None,
+            beta1: 0.9,
+            beta2: 0.95,
+            warmup_epochs: 1.0,
+            warmup_steps: None,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        check::positive("optim.lr", self.lr)?;
+        check::non_negative("optim.min_lr", self.min_lr)?;
+        check::non_negative("optim.weight_decay", self.weight_decay)?;
+        if let Some(end) = self.weight_decay_end {
+            check::non_negative("optim.weight_decay_end", end)?;
+        }
+        check::fraction_below_one("optim.beta1", self.beta1)?;
+        check::fraction_below_one("optim.beta2", self.beta2)?;
+        check::fraction_below_one("optim.momentum", self.momentum)?;
+        check::positive("optim.trust_coefficient", self.trust_coefficient)?;
+        check::non_negative("optim.warmup_epochs", self.warmup_epochs)
+    }
+}
+
+/// How long and where to train.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainerConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (schedules span this budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<usize>,
+    /// Samples per optimizer step.
+    pub batch_size: usize,
+    /// Seeds the model init, the data order and every random op.
+    pub seed: u64,
+    /// `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available).
+    pub device: String,
+    /// Log a metrics row every this many steps; the loss is read back from
+    /// the device (a sync) only then, at epoch ends and before checkpoints.
+    pub log_every: usize,
+    /// Also write the `last` checkpoint every this many steps (0: at epoch ends only).
+    pub checkpoint_every: usize,
+    /// Clip the global gradient norm to this value (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
+    /// Accumulate gradients over this many batches per optimizer step.
+    pub accumulate: usize,
+    /// `fp32`, or `bf16`: autocast the forward pass to bfloat16 (on CUDA, or
+    /// CPU) while the optimizer keeps fp32 master weights.
+    pub precision: Precision,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            max_steps: None,
+            batch_size: 256,
+            seed: 0,
+            device: "auto".into(),
+            log_every: 10,
+            checkpoint_every: 0,
+            grad_clip: None,
+            accumulate: 1,
+            precision: Precision::Fp32,
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        check::at_least_one("trainer.epochs", self.epochs)?;
+        if let Some(steps) = self.max_steps {
+            check::at_least_one("trainer.max_steps", steps)?;
+        }
+        check::size("trainer.batch_size", self.batch_size)?;
+        check::size("trainer.accumulate", self.accumulate)?;
+        check::at_least_one("trainer.log_every", self.log_every)?;
+        if let Some(norm) = self.grad_clip {
+            check::positive("trainer.grad_clip", norm)?;
+        }
+        parse_device(&self.device).map(|_| ())
+    }
+}
+
+/// Evaluation on frozen features.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Neighbours in the weighted k-NN vote.
+    pub knn_k: usize,
+    /// Temperature of the k-NN vote weights `exp(sim / T)`.
+    pub knn_temperature: f64,
+    /// Batch size for feature extraction.
+    pub batch_size: usize,
+    /// The linear probe of `selfsup eval`.
+    pub linear_probe: LinearProbeConfig,
+    /// Fine-tuning on label fractions in `selfsup eval`.
+    pub fine_tune: FineTuneConfig,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            knn_k: 200,
+            knn_temperature: 0.1,
+            batch_size: 512,
+            linear_probe: Default::default(),
+            fine_tune: Default::default(),
+        }
+    }
+}
+
+impl EvalConfig {
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<()> {
+        check::size("eval.knn_k", self.knn_k)?;
+        check::positive("eval.knn_temperature", self.knn_temperature)?;
+        check::size("eval.batch_size", self.batch_size)?;
+        self.linear_probe.validate("eval.linear_probe")?;
+        self.fine_tune.validate("eval.fine_tune")
+    }
+
+    /// Checks the values that depend on the data: k-NN needs at least
+    /// `knn_k` samples in its memory bank.
+    pub fn validate_for(&self, memory_bank: usize) -> Result<()> {
+        if self.knn_k > memory_bank {
+            return Err(check::invalid(
+                "eval.knn_k",
+                format!(
+                    "{} neighbours, but the k-NN memory bank has only {memory_bank} samples",
+                    self.knn_k
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        OptimConfig::default().validate().unwrap();
+        TrainerConfig::default().validate().unwrap();
+        EvalConfig::default().validate().unwrap();
+        let optim = OptimConfig {
+            lr: f64::NAN,
+            ..Default::default()
+        };
+        assert!(optim
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("optim.lr"));
+        let trainer = TrainerConfig {
+            batch_size: 0,
+            ..Default::default()
+        };
+        let error = trainer.validate().unwrap_err().to_string();
+        assert!(error.contains("trainer.batch_size"), "{error}");
+        let trainer = TrainerConfig {
+            device: "tpu".into(),
+            ..Default::default()
+        };
+        let error = trainer.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("trainer.device") && error.contains("tpu"),
+            "{error}"
+        );
+        let eval = EvalConfig {
+            knn_k: 0,
+            ..Default::default()
+        };
+        assert!(eval
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("eval.knn_k"));
+        let error = EvalConfig::default()
+            .validate_for(50)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("eval.knn_k") && error.contains("50"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! Run folders as an experiment sees them: one to train into (new, or the
+//! one being resumed), and a finished one to evaluate, export or sample from.
+
+use crate::error::{Error, Result};
+use crate::run_dir::RunDir;
+use crate::trainer::restore_model;
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+
+/// Where a run goes.
+#[derive(Debug, Clone, Default)]
+pub struct RunStart {
+    /// Parent folder of new run folders (`--runs`).
+    pub runs: PathBuf,
+    /// Continue the run in this folder from its last checkpoint (`--resume`).
+    pub resume: Option<PathBuf>,
+}
+
+/// Creates the run folder (or opens the resumed one) and writes the
+/// resolved config into it; returns the folder and, when resuming, the
+/// checkpoint to continue from. Call it last, once everything that can
+/// fail on bad input has been checked: a run that cannot start leaves no folder.
+pub fn start_run(
+    start: &RunStart,
+    name: &str,
+    resolved_config: &str,
+) -> Result<(RunDir, Option<PathBuf>)> {
+    let run = match &start.resume {
+        Some(dir) => RunDir::open(dir)?,
+        None => RunDir::create(&start.runs, name)?,
+    };
+    let config_file = run.file("config.toml");
+    std::fs::write(&config_file, resolved_config).map_err(|e| Error::io(&config_file, e))?;
+    let checkpoint = start
+        .resume
+        .as_ref()
+        .map(|_| run.checkpoints().join("last.safetensors"));
+    Ok((run, checkpoint))
+}
+
+/// A finished (or interrupted) run's folder: its config and its checkpoint.
+#[derive(Debug, Clone)]
+pub struct TrainedRun {
+    /// The folder.
+    pub dir: RunDir,
+    /// The text of its `config.toml`.
+    pub config_text: String,
+    /// The config file's path, for messages.
+    pub config_origin: String,
+}
+
+impl TrainedRun {
+    /// Opens the run folder at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let dir = RunDir::open(path)?;
+        let config_file = dir.file("config.toml");
+        let config_text =
+            std::fs::read_to_string(&config_file).map_err(|e| Error::io(&config_file, e))?;
+        Ok(Self {
+            dir,
+            config_origin: config_file.display().to_string(),
+            config_text,
+        })
+    }
+
+    /// The last checkpoint's path.
+    pub fn last_checkpoint(&self) -> PathBuf {
+        self.dir.checkpoints().join("last.safetensors")
+    }
+
+    /// Loads the last checkpoint's model into `vs`.
+    pub fn restore_model(&self, vs: &VarStore) -> Result<()> {
+        restore_model(vs, &self.last_checkpoint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_gets_its_config_and_a_resumed_one_its_checkpoint() {
+        let parent = tempfile::tempdir().unwrap();
+        let start = RunStart {
+            runs: parent.path().into(),
+            resume: None,
+        };
+        let (run, checkpoint) = start_run(&start, "toy", "name = \"toy\"\n").unwrap();
+        assert!(checkpoint.is_none());
+        let opened = TrainedRun::open(run.path()).unwrap();
+        assert_eq!(opened.config_text, "name = \"toy\"\n");
+        let resume = RunStart {
+            runs: parent.path().into(),
+            resume: Some(run.path().into()),
+        };
+        let (again, checkpoint) = start_run(&resume, "toy", "name = \"toy\"\n").unwrap();
+        assert_eq!(again.path(), run.path());
+        assert_eq!(
+            checkpoint.unwrap(),
+            run.checkpoints().join("last.safetensors")
+        );
+        let error = TrainedRun::open(&parent.path().join("nothing"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a run folder"), "{error}");
+    }
+}

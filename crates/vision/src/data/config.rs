@@ -1,0 +1,412 @@
+//! `[data]` of a vision run: which image set, which splits, normalisation
+//! and the views each training image gives.
+
+use super::views::ViewConfig;
+use selfsup_data::images::UNLABELED;
+use selfsup_data::{cifar, idx, image_folder, stl10, ImageDataset};
+use selfsup_train::check;
+use selfsup_train::config::Validate;
+use selfsup_train::Result;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Supported image data sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// MNIST IDX files: `<split>-images-idx3-ubyte[.gz]` and `<split>-labels-idx1-ubyte[.gz]`.
+    Mnist,
+    /// CIFAR-10 binary (`cifar-10-batches-bin`); split `train` or `test`.
+    Cifar10,
+    /// CIFAR-100 binary (`cifar-100-binary`), fine labels; split `train` or `test`.
+    Cifar100,
+    /// STL-10 binary (`stl10_binary`); split `train`, `test` or `unlabeled`.
+    Stl10,
+    /// `path/<split>/<class>/<image>` JPEG or PNG files (ImageNet layout).
+    #[serde(rename = "imagefolder")]
+    ImageFolder,
+}
+
+impl DatasetKind {
+    /// Its name in configs (`data.dataset`), which is also the name of the
+    /// standard set `selfsup data fetch` installs for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Stl10 => "stl10",
+            DatasetKind::ImageFolder => "imagefolder",
+        }
+    }
+}
+
+/// Which images to train and evaluate on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDataConfig {
+    /// The format.
+    pub dataset: DatasetKind,
+    /// The folder holding the files (relative paths are from the working directory).
+    pub path: PathBuf,
+    /// The split: `t10k` or `train` for MNIST; `train` or `test` for CIFAR;
+    /// `train`, `test` or `unlabeled` for STL-10.
+    pub split: String,
+    /// Every `held_out_every`-th image is held out for evaluation; the rest
+    /// trains. Ignored when `eval_split` is set.
+    #[serde(default = "default_held_out_every")]
+    pub held_out_every: usize,
+    /// Evaluate on this split (e.g. `test`) and train on all of `split`, as
+    /// papers report CIFAR and STL-10 numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_split: Option<String>,
+    /// The labelled split evaluation learns from (the k-NN memory bank, the
+    /// probe's and fine-tuning's training set); the training split when
+    /// absent. STL-10's `unlabeled` split needs `train` here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_split: Option<String>,
+    /// Per-channel normalisation mean; the data set's usual one when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<Vec<f64>>,
+    /// Per-channel normalisation standard deviation (with `mean`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<Vec<f64>>,
+    /// ImageFolder only: resize every image to `[height, width]` on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<[u32; 2]>,
+    /// Use only the first this many images (quick smoke runs); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<usize>,
+    /// The views each training image gives, as `[[data.views]]` recipes; none:
+    /// one un-augmented view (MAE, rotation prediction).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewConfig>,
+}
+
+fn default_held_out_every() -> usize {
+    5
+}
+
+/// The splits of a run, decoded in memory.
+#[derive(Debug)]
+pub struct Splits {
+    /// What pretraining reads.
+    pub train: ImageDataset,
+    /// What evaluation learns from (the training split, or `memory_split`).
+    pub memory: Option<ImageDataset>,
+    /// What evaluation scores.
+    pub held_out: ImageDataset,
+}
+
+impl Splits {
+    /// The labelled set evaluation learns from.
+    pub fn memory(&self) -> &ImageDataset {
+        self.memory.as_ref().unwrap_or(&self.train)
+    }
+}
+
+impl Validate for ImageDataConfig {
+    fn validate(&self) -> Result<()> {
+        if self.held_out_every < 2 {
+            let message = format!(
+                "{}: every image would be held out; use at least 2 (every 2nd image held out), or set data.eval_split",
+                self.held_out_every
+            );
+            return Err(check::invalid("data.held_out_every", message));
+        }
+        if let Some(limit) = self.max_images {
+            check::at_least_one("data.max_images", limit)?;
+        }
+        if let Some([height, width]) = self.resize {
+            if height == 0 || width == 0 || height > 8192 || width > 8192 {
+                return Err(check::invalid(
+                    "data.resize",
+                    format!("{height}x{width} must be 1 to 8192 pixels a side"),
+                ));
+            }
+        }
+        self.validate_statistics()?;
+        for (i, view) in self.views.iter().enumerate() {
+            view.validate(&format!("data.views[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+impl ImageDataConfig {
+    fn validate_statistics(&self) -> Result<()> {
+        match (&self.mean, &self.std) {
+            (None, None) => Ok(()),
+            (Some(mean), Some(std)) if mean.len() == std.len() && !mean.is_empty() => {
+                for (i, &m) in mean.iter().enumerate() {
+                    if !m.is_finite() {
+                        return Err(check::invalid(
+                            &format!("data.mean[{i}]"),
+                            format!("{m} is not finite"),
+                        ));
+                    }
+                }
+                for (i, &s) in std.iter().enumerate() {
+                    check::positive(&format!("data.std[{i}]"), s)?;
+                }
+                Ok(())
+            }
+            _ => Err(check::invalid(
+                "data.mean",
+                "data.mean and data.std go together, with one value per channel each",
+            )),
+        }
+    }
+
+    /// Reads the configured split.
+    pub fn load(&self) -> Result<ImageDataset> {
+        self.load_split(&self.split)
+    }
+
+    /// The training, memory and held-out splits: `eval_split` when set, else
+    /// every `held_out_every`-th image of `split`. Evaluation needs labels:
+    /// an unlabelled memory bank or held-out split is an error naming the key.
+    pub fn load_splits(&self) -> Result<Splits> {
+        let data = self.load()?;
+        let (train, held_out) = match &self.eval_split {
+            Some(split) => (data, self.load_split(split)?),
+            None => data.split_every(self.held_out_every),
+        };
+        let memory = match &self.memory_split {
+            Some(split) => Some(self.load_split(split)?),
+            None => None,
+        };
+        let splits = Splits {
+            train,
+            memory,
+            held_out,
+        };
+        if has_unlabelled(splits.memory()) {
+            let key = if self.memory_split.is_some() {
+                "data.memory_split"
+            } else {
+                "data.split"
+            };
+            let message = "the split evaluation learns from has unlabelled images; set data.memory_split to a labelled split (e.g. \"train\") for k-NN, the probe and fine-tuning";
+            return Err(check::invalid(key, message));
+        }
+        if has_unlabelled(&splits.held_out) {
+            return Err(check::invalid("data.eval_split", "the held-out split has unlabelled images; evaluate on a labelled split (e.g. \"test\")"));
+        }
+        Ok(splits)
+    }
+
+    /// Reads split `split` of the data set the config names.
+    pub fn load_split(&self, split: &str) -> Result<ImageDataset> {
+        let data = match self.dataset {
+            DatasetKind::Mnist => {
+                let images = find_maybe_gz(&self.path, &format!("{split}-images-idx3-ubyte"));
+                let labels = find_maybe_gz(&self.path, &format!("{split}-labels-idx1-ubyte"));
+                idx::read_mnist(&images, &labels)?
+            }
+            DatasetKind::Cifar10 => cifar::read_cifar10(&self.path, cifar_split(split)?)?,
+            DatasetKind::Cifar100 => {
+                cifar::read_cifar100(&self.path, cifar_split(split)?, cifar::Cifar100Labels::Fine)?
+            }
+            DatasetKind::Stl10 => stl10::read_stl10(&self.path, split)?,
+            DatasetKind::ImageFolder => image_folder::read_image_folder(
+                &self.path.join(split),
+                self.resize.map(|[h, w]| (h, w)),
+            )?,
+        };
+        Ok(match self.max_images {
+            Some(limit) if limit < data.len() => data.subset(&(0..limit).collect::<Vec<_>>()),
+            _ => data,
+        })
+    }
+
+    /// Per-channel mean and standard deviation used to normalise inputs.
+    pub fn mean_std(&self) -> (Vec<f64>, Vec<f64>) {
+        if let (Some(mean), Some(std)) = (&self.mean, &self.std) {
+            return (mean.clone(), std.clone());
+        }
+        match self.dataset {
+            DatasetKind::Mnist => (vec![0.1307], vec![0.3081]),
+            DatasetKind::Cifar10 => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
+            DatasetKind::Cifar100 => (vec![0.5071, 0.4865, 0.4409], vec![0.2673, 0.2564, 0.2762]),
+            // Solo-learn normalises STL-10 with ImageNet's statistics.
+            DatasetKind::Stl10 | DatasetKind::ImageFolder => {
+                (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
+            }
+        }
+    }
+}
+
+fn has_unlabelled(data: &ImageDataset) -> bool {
+    data.labels.contains(&UNLABELED)
+}
+
+fn cifar_split(split: &str) -> Result<cifar::Split> {
+    match split {
+        "train" => Ok(cifar::Split::Train),
+        "test" => Ok(cifar::Split::Test),
+        other => Err(check::invalid(
+            "data.split",
+            format!("`{other}`: CIFAR has `train` and `test`"),
+        )),
+    }
+}
+
+/// `<dir>/<stem>.gz` when it exists, else `<dir>/<stem>` (whose absence the reader reports).
+fn find_maybe_gz(dir: &Path, stem: &str) -> PathBuf {
+    let gz = dir.join(format!("{stem}.gz"));
+    if gz.exists() {
+        gz
+    } else {
+        dir.join(stem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mnist(path: &str) -> ImageDataConfig {
+        toml::from_str(&format!(
+            "dataset = \"mnist\"\npath = {path:?}\nsplit = \"t10k\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn dataset_names_are_the_config_names() {
+        use DatasetKind::*;
+        for kind in [Mnist, Cifar10, Cifar100, Stl10, ImageFolder] {
+            let parsed: DatasetKind = toml::Value::String(kind.name().into()).try_into().unwrap();
+            assert_eq!(parsed, kind);
+        }
+    }
+
+    #[test]
+    fn cifar_configs_read_binary_batches_and_check_the_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = (vec![4u8], vec![200u8; 32 * 32 * 3]);
+        std::fs::write(
+            dir.path().join("test_batch.bin"),
+            cifar::encode_records(&[record]),
+        )
+        .unwrap();
+        let mut config = mnist(dir.path().to_str().unwrap());
+        config.dataset = DatasetKind::Cifar10;
+        config.split = "test".into();
+        let data = config.load().unwrap();
+        assert_eq!(
+            (data.len(), data.labels[0], data.image_shape()),
+            (1, 4, (32, 32, 3))
+        );
+        config.split = "valid".into();
+        let error = config.load().unwrap_err().to_string();
+        assert!(
+            error.contains("`valid`") && error.contains("data.split"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn eval_split_replaces_the_held_out_share_and_stats_can_be_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = |n: u8| -> Vec<(Vec<u8>, Vec<u8>)> {
+            (0..n)
+                .map(|i| (vec![i % 10], vec![i; 32 * 32 * 3]))
+                .collect()
+        };
+        std::fs::write(
+            dir.path().join("test_batch.bin"),
+            cifar::encode_records(&records(3)),
+        )
+        .unwrap();
+        for i in 1..=5 {
+            let name = format!("data_batch_{i}.bin");
+            std::fs::write(dir.path().join(name), cifar::encode_records(&records(4))).unwrap();
+        }
+        let text = format!(
+            "dataset = \"cifar10\"\npath = {:?}\nsplit = \"train\"\neval_split = \"test\"\n\
+             mean = [0.5, 0.5, 0.5]\nstd = [0.2, 0.2, 0.2]\n",
+            dir.path()
+        );
+        let config: ImageDataConfig = toml::from_str(&text).unwrap();
+        config.validate().unwrap();
+        let splits = config.load_splits().unwrap();
+        assert_eq!((splits.train.len(), splits.held_out.len()), (20, 3));
+        assert_eq!(config.mean_std(), (vec![0.5; 3], vec![0.2; 3]));
+        let split_share = ImageDataConfig {
+            eval_split: None,
+            ..config
+        };
+        let splits = split_share.load_splits().unwrap();
+        assert_eq!(
+            (splits.train.len(), splits.held_out.len()),
+            (16, 4),
+            "every 5th of 20 held out"
+        );
+    }
+
+    #[test]
+    fn unlabelled_training_data_needs_a_labelled_memory_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = vec![7u8; 96 * 96 * 3];
+        std::fs::write(dir.path().join("unlabeled_X.bin"), image.repeat(4)).unwrap();
+        std::fs::write(dir.path().join("train_X.bin"), image.repeat(3)).unwrap();
+        std::fs::write(dir.path().join("train_y.bin"), [1u8, 2, 3]).unwrap();
+        std::fs::write(dir.path().join("test_X.bin"), image.repeat(2)).unwrap();
+        std::fs::write(dir.path().join("test_y.bin"), [4u8, 5]).unwrap();
+        let text = format!(
+            "dataset = \"stl10\"\npath = {:?}\nsplit = \"unlabeled\"\neval_split = \"test\"\n",
+            dir.path()
+        );
+        let mut config: ImageDataConfig = toml::from_str(&text).unwrap();
+        let error = config.load_splits().unwrap_err().to_string();
+        assert!(error.contains("data.memory_split"), "{error}");
+        config.memory_split = Some("train".into());
+        let splits = config.load_splits().unwrap();
+        assert_eq!(
+            (
+                splits.train.len(),
+                splits.memory().len(),
+                splits.held_out.len()
+            ),
+            (4, 3, 2)
+        );
+    }
+
+    #[test]
+    fn bad_values_and_missing_files_are_named() {
+        let mut config = mnist("/nonexistent");
+        let error = config.load().unwrap_err().to_string();
+        assert!(
+            error.contains("/nonexistent/t10k-images-idx3-ubyte"),
+            "{error}"
+        );
+        config.held_out_every = 1;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("data.held_out_every"));
+        config.held_out_every = 5;
+        config.mean = Some(vec![0.5]);
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("data.mean"));
+        config.std = Some(vec![0.0]);
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("data.std[0]"));
+        config.std = Some(vec![0.3]);
+        config.resize = Some([0, 32]);
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("data.resize"));
+    }
+}

@@ -1,0 +1,114 @@
+//! The smoke test every vision method's file runs on itself: through the
+//! shared trainer on 64 tiny images, the loss falls, and a run interrupted
+//! mid-epoch and resumed ends with a final checkpoint equal, tensor for
+//! tensor, to an uninterrupted one (teachers, queues and the probe included).
+
+use crate::data::{recipes, ImageSource, Normalizer, ViewConfig};
+use crate::registry::VisionContext;
+use ndarray::Array4;
+use selfsup_data::ImageDataset;
+use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
+use selfsup_train::testing::{assert_resume_is_exact, mean};
+use selfsup_train::{Method, Trainer};
+use tch::nn::VarStore;
+use tch::Device;
+
+/// How a smoke test trains.
+pub(crate) struct Smoke<'a> {
+    /// The `[method]` table, e.g. `name = "simclr"` and its fields.
+    pub method: &'a str,
+    /// Augmented views per image (0: the image itself).
+    pub views: usize,
+    /// Optimizer and learning rate.
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// The first logged step of the "before" stretch of the loss curve.
+    pub skip: usize,
+}
+
+/// A small CNN backbone for smoke tests, as the `[method.backbone]` table.
+pub(crate) const TINY_CNN: &str = "[backbone]\nkind = \"small_cnn\"\nwidths = [8, 16]\n";
+
+/// 64 images of 16×16 RGB, each with its own colour and its own pattern of
+/// 4×4 cells (so instances are tellable apart, which contrastive methods
+/// learn) over a top-to-bottom ramp (so "up" is visible, which rotation
+/// prediction learns); labels are the colour's quartile.
+fn images() -> ImageDataset {
+    let images = Array4::from_shape_fn((64, 16, 16, 3), |(n, y, x, c)| {
+        let cell = (y / 4) * 4 + x / 4;
+        let bit = ((n * 2654435761usize) >> cell) & 1;
+        let colour = (n * 37 + c * 71) % 100;
+        (y * 6 + bit * 70 + colour) as u8
+    });
+    let labels = (0..64).map(|i| ((i * 37) % 100 / 25) as i64).collect();
+    ImageDataset::new(images, labels, 4).expect("consistent images and labels")
+}
+
+fn view_configs(count: usize) -> Vec<ViewConfig> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let text = format!(
+        "count = {count}\nsize = 16\nscale = [0.5, 1.0]\n\
+         jitter = {{ brightness = 0.2, contrast = 0.2, saturation = 0.2, hue = 0.05, p = 0.5 }}\n"
+    );
+    vec![toml::from_str(&text).expect("a view recipe")]
+}
+
+/// Trains the method 10 epochs of 4 steps: its loss falls by 3 % or more,
+/// and resume (interrupted at step 23) is exact. Call it from a test named
+/// `trains_and_resumes_exactly` with `module_path!()`: it runs in its own
+/// process (see `selfsup_train::testing::in_own_process`).
+pub(crate) fn trains_and_resumes(module: &str, smoke: Smoke<'_>) {
+    let name = format!("{module}::trains_and_resumes_exactly");
+    selfsup_train::testing::in_own_process(&name, || check(smoke));
+}
+
+fn check(smoke: Smoke<'_>) {
+    let choice = crate::registry()
+        .parse(smoke.method.parse().expect("a TOML table"), "smoke test")
+        .expect("a valid method table");
+    let trainer = Trainer {
+        config: TrainerConfig {
+            epochs: 10,
+            batch_size: 16,
+            seed: 5,
+            device: "cpu".into(),
+            log_every: 1,
+            checkpoint_every: 1,
+            ..Default::default()
+        },
+        optim: OptimConfig {
+            optimizer: smoke.optimizer,
+            lr: smoke.lr,
+            weight_decay: 1e-4,
+            warmup_epochs: 1.0,
+            ..Default::default()
+        },
+    };
+    let data = images();
+    let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
+    let source = ImageSource {
+        images: &data,
+        normalizer: &normalizer,
+        recipes: recipes(&view_configs(smoke.views), 3).expect("valid recipes"),
+        seed: trainer.config.seed,
+    };
+    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method>> {
+        let method = choice.build(vs.root(), &VisionContext { channels: Some(3) })?;
+        let method: Box<dyn Method> = method;
+        Ok(method)
+    };
+    let losses = assert_resume_is_exact(&build, &trainer, &source, 23);
+    assert_eq!(losses.len(), 40, "64 / 16 = 4 steps x 10 epochs");
+    let (first, last) = (
+        mean(&losses[smoke.skip..smoke.skip + 8]),
+        mean(&losses[32..]),
+    );
+    assert!(
+        last < first * 0.97,
+        "{}: loss went {first:.4} -> {last:.4}: {losses:?}",
+        choice.name()
+    );
+}
