@@ -106,7 +106,7 @@ pub fn run(root: &Path, suite: &str, threads: usize, rounds: usize) -> Result<()
         "core" => root.join("benches/reference/bench_core.py"),
         other => bail!("unknown bench suite `{other}`; known: core, data"),
     };
-    let binary = example(root, "selfsup-core", "bench_core")?;
+    let binary = example(root, "selfsup-train", "bench_core")?;
     let python = reference_python(root)?;
     let threads_arg = threads.to_string();
     let (mut ours, mut reference) = (BTreeMap::new(), BTreeMap::new());

@@ -1,7 +1,9 @@
 //! Checks the dependency invariants of DESIGN.md section 1 on the manifests:
 //! dependencies point down the crate table, `vision` and `text` never depend on
 //! each other, `core` and `data` never depend on each other, and only `xtask`
-//! stays free of tch.
+//! stays free of tch. And the size rules of the style guide on the sources:
+//! no file over 400 lines and no function over 80 (test modules aside), no
+//! `too_many_arguments` exemption.
 
 #[cfg(test)]
 mod tests {
@@ -69,5 +71,100 @@ mod tests {
         let mut expected: Vec<String> = ORDER.iter().map(|s| s.to_string()).collect();
         expected.sort();
         assert_eq!(found, expected, "crates/ and the crate table disagree");
+    }
+
+    /// Every `.rs` file of the crates and xtask, except integration tests.
+    fn sources() -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![root().join("crates"), root().join("xtask/src")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                if path.is_dir() && name != "tests" && name != "target" {
+                    stack.push(path);
+                } else if name.ends_with(".rs") {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    /// The lines before the file's test module.
+    fn code_lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .take_while(|l| !l.starts_with("#[cfg(test)]"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `(first line, length)` of every function with a body, by brace counting.
+    fn functions(lines: &[String]) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let head = lines[i].trim_start();
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "pub(super) fn ",
+                "const fn ",
+            ]
+            .iter()
+            .any(|p| head.starts_with(p));
+            if !is_fn {
+                i += 1;
+                continue;
+            }
+            let (mut depth, mut opened, mut j) = (0i64, false, i);
+            while j < lines.len() {
+                let line = &lines[j];
+                depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+                opened |= line.contains('{');
+                if (opened && depth <= 0) || (!opened && line.trim_end().ends_with(';')) {
+                    break;
+                }
+                j += 1;
+            }
+            found.push((i + 1, j - i + 1));
+            i = j + 1;
+        }
+        found
+    }
+
+    #[test]
+    fn files_and_functions_stay_small() {
+        let mut problems = Vec::new();
+        for path in sources() {
+            let lines = code_lines(&path);
+            let shown = path.strip_prefix(root()).unwrap().display().to_string();
+            if lines.len() > 400 {
+                problems.push(format!("{shown}: {} lines before its tests", lines.len()));
+            }
+            for (line, length) in functions(&lines) {
+                if length > 80 {
+                    problems.push(format!("{shown}:{line}: a function of {length} lines"));
+                }
+            }
+            let exemption = concat!("allow(clippy::too_many_", "arguments)");
+            if lines.iter().any(|l| l.contains(exemption)) {
+                problems.push(format!("{shown}: allows too_many_arguments; make a struct"));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_function_scanner_measures_bodies() {
+        let lines: Vec<String> =
+            "fn a() {\n    x;\n}\nfn b();\npub fn c(\n    y: u8,\n) {\n    {}\n}\n"
+                .lines()
+                .map(str::to_string)
+                .collect();
+        assert_eq!(functions(&lines), vec![(1, 3), (4, 1), (5, 5)]);
     }
 }

@@ -73,8 +73,21 @@ pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
     }
     let scratch =
         std::env::temp_dir().join(format!("selfsup-bench-quality-{}", std::process::id()));
-    let plan = if quality.task.starts_with("text-") {
-        Plan {
+    let outcome = plan(quality, &scratch).and_then(|plan| {
+        Ok((
+            run_sides(root, quality, &plan, &scratch.join("runs"))?,
+            plan,
+        ))
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (outcome, plan) = outcome?;
+    print(quality, &plan, &outcome)
+}
+
+/// The comparison plan of the task's kind (unpacking CIFAR-10 into `scratch` for vision).
+fn plan(quality: &Quality<'_>, scratch: &Path) -> Result<Plan> {
+    if quality.task.starts_with("text-") {
+        return Ok(Plan {
             recipe: "shakespeare-cpu",
             script: "quality_text.py",
             data_args: vec!["--data".into(), quality.archive.into()],
@@ -92,52 +105,52 @@ pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
                 ("training seconds", "train_seconds", 1, 1.0),
                 ("tokens/s (training)", "tokens_per_second", 0, 1.0),
             ],
-        }
-    } else {
-        let images = scratch.join("cifar10");
-        std::fs::create_dir_all(&images)?;
-        crate::run(
-            Command::new("tar")
-                .arg("xzf")
-                .arg(quality.archive)
-                .arg("-C")
-                .arg(&images),
-        )
-        .context("unpacking the archive with tar")?;
-        Plan {
-            recipe: "cifar10-cpu",
-            script: "quality_vision.py",
-            data_args: vec![
-                "--data".into(),
-                "imagefolder".into(),
-                "--data-dir".into(),
-                images.clone().into(),
-            ],
-            reference_data: images,
-            rows: &[
-                ("steps", "steps", 0, 1.0),
-                ("final loss", "final_loss", 4, 1.0),
-                ("k-NN top-1 %, trained", "knn_top1", 2, 100.0),
-                (
-                    "k-NN top-1 %, random init",
-                    "knn_top1_random_init",
-                    2,
-                    100.0,
-                ),
-                ("training seconds", "train_seconds", 0, 1.0),
-                ("images/s (training)", "images_per_second", 0, 1.0),
-            ],
-        }
-    };
-    let outcome = run_sides(root, quality, &plan, &scratch.join("runs"));
-    let _ = std::fs::remove_dir_all(&scratch);
+        });
+    }
+    let images = scratch.join("cifar10");
+    std::fs::create_dir_all(&images)?;
+    crate::run(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(quality.archive)
+            .arg("-C")
+            .arg(&images),
+    )
+    .context("unpacking the archive with tar")?;
+    Ok(Plan {
+        recipe: "cifar10-cpu",
+        script: "quality_vision.py",
+        data_args: vec![
+            "--data".into(),
+            "imagefolder".into(),
+            "--data-dir".into(),
+            images.clone().into(),
+        ],
+        reference_data: images,
+        rows: &[
+            ("steps", "steps", 0, 1.0),
+            ("final loss", "final_loss", 4, 1.0),
+            ("k-NN top-1 %, trained", "knn_top1", 2, 100.0),
+            (
+                "k-NN top-1 %, random init",
+                "knn_top1_random_init",
+                2,
+                100.0,
+            ),
+            ("training seconds", "train_seconds", 0, 1.0),
+            ("images/s (training)", "images_per_second", 0, 1.0),
+        ],
+    })
+}
+
+/// The table of both sides' numbers and the headline difference.
+fn print(quality: &Quality<'_>, plan: &Plan, outcome: &Outcome) -> Result<()> {
     let Outcome {
         ours,
         reference,
         ours_wall,
         reference_wall,
-    } = outcome?;
-
+    } = outcome;
     let overrides = match quality.overrides {
         [] => String::new(),
         specs => format!(" with {}", specs.join(" ")),
@@ -151,19 +164,16 @@ pub fn run(root: &Path, quality: &Quality<'_>) -> Result<()> {
     );
     println!("{:<34} {:>10} {:>10}", "", "selfsup", "PyTorch");
     for &(label, key, digits, scale) in plan.rows {
-        let (a, b) = (
-            number(&ours, key)? * scale,
-            number(&reference, key)? * scale,
-        );
+        let (a, b) = (number(ours, key)? * scale, number(reference, key)? * scale);
         println!("{label:<34} {a:>10.digits$} {b:>10.digits$}");
     }
     println!(
         "{:<34} {ours_wall:>10.0} {reference_wall:>10.0}",
         "wall seconds (whole command)"
     );
-    let ratio = |key: &str| -> Result<f64> { Ok(number(&reference, key)? / number(&ours, key)?) };
+    let ratio = |key: &str| -> Result<f64> { Ok(number(reference, key)? / number(ours, key)?) };
     let difference =
-        |key: &str| -> Result<f64> { Ok(number(&ours, key)? - number(&reference, key)?) };
+        |key: &str| -> Result<f64> { Ok(number(ours, key)? - number(reference, key)?) };
     if quality.task.starts_with("text-") {
         println!(
             "validation loss difference {:+.4}; tokens/s ratio selfsup / PyTorch {:.2}",

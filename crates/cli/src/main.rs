@@ -2,7 +2,6 @@
 //! line. Argument parsing and printing only: every command is a call into
 //! the libraries (`selfsup-vision`, `selfsup-text`, `selfsup-data`).
 
-mod allocator;
 mod data;
 mod eval;
 mod logging;
@@ -47,7 +46,7 @@ enum Command {
 /// Runs the command; an error is printed as one line (its causes joined
 /// with `: `) and the exit status is 1.
 fn main() -> ExitCode {
-    allocator::keep_tensor_memory();
+    selfsup_train::allocator::keep_tensor_memory();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Train(args) => train::run(args),

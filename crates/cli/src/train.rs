@@ -116,7 +116,7 @@ fn text_task(
     origin: &str,
     start: RunStart,
 ) -> Result<()> {
-    use selfsup_text::experiment::{Demo, Experiment, TrainRequest};
+    use selfsup_text::experiment::{Experiment, TrainRequest};
     let data = args
         .data
         .as_deref()
@@ -133,7 +133,12 @@ fn text_task(
     let experiment = Experiment::prepare(&selfsup_text::registry(), request)?;
     logging::init_with_file(&experiment.run_dir().file("train.log"));
     tracing::info!(task, run = %experiment.run_dir().path().display(), "starting");
-    let report = experiment.run()?;
+    print_text_report(&experiment.run()?);
+    Ok(())
+}
+
+fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
+    use selfsup_text::experiment::Demo;
     let unit = report.unit;
     println!();
     println!(
@@ -183,7 +188,6 @@ fn text_task(
         }
     }
     print_files(&report.run, &report.pictures);
-    Ok(())
 }
 
 fn print_fit(fit: &selfsup_train::trainer::FitReport) {

@@ -26,15 +26,20 @@ impl NegativeQueue {
     }
 
     /// Replaces the oldest entries with `keys` `[batch, dim]` (normalised here,
-    /// detached), wrapping around the end.
+    /// detached), wrapping around the end; of a batch larger than the queue,
+    /// the last `size` keys stay.
     pub fn enqueue(&mut self, keys: &Tensor) -> Result<()> {
         let (size, dim) = (self.keys.size()[0], self.keys.size()[1]);
         check_shape(
-            keys.dim() == 2 && keys.size()[1] == dim && keys.size()[0] <= size,
+            keys.dim() == 2 && keys.size()[1] == dim,
             "NegativeQueue::enqueue: keys",
-            &format!("[batch <= {size}, {dim}]"),
+            &format!("[batch, {dim}]"),
             keys,
         )?;
+        let keys = match keys.size()[0] {
+            batch if batch > size => keys.narrow(0, batch - size, size),
+            _ => keys.shallow_clone(),
+        };
         tch::no_grad(|| {
             let keys = keys.detach();
             let keys = &keys / keys.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
@@ -95,7 +100,16 @@ mod tests {
             .unwrap();
         assert!(restored.keys().equal(queue.keys()));
         assert!(queue
-            .enqueue(&Tensor::zeros([6, 2], (Kind::Float, Device::Cpu)))
+            .enqueue(&Tensor::zeros([6, 3], (Kind::Float, Device::Cpu)))
             .is_err());
+        // A batch larger than the queue leaves its newest keys.
+        let mut small = NegativeQueue::new(2, 1, Device::Cpu);
+        small
+            .enqueue(&Tensor::from_slice(&[1f32, -1., 1., -1.]).view([4, 1]))
+            .unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(small.keys().flatten(0, -1)).unwrap(),
+            vec![1., -1.]
+        );
     }
 }

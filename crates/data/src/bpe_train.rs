@@ -37,7 +37,6 @@ pub struct TrainedBpe {
 impl BpeTrainer {
     /// Learns merges from `texts` (pieces of a corpus, e.g. its files).
     pub fn train<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Result<TrainedBpe> {
-        let alphabet = byte_chars();
         if self.vocab_size < 256 + self.special.len() {
             return Err(Error::Mismatch(format!(
                 "a vocabulary of {} cannot hold the 256 byte symbols and {} special tokens",
@@ -45,7 +44,7 @@ impl BpeTrainer {
                 self.special.len()
             )));
         }
-        // Distinct pieces and their counts; each piece as symbol ids.
+        // Distinct pieces and their counts.
         let mut counts: HashMap<&str, u64> = HashMap::new();
         for text in texts {
             for piece in pretokenize(text) {
@@ -54,39 +53,14 @@ impl BpeTrainer {
         }
         let mut pieces: Vec<(&str, u64)> = counts.into_iter().collect();
         pieces.sort_unstable();
-        let mut words: Vec<Vec<u32>> = pieces
-            .iter()
-            .map(|(piece, _)| piece.bytes().map(u32::from).collect())
-            .collect();
-        let frequency: Vec<u64> = pieces.iter().map(|&(_, n)| n).collect();
-        let mut tokens: Vec<String> = alphabet.iter().map(|c| c.to_string()).collect();
-
-        let mut pair_counts: HashMap<(u32, u32), u64> = HashMap::new();
-        let mut where_: HashMap<(u32, u32), HashSet<usize>> = HashMap::new();
-        for (w, word) in words.iter().enumerate() {
-            for pair in word.windows(2) {
-                *pair_counts.entry((pair[0], pair[1])).or_default() += frequency[w];
-                where_.entry((pair[0], pair[1])).or_default().insert(w);
-            }
-        }
-        let mut heap: BinaryHeap<(u64, Reverse<(u32, u32)>)> = pair_counts
-            .iter()
-            .map(|(&pair, &count)| (count, Reverse(pair)))
-            .collect();
-
-        let mut merges = Vec::new();
-        let mut merge_counts = Vec::new();
+        let mut index = PairIndex::new(&pieces);
+        let mut tokens: Vec<String> = byte_chars().iter().map(|c| c.to_string()).collect();
+        let (mut merges, mut merge_counts) = (Vec::new(), Vec::new());
         let target = self.vocab_size - self.special.len();
         while tokens.len() < target {
-            let Some((count, Reverse(pair))) = heap.pop() else {
+            let Some((pair, count)) = index.most_frequent(self.min_frequency.max(1)) else {
                 break;
             };
-            if pair_counts.get(&pair) != Some(&count) {
-                continue; // stale: the pair's count changed since it was pushed
-            }
-            if count < self.min_frequency.max(1) {
-                break;
-            }
             let new = tokens.len() as u32;
             let (a, b) = (
                 tokens[pair.0 as usize].clone(),
@@ -95,34 +69,7 @@ impl BpeTrainer {
             tokens.push(format!("{a}{b}"));
             merges.push((a, b));
             merge_counts.push(count);
-            let mut touched = HashSet::new();
-            for w in where_.remove(&pair).unwrap_or_default() {
-                let word = &mut words[w];
-                for old in word.windows(2) {
-                    let old = (old[0], old[1]);
-                    if let Some(c) = pair_counts.get_mut(&old) {
-                        *c -= frequency[w];
-                    }
-                    touched.insert(old);
-                }
-                *word = merge_pair(word, pair, new);
-                for next in word.windows(2) {
-                    let next = (next[0], next[1]);
-                    *pair_counts.entry(next).or_default() += frequency[w];
-                    where_.entry(next).or_default().insert(w);
-                    touched.insert(next);
-                }
-            }
-            pair_counts.remove(&pair);
-            for pair in touched {
-                match pair_counts.get(&pair) {
-                    Some(&0) => {
-                        pair_counts.remove(&pair);
-                    }
-                    Some(&count) => heap.push((count, Reverse(pair))),
-                    None => {}
-                }
-            }
+            index.merge(pair, new);
         }
         tokens.extend(self.special.iter().cloned());
         Ok(TrainedBpe {
@@ -130,6 +77,90 @@ impl BpeTrainer {
             merges,
             merge_counts,
         })
+    }
+}
+
+/// Every piece as symbol ids, with how often each adjacent pair occurs
+/// (weighted by the piece's count), which pieces hold it, and a heap of
+/// pairs by count (ties: the smaller pair first) with stale entries skipped.
+struct PairIndex {
+    words: Vec<Vec<u32>>,
+    frequency: Vec<u64>,
+    pair_counts: HashMap<(u32, u32), u64>,
+    holders: HashMap<(u32, u32), HashSet<usize>>,
+    heap: BinaryHeap<(u64, Reverse<(u32, u32)>)>,
+}
+
+impl PairIndex {
+    fn new(pieces: &[(&str, u64)]) -> Self {
+        let words: Vec<Vec<u32>> = pieces
+            .iter()
+            .map(|(piece, _)| piece.bytes().map(u32::from).collect())
+            .collect();
+        let frequency: Vec<u64> = pieces.iter().map(|&(_, n)| n).collect();
+        let mut pair_counts: HashMap<(u32, u32), u64> = HashMap::new();
+        let mut holders: HashMap<(u32, u32), HashSet<usize>> = HashMap::new();
+        for (w, word) in words.iter().enumerate() {
+            for pair in word.windows(2) {
+                *pair_counts.entry((pair[0], pair[1])).or_default() += frequency[w];
+                holders.entry((pair[0], pair[1])).or_default().insert(w);
+            }
+        }
+        let heap = pair_counts
+            .iter()
+            .map(|(&pair, &count)| (count, Reverse(pair)))
+            .collect();
+        Self {
+            words,
+            frequency,
+            pair_counts,
+            holders,
+            heap,
+        }
+    }
+
+    /// The most frequent pair and its count, if seen at least `min` times.
+    fn most_frequent(&mut self, min: u64) -> Option<((u32, u32), u64)> {
+        while let Some((count, Reverse(pair))) = self.heap.pop() {
+            if self.pair_counts.get(&pair) != Some(&count) {
+                continue; // stale: the pair's count changed since it was pushed
+            }
+            return (count >= min).then_some((pair, count));
+        }
+        None
+    }
+
+    /// Replaces `pair` by symbol `new` in every piece holding it, updating
+    /// the counts of the pairs around it.
+    fn merge(&mut self, pair: (u32, u32), new: u32) {
+        let mut touched = HashSet::new();
+        for w in self.holders.remove(&pair).unwrap_or_default() {
+            let word = &mut self.words[w];
+            for old in word.windows(2) {
+                let old = (old[0], old[1]);
+                if let Some(c) = self.pair_counts.get_mut(&old) {
+                    *c -= self.frequency[w];
+                }
+                touched.insert(old);
+            }
+            *word = merge_pair(word, pair, new);
+            for next in word.windows(2) {
+                let next = (next[0], next[1]);
+                *self.pair_counts.entry(next).or_default() += self.frequency[w];
+                self.holders.entry(next).or_default().insert(w);
+                touched.insert(next);
+            }
+        }
+        self.pair_counts.remove(&pair);
+        for pair in touched {
+            match self.pair_counts.get(&pair) {
+                Some(&0) => {
+                    self.pair_counts.remove(&pair);
+                }
+                Some(&count) => self.heap.push((count, Reverse(pair))),
+                None => {}
+            }
+        }
     }
 }
 

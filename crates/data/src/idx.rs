@@ -48,8 +48,12 @@ fn parse_idx(bytes: &[u8], expected_dims: u8) -> std::result::Result<IdxArray, S
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let expected_len: usize = dims.iter().product();
     let actual_len = bytes.len() - header;
+    let Some(expected_len) = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) else {
+        return Err(format!(
+            "dimensions {dims:?} describe more bytes than a file can hold; the file has {actual_len}"
+        ));
+    };
     if actual_len != expected_len {
         return Err(format!(
             "dimensions {dims:?} need {expected_len} data bytes, the file has {actual_len}"

@@ -93,10 +93,14 @@ impl ImageDataset {
     /// A fixed split: every `k`-th image (index `k-1`, `2k-1`, …) is held out,
     /// the rest is for training. Deterministic, and balanced when the set is
     /// not sorted by class. Returns `(train, held_out)`.
-    pub fn split_every(&self, k: usize) -> (ImageDataset, ImageDataset) {
-        assert!(k >= 2, "split_every needs k >= 2");
+    pub fn split_every(&self, k: usize) -> Result<(ImageDataset, ImageDataset)> {
+        if k < 2 {
+            return Err(Error::Mismatch(format!(
+                "holding out every {k}th image leaves none to train on; use 2 or more"
+            )));
+        }
         let (held, train): (Vec<usize>, Vec<usize>) = (0..self.len()).partition(|i| i % k == k - 1);
-        (self.subset(&train), self.subset(&held))
+        Ok((self.subset(&train), self.subset(&held)))
     }
 }
 
@@ -120,7 +124,8 @@ mod tests {
 
     #[test]
     fn split_every_is_disjoint_and_complete() {
-        let (train, held) = numbered(10).split_every(5);
+        let (train, held) = numbered(10).split_every(5).unwrap();
+        assert!(numbered(10).split_every(1).is_err());
         let ids = |s: &ImageDataset| {
             s.images
                 .axis_iter(Axis(0))

@@ -99,41 +99,51 @@ pub struct Sampling {
 }
 
 /// Continues `prompt` (token ids) by `sampling.tokens` tokens, feeding the
-/// model at most its context, as nanoGPT's `generate`.
-pub fn generate(model: &NextToken, prompt: &[u32], sampling: Sampling, device: Device) -> Vec<u32> {
+/// model at most its context, as nanoGPT's `generate`. A model whose outputs
+/// are not finite (a diverged run) is an error, not a panic.
+pub fn generate(
+    model: &NextToken,
+    prompt: &[u32],
+    sampling: Sampling,
+    device: Device,
+) -> selfsup_train::Result<Vec<u32>> {
     let mut ids: Vec<u32> = prompt.to_vec();
     let context = model.context() as usize;
     tch::manual_seed(sampling.seed as i64);
-    tch::no_grad(|| {
-        for _ in 0..sampling.tokens {
-            let start = ids.len().saturating_sub(context);
-            let window: Vec<i64> = ids[start..].iter().map(|&t| t as i64).collect();
-            let input = Tensor::from_slice(&window).view([1, -1]).to_device(device);
-            let logits =
-                model.logits(&input, false).get(0).get(-1) / sampling.temperature.max(1e-6);
-            let vocab = logits.size()[0];
-            let logits = if sampling.top_k > 0 && sampling.top_k < vocab {
-                let (top, _) = logits.topk(sampling.top_k, 0, true, true);
-                let threshold = top.get(sampling.top_k - 1);
-                logits.where_self(
-                    &logits.ge_tensor(&threshold),
-                    &Tensor::from(f64::NEG_INFINITY).to_kind(logits.kind()),
-                )
-            } else {
-                logits
-            };
-            let next = logits
-                .softmax(0, Kind::Float)
-                .multinomial(1, false)
-                .int64_value(&[0]);
-            ids.push(next as u32);
+    let _no_grad = tch::no_grad_guard();
+    for _ in 0..sampling.tokens {
+        let start = ids.len().saturating_sub(context);
+        let window: Vec<i64> = ids[start..].iter().map(|&t| t as i64).collect();
+        let input = Tensor::from_slice(&window).view([1, -1]).to_device(device);
+        let logits = model.logits(&input, false).get(0).get(-1) / sampling.temperature.max(1e-6);
+        let probabilities = top_k(logits, sampling.top_k).softmax(0, Kind::Float);
+        if probabilities.isfinite().all().int64_value(&[]) == 0 {
+            let message =
+                "the model's next-token probabilities are not finite: did its training diverge?";
+            return Err(selfsup_train::check::invalid("generate", message));
         }
-    });
-    ids[prompt.len()..].to_vec()
+        ids.push(probabilities.f_multinomial(1, false)?.int64_value(&[0]) as u32);
+    }
+    Ok(ids[prompt.len()..].to_vec())
+}
+
+/// `logits` with all but the `k` largest set to −∞ (`k` of 0: all kept).
+fn top_k(logits: Tensor, k: i64) -> Tensor {
+    let vocab = logits.size()[0];
+    if k <= 0 || k >= vocab {
+        return logits;
+    }
+    let (top, _) = logits.topk(k, 0, true, true);
+    let threshold = top.get(k - 1);
+    logits.where_self(
+        &logits.ge_tensor(&threshold),
+        &Tensor::from(f64::NEG_INFINITY).to_kind(logits.kind()),
+    )
 }
 
 /// The `k` most likely tokens (id, probability) at each position of `ids`
-/// holding `mask_id`, most likely first.
+/// holding `mask_id`, most likely first; `mask_id` (the last id of the
+/// model's vocabulary) is never a candidate.
 pub fn fill_mask(
     method: &dyn TextMethod,
     ids: &[u32],
@@ -143,8 +153,14 @@ pub fn fill_mask(
 ) -> Vec<(usize, Vec<(u32, f64)>)> {
     let input: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
     let input = Tensor::from_slice(&input).view([1, -1]).to_device(device);
-    let probabilities =
-        tch::no_grad(|| method.logits(&input, false).get(0).softmax(-1, Kind::Float));
+    // The mask token (the model's last id) is never an answer: candidates
+    // come from the tokenizer's own tokens.
+    let probabilities = tch::no_grad(|| {
+        let logits = method.logits(&input, false).get(0);
+        let real = logits.size()[1].min(mask_id as i64);
+        logits.narrow(-1, 0, real).softmax(-1, Kind::Float)
+    });
+    let k = k.clamp(1, probabilities.size()[1]);
     ids.iter()
         .enumerate()
         .filter(|(_, &t)| t == mask_id)

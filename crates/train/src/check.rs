@@ -97,11 +97,22 @@ pub fn open_fraction(key: &str, value: f64) -> Result<()> {
 /// made, a shape libtorch refuses) into an error at `key`: the last guard
 /// between a config and a panic.
 pub fn guard_build<T>(key: &str, build: impl FnOnce() -> Result<T>) -> Result<T> {
+    guard(key, "building the model", build)
+}
+
+/// As [`guard_build`] for any work: a panic while `doing` becomes an error at
+/// `key` that quotes libtorch's first line.
+pub fn guard<T>(key: &str, doing: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
     // The default hook would print "thread panicked" for a panic that
     // becomes an ordinary error here; silence it while building.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(build));
+    // `tch::no_grad` does not restore grad mode when its closure panics;
+    // this guard puts back the mode `guard` was called in, whatever the
+    // work left behind (the work itself runs with gradients on).
+    let restore_grad_mode = tch::no_grad_guard();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tch::with_grad(work)));
+    drop(restore_grad_mode);
     std::panic::set_hook(hook);
     match outcome {
         Ok(result) => result,
@@ -114,7 +125,7 @@ pub fn guard_build<T>(key: &str, build: impl FnOnce() -> Result<T>) -> Result<T>
             let first = message.lines().next().unwrap_or_default();
             Err(invalid(
                 key,
-                format!("building the model failed ({first}); check the sizes under `{key}`"),
+                format!("{doing} failed ({first}); check the sizes under `{key}`"),
             ))
         }
     }
@@ -140,6 +151,13 @@ mod tests {
         assert!(fraction_below_one("m", 1.0).is_err() && fraction_below_one("m", 0.0).is_ok());
         assert!(open_fraction("f", 1.0).is_err() && open_fraction("f", 0.5).is_ok());
         assert!(at_least_one("e", 0).is_err());
+    }
+
+    #[test]
+    fn a_panic_inside_no_grad_leaves_gradients_on() {
+        let _ = guard::<()>("k", "work", || tch::no_grad(|| panic!("inside no_grad")));
+        let x = tch::Tensor::ones([2], tch::kind::FLOAT_CPU).set_requires_grad(true);
+        assert!((&x * 2.0).requires_grad(), "grad mode was restored");
     }
 
     #[test]

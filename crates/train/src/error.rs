@@ -30,6 +30,12 @@ pub enum Error {
         /// The value.
         value: f64,
     },
+    /// The weights became NaN or infinite (a diverging update after the last finite loss).
+    #[error("the weights are NaN or infinite after step {step}: training diverged (lower optim.lr); stopping, the last checkpoint is kept")]
+    NonFiniteWeights {
+        /// The optimizer steps done.
+        step: usize,
+    },
     /// The device ran out of memory.
     #[error("out of memory at step {step} with batch size {batch_size}: {message}; lower trainer.batch_size (or raise trainer.accumulate to keep the effective batch)")]
     OutOfMemory {

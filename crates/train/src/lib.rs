@@ -6,6 +6,7 @@
 //! This crate knows no modality: images and text live in `selfsup-vision`
 //! and `selfsup-text`, which build on it.
 
+pub mod allocator;
 pub mod autocast;
 pub mod batch;
 pub mod check;

@@ -266,6 +266,21 @@ fn method_scalars_are_averaged_into_metrics_and_plotted() {
 }
 
 #[test]
+fn weights_that_diverge_after_the_last_finite_loss_are_not_saved() {
+    let _rng = lock_torch_rng();
+    let mut trainer = trainer(OptimizerKind::Sgd);
+    trainer.optim.lr = 1e300;
+    trainer.config.checkpoint_every = 0;
+    trainer.config.max_steps = Some(1);
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    let mut run = new_run();
+    let err = fit(&trainer, &mut method, &vs, &mut run, None).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteWeights { step: 1 }), "{err}");
+    assert!(!run.dir.checkpoints().join("last.safetensors").exists());
+}
+
+#[test]
 fn gradient_clipping_and_accumulation_train() {
     let _rng = lock_torch_rng();
     let mut trainer = trainer(OptimizerKind::Lars);

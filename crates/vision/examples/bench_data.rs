@@ -22,6 +22,7 @@ fn arg(name: &str) -> Option<String> {
 
 /// Runs the data benchmark with `--threads` rayon and libtorch threads.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    selfsup_train::allocator::keep_tensor_memory();
     let root =
         std::path::PathBuf::from(arg("--data-dir").ok_or("--data-dir <ImageFolder> is required")?);
     let threads: usize = arg("--threads").map_or(Ok(2), |t| t.parse())?;

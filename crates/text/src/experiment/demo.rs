@@ -51,7 +51,7 @@ pub fn demonstrate(
             top_k: 40,
             seed,
         };
-        let new = generate(gpt, prompt, sampling, device);
+        let new = generate(gpt, prompt, sampling, device)?;
         let text = format!("{}{}", tokenizer.decode(prompt)?, tokenizer.decode(&new)?);
         return Ok(Demo::Sample { text });
     }

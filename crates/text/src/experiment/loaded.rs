@@ -95,7 +95,7 @@ impl LoadedText {
             .tokenizer
             .encode(prompt)
             .map_err(|e| check::invalid("--prompt", format!("the model cannot read it: {e}")))?;
-        let new = generate(gpt, &ids, sampling, self.device);
+        let new = generate(gpt, &ids, sampling, self.device)?;
         Ok(format!("{prompt}{}", self.tokenizer.decode(&new)?))
     }
 

@@ -21,8 +21,9 @@ use selfsup_data::tokenizer::SavedTokenizer;
 use selfsup_train::check;
 use selfsup_train::device::parse_device;
 use selfsup_train::experiment::{
-    fit_and_compare, start_run, write_summary, Fitting, RunStart, Stage,
+    fit_and_compare, start_run, write_summary, Comparison, Fitting, RunStart, Stage,
 };
+use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
 use selfsup_train::trainer::FitReport;
 use selfsup_train::{BatchSource, Result, Trainer};
@@ -145,9 +146,11 @@ impl Experiment {
         };
         trainer.schedule(source.len())?;
         let batch = source.batch(0, &[0])?;
-        check::guard_build("method", || {
-            tch::no_grad(|| method.step(&batch, false)).map(|_| ())
-        })?;
+        let step = || {
+            let _no_grad = tch::no_grad_guard();
+            method.step(&batch, false).map(|_| ())
+        };
+        check::guard("method", "a first step on one window", step)?;
         let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
         saved.write(&run.file("tokenizer.toml"))?;
         Ok(Self {
@@ -191,48 +194,11 @@ impl Experiment {
         };
         let comparison = fit_and_compare(fitting, |method, metrics, stage| {
             let scored = score(method, corpus, device);
-            let (step, epoch) = (stage.step(), stage.step() / steps_per_epoch);
-            metrics.write(
-                step,
-                epoch,
-                "eval",
-                &stage.metric("validation_loss"),
-                scored.loss,
-            )?;
-            if stage != Stage::RandomInit {
-                metrics.write(
-                    step,
-                    epoch,
-                    "eval",
-                    "validation_perplexity",
-                    scored.perplexity,
-                )?;
-                metrics.write(
-                    step,
-                    epoch,
-                    "eval",
-                    "validation_bits_per_token",
-                    scored.bits_per_token,
-                )?;
-            }
-            tracing::info!(validation_loss = scored.loss, stage = ?stage, "validation");
+            record(metrics, stage, stage.step() / steps_per_epoch, &scored)?;
             Ok(scored)
         })?;
         drop(source);
-        let summary = Summary {
-            task: &self.task,
-            steps: comparison.report.steps,
-            train_seconds: comparison.report.seconds,
-            tokens_per_second: comparison.report.units_per_second,
-            data_wait_share: comparison.report.data_wait_share,
-            first_loss: comparison.report.first_loss,
-            final_loss: comparison.report.final_loss,
-            validation_loss: comparison.trained.loss,
-            validation_perplexity: comparison.trained.perplexity,
-            validation_bits_per_token: comparison.trained.bits_per_token,
-            validation_loss_random_init: comparison.random_init.loss,
-        };
-        write_summary(&self.run, &summary)?;
+        self.write_summary(&comparison)?;
         let demo = demonstrate(
             self.method.as_ref(),
             &self.corpus,
@@ -258,6 +224,58 @@ impl Experiment {
             pictures: comparison.plots,
         })
     }
+}
+
+impl Experiment {
+    fn write_summary(&self, comparison: &Comparison<LmScore>) -> Result<()> {
+        let fit = &comparison.report;
+        let summary = Summary {
+            task: &self.task,
+            steps: fit.steps,
+            train_seconds: fit.seconds,
+            tokens_per_second: fit.units_per_second,
+            data_wait_share: fit.data_wait_share,
+            first_loss: fit.first_loss,
+            final_loss: fit.final_loss,
+            validation_loss: comparison.trained.loss,
+            validation_perplexity: comparison.trained.perplexity,
+            validation_bits_per_token: comparison.trained.bits_per_token,
+            validation_loss_random_init: comparison.random_init.loss,
+        };
+        write_summary(&self.run, &summary)?;
+        Ok(())
+    }
+}
+
+/// Writes a validation score's rows: the loss (suffixed `_random_init`
+/// before training), and after training its perplexity and bits per token.
+fn record(metrics: &mut MetricsCsv, stage: Stage, epoch: usize, scored: &LmScore) -> Result<()> {
+    let step = stage.step();
+    metrics.write(
+        step,
+        epoch,
+        "eval",
+        &stage.metric("validation_loss"),
+        scored.loss,
+    )?;
+    if stage != Stage::RandomInit {
+        metrics.write(
+            step,
+            epoch,
+            "eval",
+            "validation_perplexity",
+            scored.perplexity,
+        )?;
+        metrics.write(
+            step,
+            epoch,
+            "eval",
+            "validation_bits_per_token",
+            scored.bits_per_token,
+        )?;
+    }
+    tracing::info!(validation_loss = scored.loss, stage = ?stage, "validation");
+    Ok(())
 }
 
 fn text_source<'a>(

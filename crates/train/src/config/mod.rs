@@ -117,6 +117,19 @@ pub fn deserialize_table<T: DeserializeOwned>(text: &str, origin: &str, prefix: 
         } else {
             format!("{prefix}{path}")
         };
+        let message = e.into_inner().message().to_string();
+        // A nested reader (e.g. a tagged backbone) reports its own path as
+        // "at `widths[0]`: …"; join it to this one.
+        let nested = message
+            .strip_prefix("at `")
+            .and_then(|m| m.split_once("`: "));
+        let (key, message) = match nested {
+            Some((inner, rest)) if inner.starts_with('[') || key.is_empty() => {
+                (format!("{key}{inner}"), rest.to_string())
+            }
+            Some((inner, rest)) => (format!("{key}.{inner}"), rest.to_string()),
+            None => (key, message),
+        };
         let key = if key.is_empty() {
             key
         } else {
@@ -124,7 +137,7 @@ pub fn deserialize_table<T: DeserializeOwned>(text: &str, origin: &str, prefix: 
         };
         Error::Config {
             origin: origin.to_string(),
-            message: format!("{key}{}", e.into_inner().message()),
+            message: format!("{key}{message}"),
         }
     })
 }

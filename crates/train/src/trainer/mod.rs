@@ -89,7 +89,7 @@ impl Trainer {
         let steps_per_epoch = len / per_step;
         if steps_per_epoch == 0 {
             let message = format!(
-                "{} x {accumulate} accumulated is more than the {len} training samples",
+                "{} x {accumulate} accumulated (trainer.accumulate) is more than the {len} training samples",
                 self.config.batch_size
             );
             return Err(check::invalid("trainer.batch_size", message));

@@ -66,8 +66,14 @@ fn prefixed(
         .map(move |(n, t)| (format!("{prefix}{n}"), t))
 }
 
-/// Writes checkpoint `name` (`last` or `best`) atomically into `run`.
+/// Writes checkpoint `name` (`last` or `best`) atomically into `run`;
+/// refuses (keeping the previous one) when a weight is NaN or infinite.
 pub(super) fn save(run: &RunDir, snapshot: &Snapshot<'_>, name: &str) -> Result<()> {
+    if !all_finite(snapshot.vs) {
+        return Err(Error::NonFiniteWeights {
+            step: snapshot.counters.step,
+        });
+    }
     let mut tensors = checkpoint::named_variables(snapshot.vs, MODEL_PREFIX);
     tensors.extend(prefixed(OPTIM, snapshot.optimizer.state()));
     tensors.extend(prefixed(METHOD, snapshot.method.state()));
@@ -84,6 +90,16 @@ pub(super) fn save(run: &RunDir, snapshot: &Snapshot<'_>, name: &str) -> Result<
     ));
     checkpoint::save_atomic(&run.checkpoints(), name, &tensors)?;
     Ok(())
+}
+
+/// Whether every variable of `vs` is finite (one host sync).
+fn all_finite(vs: &VarStore) -> bool {
+    let checks: Vec<Tensor> = vs
+        .trainable_variables()
+        .iter()
+        .map(|t| t.isfinite().all())
+        .collect();
+    checks.is_empty() || Tensor::stack(&checks, 0).all().int64_value(&[]) == 1
 }
 
 /// Restores a checkpoint written by [`save`] into the model, optimizer and

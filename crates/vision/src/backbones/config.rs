@@ -6,6 +6,7 @@ use super::resnet::{ResNet, ResNetConfig};
 use super::small_cnn::{SmallCnn, SmallCnnConfig};
 use super::vit::{VisionTransformer, VitConfig};
 use selfsup_train::{check, FeatureExtractor, Result};
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use tch::nn;
 use tch::Tensor;
@@ -22,8 +23,27 @@ pub enum VitSize {
     Base,
 }
 
-/// Any backbone.
+/// A ViT of a standard size.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VitPresetConfig {
+    /// Tiny, small or base.
+    pub size: VitSize,
+    /// Image side in pixels.
+    pub image_size: i64,
+    /// Patch side (4 for 32×32 images, 16 for 224×224).
+    pub patch_size: i64,
+    /// Input channels.
+    #[serde(default = "three")]
+    pub in_channels: i64,
+}
+
+fn three() -> i64 {
+    3
+}
+
+/// Any backbone: the table's `kind` picks one, its other keys configure it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BackboneConfig {
     /// ResNet-18/34/50.
@@ -33,21 +53,49 @@ pub enum BackboneConfig {
     /// A ViT with every dimension given.
     Vit(VitConfig),
     /// A ViT of a standard size.
-    VitPreset {
-        /// Tiny, small or base.
-        size: VitSize,
-        /// Image side in pixels.
-        image_size: i64,
-        /// Patch side (4 for 32×32 images, 16 for 224×224).
-        patch_size: i64,
-        /// Input channels.
-        #[serde(default = "three")]
-        in_channels: i64,
-    },
+    VitPreset(VitPresetConfig),
 }
 
-fn three() -> i64 {
-    3
+/// Read by `kind` first, then the kind's own fields with their path kept:
+/// serde's internally tagged enums lose it, and a bad value must be named
+/// as `method.backbone.widths[0]`, not just `method.backbone`.
+impl<'de> Deserialize<'de> for BackboneConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(kind)) => kind,
+            _ => {
+                return Err(D::Error::custom(
+                    "at `kind`: missing; use resnet, small_cnn, vit or vit_preset",
+                ))
+            }
+        };
+        let rest = toml::Value::Table(table);
+        let parsed = match kind.as_str() {
+            "resnet" => fields(rest).map(BackboneConfig::Resnet),
+            "small_cnn" => fields(rest).map(BackboneConfig::SmallCnn),
+            "vit" => fields(rest).map(BackboneConfig::Vit),
+            "vit_preset" => fields(rest).map(BackboneConfig::VitPreset),
+            other => Err(format!(
+                "at `kind`: unknown backbone `{other}`; use resnet, small_cnn, vit or vit_preset"
+            )),
+        };
+        parsed.map_err(D::Error::custom)
+    }
+}
+
+/// A kind's fields; an error starts with their path, as `at `widths[0]`: …`,
+/// which the config reader joins to the table's own key.
+fn fields<T: DeserializeOwned>(value: toml::Value) -> std::result::Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().message().to_string();
+        if path == "." {
+            message
+        } else {
+            format!("at `{path}`: {message}")
+        }
+    })
 }
 
 /// A built backbone: features for evaluation and for the method's heads.
@@ -59,12 +107,12 @@ impl BackboneConfig {
     pub fn vit(&self) -> Option<VitConfig> {
         match self {
             BackboneConfig::Vit(config) => Some(config.clone()),
-            BackboneConfig::VitPreset {
+            BackboneConfig::VitPreset(VitPresetConfig {
                 size,
                 image_size,
                 patch_size,
                 in_channels,
-            } => {
+            }) => {
                 let (dim, heads) = match size {
                     VitSize::Tiny => (192, 3),
                     VitSize::Small => (384, 6),
@@ -90,7 +138,7 @@ impl BackboneConfig {
             BackboneConfig::Resnet(config) => config.in_channels,
             BackboneConfig::SmallCnn(config) => config.in_channels,
             BackboneConfig::Vit(config) => config.in_channels,
-            BackboneConfig::VitPreset { in_channels, .. } => *in_channels,
+            BackboneConfig::VitPreset(preset) => preset.in_channels,
         }
     }
 
@@ -100,6 +148,16 @@ impl BackboneConfig {
             BackboneConfig::Resnet(config) => config.feature_dim(),
             BackboneConfig::SmallCnn(config) => SmallCnn::feature_dim(config),
             _ => self.vit().map_or(0, |vit| vit.dim),
+        }
+    }
+
+    /// The smallest image side it reads: each of the small CNN's max-pools
+    /// halves the side, a ViT needs one patch; ResNets pad their way down to 1.
+    pub fn min_input_size(&self) -> usize {
+        match self {
+            BackboneConfig::Resnet(_) => 1,
+            BackboneConfig::SmallCnn(config) => 1 << config.widths.len().saturating_sub(1).min(16),
+            _ => self.vit().map_or(1, |vit| vit.patch_size.max(1) as usize),
         }
     }
 
@@ -191,6 +249,32 @@ mod tests {
         }
         let unknown = toml::from_str::<BackboneConfig>("kind = \"vgg\"").unwrap_err();
         assert!(unknown.to_string().contains("vgg"), "{unknown}");
+    }
+
+    #[test]
+    fn bad_fields_are_named_with_their_whole_path() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Method {
+            #[allow(dead_code)]
+            backbone: BackboneConfig,
+        }
+        let error = |text: &str| {
+            selfsup_train::config::deserialize_table::<Method>(text, "t.toml", "method.")
+                .unwrap_err()
+                .to_string()
+        };
+        let nan = error("[backbone]\nkind = \"small_cnn\"\nwidths = [4, nan]");
+        assert!(nan.contains("method.backbone.widths[1]"), "{nan}");
+        let typo = error("[backbone]\nkind = \"vit_preset\"\nsize = \"tiny\"\nimage_size = 32\npatch_size = 4\npatchsize = 4");
+        assert!(
+            typo.contains("method.backbone") && typo.contains("patchsize"),
+            "{typo}"
+        );
+        let kind = error("[backbone]\nkind = \"vgg\"");
+        assert!(
+            kind.contains("method.backbone.kind") && kind.contains("vgg"),
+            "{kind}"
+        );
     }
 
     #[test]

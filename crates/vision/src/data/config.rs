@@ -170,12 +170,24 @@ impl ImageDataConfig {
         let data = self.load()?;
         let (train, held_out) = match &self.eval_split {
             Some(split) => (data, self.load_split(split)?),
-            None => data.split_every(self.held_out_every),
+            None => data.split_every(self.held_out_every)?,
         };
         let memory = match &self.memory_split {
             Some(split) => Some(self.load_split(split)?),
             None => None,
         };
+        if train.is_empty() || held_out.is_empty() {
+            let key = match &self.eval_split {
+                Some(_) if held_out.is_empty() => "data.eval_split",
+                _ => "data.held_out_every",
+            };
+            let message = format!(
+                "leaves {} training and {} held-out images; both need at least one",
+                train.len(),
+                held_out.len()
+            );
+            return Err(check::invalid(key, message));
+        }
         let splits = Splits {
             train,
             memory,

@@ -118,22 +118,34 @@ impl ViewConfig {
         check::probability(&key("solarize_p"), self.solarize_p)?;
         check::probability(&key("flip_p"), self.flip_p)?;
         if let Some(j) = self.jitter {
-            let strengths = [j.brightness, j.contrast, j.saturation];
-            if !(0.0..=0.5).contains(&j.hue)
-                || strengths.iter().any(|s| !(s.is_finite() && *s >= 0.0))
-            {
-                let message = format!("{j:?}: strengths must be finite and >= 0, and hue <= 0.5");
-                return Err(check::invalid(&key("jitter"), message));
+            let strengths = [
+                ("brightness", j.brightness),
+                ("contrast", j.contrast),
+                ("saturation", j.saturation),
+            ];
+            for (field, strength) in strengths {
+                check::non_negative(&key(&format!("jitter.{field}")), strength)?;
+            }
+            if !(0.0..=0.5).contains(&j.hue) {
+                return Err(check::invalid(
+                    &key("jitter.hue"),
+                    format!("{} must be in [0, 0.5]", j.hue),
+                ));
             }
             check::probability(&key("jitter.p"), j.p)?;
         }
         if let Some(b) = self.blur {
-            let sigma_ok = 0.0 < b.sigma[0] && b.sigma[0] <= b.sigma[1] && b.sigma[1].is_finite();
-            if b.kernel % 2 == 0 || b.kernel > 255 || !sigma_ok {
-                let message = format!(
-                    "{b:?}: the kernel must be odd (at most 255) and 0 < sigma low <= high"
-                );
-                return Err(check::invalid(&key("blur"), message));
+            if b.kernel % 2 == 0 || b.kernel > 255 {
+                return Err(check::invalid(
+                    &key("blur.kernel"),
+                    format!("{} must be odd and at most 255", b.kernel),
+                ));
+            }
+            if !(0.0 < b.sigma[0] && b.sigma[0] <= b.sigma[1] && b.sigma[1].is_finite()) {
+                return Err(check::invalid(
+                    &key("blur.sigma"),
+                    format!("{:?} is not 0 < low <= high", b.sigma),
+                ));
             }
             check::probability(&key("blur.p"), b.p)?;
         }

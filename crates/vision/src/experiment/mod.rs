@@ -135,6 +135,7 @@ impl Experiment {
             channels: Some(channels as i64),
         };
         let mut method = config.method.build(vs.root(), &context)?;
+        check_sizes(&config, &splits, method.backbone_spec().0.min_input_size())?;
         let normalizer = Normalizer::new(&mean, &std, device);
         let source = ImageSource {
             images: &splits.train,
@@ -248,15 +249,35 @@ impl Experiment {
     }
 }
 
+/// Every view (or, without views, every image) is at least `min` pixels a
+/// side, the least the backbone reads.
+fn check_sizes(config: &VisionRunConfig, splits: &Splits, min: usize) -> Result<()> {
+    for (i, view) in config.data.views.iter().enumerate() {
+        if view.size < min {
+            let message = format!("{} px, but the backbone needs at least {min}", view.size);
+            return Err(check::invalid(&format!("data.views[{i}].size"), message).into());
+        }
+    }
+    let (height, width, _) = splits.train.image_shape();
+    if config.data.views.is_empty() && height.min(width) < min {
+        let message =
+            format!("reads images of at least {min} px a side; these are {height}x{width}");
+        return Err(check::invalid("method.backbone", message).into());
+    }
+    Ok(())
+}
+
 /// One evaluation-mode step on two training images: a model that cannot
 /// read this data (sizes, channels) fails here with the message, before the
 /// run folder exists. It changes no weight, buffer or queue.
 fn try_one_step(method: &mut dyn VisionMethod, source: &ImageSource<'_>) -> Result<()> {
     let count = source.len().min(2);
     let batch = source.batch(0, &(0..count).collect::<Vec<_>>())?;
-    check::guard_build("method", || {
-        tch::no_grad(|| method.step(&batch, false)).map(|_| ())
-    })?;
+    let step = || {
+        let _no_grad = tch::no_grad_guard();
+        method.step(&batch, false).map(|_| ())
+    };
+    check::guard("method", "a first step on two training images", step)?;
     Ok(())
 }
 

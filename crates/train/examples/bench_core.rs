@@ -1,4 +1,4 @@
-//! `cargo run --release -p selfsup-core --example bench_core -- --threads 2`:
+//! `cargo run --release -p selfsup-train --example bench_core -- --threads 2`:
 //! times each loss (forward + backward) at realistic
 //! sizes and each optimizer's step on a ResNet-18 parameter set, printing
 //! `name<TAB>median milliseconds` lines. `benches/reference/bench_core.py`
@@ -149,9 +149,16 @@ fn threads() -> i32 {
 
 /// Runs every case with `--threads` intra-op threads.
 fn main() {
-    let threads = threads();
-    tch::set_num_threads(threads);
+    // As the `selfsup` binary does: keep freed tensor memory mapped.
+    selfsup_train::allocator::keep_tensor_memory();
+    tch::set_num_threads(threads());
     tch::manual_seed(0);
+    losses();
+    optimizers();
+}
+
+/// Each loss's forward and backward at realistic sizes.
+fn losses() {
     let r = 20;
     loss_case("nt_xent b256x2 d128", r, &[leaf(&[512, 128])], |x| {
         losses::nt_xent(&x[0], 2, 0.2, None).unwrap()
@@ -210,7 +217,10 @@ fn main() {
         &[leaf(&[256, 64, 48]), leaf(&[256, 64, 48])],
         |x| losses::mae_loss(&x[0], &x[1].detach(), &mask, true).unwrap(),
     );
+}
 
+/// Each optimizer's step on ResNet-18's parameters.
+fn optimizers() {
     optimizer_case(
         "sgd step resnet18",
         Box::new(Sgd::new(

@@ -1,8 +1,7 @@
-//! Checks every method should pass, for the smoke tests of method crates
-//! (and of methods written outside this workspace): its loss falls, and a
-//! run interrupted mid-epoch and resumed ends with a final checkpoint equal,
-//! tensor for tensor, to a run that never stopped (model, optimizer, the
-//! method's own state, the online probe and the loop's counters).
+//! The smoke test of a method: its loss falls, and a run interrupted
+//! mid-epoch and resumed ends with a final checkpoint equal, tensor for
+//! tensor, to a run that never stopped (model, optimizer, the method's own
+//! state, the online probe and the loop's counters).
 
 use crate::checkpoint;
 use crate::error::{Error, Result};

@@ -1,0 +1,156 @@
+//! `selfsup train text-<method>` on any config a user might write: every
+//! numeric value of each text method's resolved config, set to 0, -1, a huge
+//! number, NaN or a plausible random value, either trains (two steps on a
+//! tiny corpus) or fails with one error that names the key, before a run
+//! folder exists. Never a panic.
+
+use proptest::prelude::*;
+use selfsup_text::experiment::{Experiment, TrainRequest};
+use selfsup_train::experiment::RunStart;
+use selfsup_train::testing::{numeric_keys, set_value, value_for, NumericKey, ValueKind};
+use std::path::Path;
+
+const COMMON: &str = r#"
+[data]
+path = "CORPUS"
+train_fraction = 0.9
+
+[optim]
+optimizer = "adamw"
+lr = 1e-3
+min_lr = 1e-4
+weight_decay = 0.01
+weight_decay_end = 0.02
+warmup_steps = 1
+
+[trainer]
+epochs = 1
+max_steps = 2
+batch_size = 4
+device = "cpu"
+log_every = 1
+grad_clip = 1.0
+"#;
+
+const MODEL: &str = "[method.model]\ncontext = 16\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\ndropout = 0.1\n";
+
+fn methods() -> Vec<(&'static str, String)> {
+    vec![
+        ("text-gpt", format!("[method]\nname = \"gpt\"\n{MODEL}")),
+        (
+            "text-mlm",
+            format!("[method]\nname = \"mlm\"\nselect = 0.15\nmask = 0.8\n{MODEL}"),
+        ),
+    ]
+}
+
+fn write_corpus(dir: &Path) -> std::path::PathBuf {
+    let words = ["call", "me", "ishmael", "some", "years", "ago"];
+    let text: String = (0..300)
+        .map(|i| format!("{} {}. ", words[i * 5 % 6], words[(i * 3 + 2) % 6]))
+        .collect();
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn resolved(task: &str, method: &str, corpus: &Path) -> toml::Table {
+    let text = format!(
+        "name = \"{task}\"\n{}{method}",
+        COMMON.replace("CORPUS", &corpus.display().to_string())
+    );
+    let config: selfsup_text::TextRunConfig = selfsup_text::registry()
+        .parse_run(&text, "base", &[])
+        .unwrap();
+    config.to_toml().unwrap().parse().unwrap()
+}
+
+/// Keys whose bad values may be reported under another key they constrain.
+fn related(key: &str) -> &'static [&'static str] {
+    match key {
+        "data.train_fraction" | "method.model.context" => {
+            &["trainer.batch_size", "data.train_fraction"]
+        }
+        "method.model.heads" => &["method.model.dim"],
+        _ => &[],
+    }
+}
+
+fn try_config(
+    task: &str,
+    table: &toml::Table,
+    key: &NumericKey,
+    runs: &Path,
+) -> Result<(), TestCaseError> {
+    let text = toml::to_string(table).unwrap();
+    let request = TrainRequest {
+        task,
+        config_text: &text,
+        origin: "property",
+        overrides: &[],
+        data: None,
+        start: RunStart {
+            runs: runs.to_path_buf(),
+            resume: None,
+        },
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Experiment::prepare(&selfsup_text::registry(), request).map(|e| e.run().map(|_| ()))
+    }));
+    let prepared = match outcome {
+        Ok(prepared) => prepared,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return Err(TestCaseError::fail(format!(
+                "{task}: {key} panicked: {message}\n{text}"
+            )));
+        }
+    };
+    match prepared {
+        Err(error) => {
+            let message = error.to_string();
+            prop_assert!(
+                key.is_named_by(&message, related(&key.to_string())),
+                "{task}: {key}: {message}"
+            );
+            prop_assert_eq!(
+                std::fs::read_dir(runs).map(|d| d.count()).unwrap_or(0),
+                0,
+                "{}: a run folder was left",
+                key
+            );
+        }
+        Ok(Err(error)) => {
+            let message = error.to_string();
+            let diverged = message.contains("loss is") || message.contains("weights are NaN");
+            prop_assert!(diverged, "{task}: {key}: {message}");
+        }
+        Ok(Ok(())) => {}
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_numeric_value_trains_or_names_its_key(
+        method in 0..2usize,
+        pick in any::<prop::sample::Index>(),
+        kind in prop::sample::select(ValueKind::ALL.to_vec()),
+        random in 0.0..1.0f64,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = write_corpus(dir.path());
+        let (task, table) = &methods()[method];
+        let mut config = resolved(task, table, &corpus);
+        let keys = numeric_keys(&config);
+        let key = &keys[pick.index(keys.len())];
+        set_value(&mut config, key, value_for(key, kind, random));
+        try_config(task, &config, key, &dir.path().join("runs"))?;
+    }
+}

@@ -1,0 +1,8 @@
+//! Checks every method and every modality's config should pass, for tests
+//! of method crates (and of methods written outside this workspace).
+
+mod configs;
+mod resume;
+
+pub use configs::{numeric_keys, set_value, value_for, NumericKey, Step, ValueKind};
+pub use resume::{assert_resume_is_exact, in_own_process, lock_torch_rng, mean, Build};
