@@ -107,6 +107,44 @@ mod tests {
     }
 
     #[test]
+    fn multi_crop_views_of_two_sizes_reach_a_vit() {
+        use crate::data::{recipes, ImageSource, Normalizer, ViewConfig};
+        use selfsup_train::BatchSource;
+        let _rng = lock_torch_rng();
+        let views: Vec<ViewConfig> = toml::from_str::<toml::Table>(
+            "[[v]]\ncount = 2\nsize = 16\nscale = [0.4, 1.0]\n[[v]]\ncount = 2\nsize = 8\nscale = [0.05, 0.4]\n",
+        )
+        .unwrap()["v"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let images = selfsup_data::ImageDataset::new(
+            ndarray::Array4::from_shape_fn((4, 16, 16, 3), |(n, y, x, c)| (n * 50 + y * 5 + x * 3 + c) as u8),
+            vec![0, 1, 0, 1],
+            2,
+        )
+        .unwrap();
+        let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
+        let source = ImageSource {
+            images: &images,
+            normalizer: &normalizer,
+            recipes: recipes(&views, 3).unwrap(),
+            seed: 0,
+        };
+        let batch = source.batch(0, &[0, 1, 2, 3]).unwrap();
+        let sizes: Vec<i64> = batch.views().iter().map(|v| v.size()[2]).collect();
+        assert_eq!(sizes, [16, 16, 8, 8]);
+        let vit = "[backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 4\nin_channels = 3\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\n";
+        let choice = crate::registry().parse(format!("{METHOD}{vit}").parse().unwrap(), "t").unwrap();
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let mut method = choice.build(vs.root(), &crate::VisionContext { channels: Some(3) }).unwrap();
+        let output = method.step(&batch, true).unwrap();
+        assert!(output.loss.double_value(&[]).is_finite());
+        assert_eq!(output.features.unwrap().size(), vec![4, 16]);
+        assert_eq!(output.scalars[0].0, "embedding_std");
+    }
+
+    #[test]
     fn one_view_is_a_config_error_and_bad_values_are_named() {
         let _rng = lock_torch_rng();
         let registry = crate::registry();
