@@ -55,28 +55,8 @@ impl TransformerConfig {
     pub fn validate(&self, at: &str) -> Result<()> {
         let key = |field: &str| format!("{at}.{field}");
         check::size(&key("context"), self.context)?;
-        check::size(&key("dim"), self.dim)?;
-        check::size(&key("heads"), self.heads)?;
-        if self.dim % self.heads != 0 || self.dim % 2 != 0 {
-            let message = format!(
-                "{} must be even and divisible by the {} heads",
-                self.dim, self.heads
-            );
-            return Err(check::invalid(&key("dim"), message));
-        }
-        if !(1..=256).contains(&self.depth) {
-            return Err(check::invalid(
-                &key("depth"),
-                format!("{} must be 1 to 256 blocks", self.depth),
-            ));
-        }
-        check::positive(&key("mlp_ratio"), self.mlp_ratio)?;
-        if self.mlp_ratio * self.dim as f64 > check::MAX_SIZE as f64 {
-            return Err(check::invalid(
-                &key("mlp_ratio"),
-                format!("{} x dim {} is too wide", self.mlp_ratio, self.dim),
-            ));
-        }
+        // Even: sinusoidal positions pair the channels.
+        check::transformer_shape(at, self.dim, self.heads, self.depth, self.mlp_ratio, 2)?;
         check::fraction_below_one(&key("dropout"), self.dropout)
     }
 }

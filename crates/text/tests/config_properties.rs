@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use selfsup_text::experiment::{Experiment, TrainRequest};
 use selfsup_train::experiment::RunStart;
-use selfsup_train::testing::{numeric_keys, set_value, value_for, NumericKey, ValueKind};
+use selfsup_train::testing::{judge, numeric_keys, set_value, value_for, NumericKey, ValueKind};
 use std::path::Path;
 
 const COMMON: &str = r#"
@@ -97,40 +97,13 @@ fn try_config(
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Experiment::prepare(&selfsup_text::registry(), request).map(|e| e.run().map(|_| ()))
     }));
-    let prepared = match outcome {
-        Ok(prepared) => prepared,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            return Err(TestCaseError::fail(format!(
-                "{task}: {key} panicked: {message}\n{text}"
-            )));
-        }
-    };
-    match prepared {
-        Err(error) => {
-            let message = error.to_string();
-            prop_assert!(
-                key.is_named_by(&message, related(&key.to_string())),
-                "{task}: {key}: {message}"
-            );
-            prop_assert_eq!(
-                std::fs::read_dir(runs).map(|d| d.count()).unwrap_or(0),
-                0,
-                "{}: a run folder was left",
-                key
-            );
-        }
-        Ok(Err(error)) => {
-            let message = error.to_string();
-            let diverged = message.contains("loss is") || message.contains("weights are NaN");
-            prop_assert!(diverged, "{task}: {key}: {message}");
-        }
-        Ok(Ok(())) => {}
-    }
+    let outcome = outcome.map(|prepared| {
+        prepared
+            .map_err(|e| selfsup_train::check::invalid("(the error)", e))
+            .map(|run| run.map_err(|e| selfsup_train::check::invalid("(the error)", e)))
+    });
+    let verdict = judge(key, related(&key.to_string()), runs, outcome);
+    prop_assert!(verdict.is_ok(), "{task}: {}\n{text}", verdict.unwrap_err());
     Ok(())
 }
 

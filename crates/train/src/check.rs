@@ -93,6 +93,41 @@ pub fn open_fraction(key: &str, value: f64) -> Result<()> {
     }
 }
 
+/// Checks a transformer's shape under `at` (`method.model`, `method.encoder`):
+/// `dim` and `heads` are sizes, `dim` divides by `heads` and by
+/// `dim_multiple` (4 for 2-D sin-cos positions), 1 to 256 blocks, and a
+/// finite, positive MLP ratio that keeps the MLP within [`MAX_SIZE`].
+pub fn transformer_shape(
+    at: &str,
+    dim: i64,
+    heads: i64,
+    depth: i64,
+    mlp_ratio: f64,
+    dim_multiple: i64,
+) -> Result<()> {
+    let key = |field: &str| format!("{at}.{field}");
+    size(&key("dim"), dim)?;
+    size(&key("heads"), heads)?;
+    if dim % heads != 0 || dim % dim_multiple != 0 {
+        let message = format!("{dim} must be divisible by {dim_multiple} and by the {heads} heads");
+        return Err(invalid(&key("dim"), message));
+    }
+    if !(1..=256).contains(&depth) {
+        return Err(invalid(
+            &key("depth"),
+            format!("{depth} must be 1 to 256 blocks"),
+        ));
+    }
+    positive(&key("mlp_ratio"), mlp_ratio)?;
+    if mlp_ratio * dim as f64 > MAX_SIZE as f64 {
+        return Err(invalid(
+            &key("mlp_ratio"),
+            format!("{mlp_ratio} x dim {dim} is too wide"),
+        ));
+    }
+    Ok(())
+}
+
 /// Runs `build`, turning a libtorch panic (an allocation that cannot be
 /// made, a shape libtorch refuses) into an error at `key`: the last guard
 /// between a config and a panic.
@@ -117,18 +152,23 @@ pub fn guard<T>(key: &str, doing: &str, work: impl FnOnce() -> Result<T>) -> Res
     match outcome {
         Ok(result) => result,
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "libtorch failed".into());
-            let first = message.lines().next().unwrap_or_default();
+            let message = panic_message(payload.as_ref());
+            let first = message.lines().next().unwrap_or("libtorch failed");
             Err(invalid(
                 key,
                 format!("{doing} failed ({first}); check the sizes under `{key}`"),
             ))
         }
     }
+}
+
+/// The text of a caught panic (tch's panics carry libtorch's message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use selfsup_data::tokenizer::SavedTokenizer;
 use selfsup_train::check;
 use selfsup_train::device::parse_device;
 use selfsup_train::experiment::{
-    fit_and_compare, start_run, write_summary, Comparison, Fitting, RunStart, Stage,
+    fit_and_compare, start_run, try_one_step, write_summary, Comparison, Fitting, RunStart, Stage,
 };
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
@@ -140,17 +140,10 @@ impl Experiment {
             return Err(check::invalid("data.train_fraction", message));
         }
         let source = text_source(&config, &corpus, method.as_ref(), device);
-        let trainer = Trainer {
-            config: config.trainer.clone(),
-            optim: config.optim.clone(),
-        };
+        let trainer = Trainer::of(&config);
         trainer.schedule(source.len())?;
         let batch = source.batch(0, &[0])?;
-        let step = || {
-            let _no_grad = tch::no_grad_guard();
-            method.step(&batch, false).map(|_| ())
-        };
-        check::guard("method", "a first step on one window", step)?;
+        try_one_step(method.as_mut(), &batch, "a first step on one window")?;
         let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
         saved.write(&run.file("tokenizer.toml"))?;
         Ok(Self {
@@ -172,10 +165,7 @@ impl Experiment {
 
     /// Trains between two validation scores, then demonstrates the model.
     pub fn run(mut self) -> Result<TrainReport> {
-        let trainer = Trainer {
-            config: self.config.trainer.clone(),
-            optim: self.config.optim.clone(),
-        };
+        let trainer = Trainer::of(&self.config);
         let source = text_source(
             &self.config,
             &self.corpus,

@@ -7,4 +7,4 @@ mod compare;
 mod run_folder;
 
 pub use compare::{fit_and_compare, write_summary, AsMethod, Comparison, Fitting, Stage};
-pub use run_folder::{start_run, RunStart, TrainedRun};
+pub use run_folder::{start_run, try_one_step, RunStart, TrainedRun};

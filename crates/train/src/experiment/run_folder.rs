@@ -1,7 +1,10 @@
 //! Run folders as an experiment sees them: one to train into (new, or the
 //! one being resumed), and a finished one to evaluate, export or sample from.
 
+use crate::batch::Batch;
+use crate::check;
 use crate::error::{Error, Result};
+use crate::method::Method;
 use crate::run_dir::RunDir;
 use crate::trainer::restore_model;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,18 @@ pub fn start_run(
         .as_ref()
         .map(|_| run.checkpoints().join("last.safetensors"));
     Ok((run, checkpoint))
+}
+
+/// One evaluation-mode step of `method` on `batch`, without gradients: a
+/// model that cannot read the data (sizes, channels) fails here, with
+/// libtorch's message, before a run folder exists. It changes no weight,
+/// buffer or queue. `doing` says what was tried, for the message.
+pub fn try_one_step(method: &mut dyn Method, batch: &Batch, doing: &str) -> Result<()> {
+    let step = || {
+        let _no_grad = tch::no_grad_guard();
+        method.step(batch, false).map(|_| ())
+    };
+    check::guard("method", doing, step)
 }
 
 /// A finished (or interrupted) run's folder: its config and its checkpoint.

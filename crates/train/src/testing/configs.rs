@@ -3,7 +3,10 @@
 //! either a run or one error that names the key, never a panic. These are
 //! the generator's pieces; each modality's test drives them with proptest.
 
+use crate::check::panic_message;
+use crate::error::Result;
 use std::fmt;
+use std::path::Path;
 
 /// Where a number sits in a config table: `method.backbone.widths[1]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +155,40 @@ pub fn set_value(table: &mut toml::Table, key: &NumericKey, value: toml::Value) 
         }
     }
     *slot = value;
+}
+
+/// Judges one case of a config property test: what preparing a config whose
+/// `key` was changed gave (the outer result) and, when it was ready, what
+/// running it gave (the inner one), or the panic it raised. Passing: it
+/// trained; or preparing failed with a message that names the key (or one
+/// of `related`) and left no folder in `runs`; or the run stopped on a
+/// diverged loss or weights. Failing: anything else, with the reason.
+pub fn judge(
+    key: &NumericKey,
+    related: &[&str],
+    runs: &Path,
+    outcome: std::thread::Result<Result<Result<()>>>,
+) -> std::result::Result<(), String> {
+    let folders = || std::fs::read_dir(runs).map(|d| d.count()).unwrap_or(0);
+    match outcome {
+        Err(payload) => Err(format!(
+            "{key} panicked: {}",
+            panic_message(payload.as_ref())
+        )),
+        Ok(Err(error)) if !key.is_named_by(&error.to_string(), related) => {
+            Err(format!("{key}: the error does not name it: {error}"))
+        }
+        Ok(Err(_)) if folders() > 0 => Err(format!("{key}: a run folder was left")),
+        Ok(Ok(Err(error))) => {
+            let message = error.to_string();
+            let diverged = message.contains("loss is") || message.contains("weights are NaN");
+            match diverged {
+                true => Ok(()),
+                false => Err(format!("{key}: the run failed: {message}")),
+            }
+        }
+        Ok(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -330,11 +330,7 @@ impl<'a> Fit<'a> {
 /// names the batch size (other panics go on unwinding).
 fn guarded<T>(step: usize, batch_size: usize, f: impl FnOnce() -> T) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
+        let message = crate::check::panic_message(payload.as_ref());
         if message.contains("out of memory") {
             let first_line = message.lines().next().unwrap_or_default().to_string();
             Error::OutOfMemory {

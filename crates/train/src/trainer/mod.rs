@@ -80,6 +80,14 @@ impl Trainer {
     /// Batches the producer thread keeps ready.
     const PREFETCH: usize = 2;
 
+    /// The trainer a run config describes (its `[trainer]` and `[optim]`).
+    pub fn of<M, D>(config: &crate::RunConfig<M, D>) -> Self {
+        Self {
+            config: config.trainer.clone(),
+            optim: config.optim.clone(),
+        }
+    }
+
     /// The plan for `len` training samples; an error (naming
     /// `trainer.batch_size`) when they do not fill one optimizer step. Call
     /// it before creating a run folder, so a run that cannot start leaves none.

@@ -53,28 +53,8 @@ impl VitConfig {
             return Err(check::invalid(&key("image_size"), message));
         }
         check::size(&key("in_channels"), self.in_channels)?;
-        check::size(&key("dim"), self.dim)?;
-        check::size(&key("heads"), self.heads)?;
-        if self.dim % self.heads != 0 || self.dim % 4 != 0 {
-            let message = format!(
-                "{} must be divisible by 4 (sin-cos positions) and by the {} heads",
-                self.dim, self.heads
-            );
-            return Err(check::invalid(&key("dim"), message));
-        }
-        if !(1..=256).contains(&self.depth) {
-            return Err(check::invalid(
-                &key("depth"),
-                format!("{} must be 1 to 256 blocks", self.depth),
-            ));
-        }
-        check::positive(&key("mlp_ratio"), self.mlp_ratio)?;
-        if self.mlp_ratio * self.dim as f64 > check::MAX_SIZE as f64 {
-            return Err(check::invalid(
-                &key("mlp_ratio"),
-                format!("{} x dim {} is too wide", self.mlp_ratio, self.dim),
-            ));
-        }
+        // Divisible by 4: the 2-D sin-cos positions split the width in four.
+        check::transformer_shape(at, self.dim, self.heads, self.depth, self.mlp_ratio, 4)?;
         Ok(())
     }
 }

@@ -124,10 +124,7 @@ impl Experiment {
         }
         let recipes = recipes(&config.data.views, channels)?;
         config.eval.validate_for(splits.memory().len())?;
-        let trainer = Trainer {
-            config: config.trainer.clone(),
-            optim: config.optim.clone(),
-        };
+        let trainer = Trainer::of(&config);
         trainer.schedule(splits.train.len())?;
         tch::manual_seed(config.trainer.seed as i64);
         let vs = VarStore::new(device);
@@ -165,10 +162,7 @@ impl Experiment {
 
     /// Trains between two k-NN evaluations and writes the summary and pictures.
     pub fn run(mut self) -> Result<TrainReport> {
-        let trainer = Trainer {
-            config: self.config.trainer.clone(),
-            optim: self.config.optim.clone(),
-        };
+        let trainer = Trainer::of(&self.config);
         let steps_per_epoch = trainer.schedule(self.splits.train.len())?.steps_per_epoch;
         let memory = LabelledImages {
             images: self.splits.memory(),
@@ -267,17 +261,11 @@ fn check_sizes(config: &VisionRunConfig, splits: &Splits, min: usize) -> Result<
     Ok(())
 }
 
-/// One evaluation-mode step on two training images: a model that cannot
-/// read this data (sizes, channels) fails here with the message, before the
-/// run folder exists. It changes no weight, buffer or queue.
+/// One evaluation-mode step on two training images (see `train::experiment::try_one_step`).
 fn try_one_step(method: &mut dyn VisionMethod, source: &ImageSource<'_>) -> Result<()> {
     let count = source.len().min(2);
     let batch = source.batch(0, &(0..count).collect::<Vec<_>>())?;
-    let step = || {
-        let _no_grad = tch::no_grad_guard();
-        method.step(&batch, false).map(|_| ())
-    };
-    check::guard("method", "a first step on two training images", step)?;
+    selfsup_train::experiment::try_one_step(method, &batch, "a first step on two training images")?;
     Ok(())
 }
 

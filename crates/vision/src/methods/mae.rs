@@ -62,15 +62,8 @@ impl MaeConfig {
     /// Checks every value (the encoder's under `method.encoder`).
     pub fn validate(&self) -> Result<()> {
         self.encoder.validate("method.encoder")?;
-        check::size("method.decoder.dim", self.decoder.dim)?;
-        check::size("method.decoder.heads", self.decoder.heads)?;
-        if self.decoder.dim % self.decoder.heads != 0 || self.decoder.dim % 4 != 0 {
-            let message = format!("{} must be divisible by 4 and by the {} heads", self.decoder.dim, self.decoder.heads);
-            return Err(check::invalid("method.decoder.dim", message));
-        }
-        if !(1..=64).contains(&self.decoder.depth) {
-            return Err(check::invalid("method.decoder.depth", format!("{} must be 1 to 64", self.decoder.depth)));
-        }
+        let decoder = &self.decoder;
+        check::transformer_shape("method.decoder", decoder.dim, decoder.heads, decoder.depth, 4.0, 4)?;
         check::fraction_below_one("method.mask_ratio", self.mask_ratio)?;
         let patches = self.encoder.num_patches();
         if ((patches as f64) * (1.0 - self.mask_ratio)) < 1.0 {
