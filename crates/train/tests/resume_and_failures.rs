@@ -9,7 +9,8 @@ use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
 use selfsup_train::testing::{assert_resume_is_exact, lock_torch_rng};
 use selfsup_train::{
-    checkpoint, Batch, BatchSource, Error, FeatureExtractor, Method, Named, StepOutput, Trainer,
+    checkpoint, Batch, BatchSource, Error, FeatureExtractor, Method, Named, Progress, StepOutput,
+    Trainer,
 };
 use std::path::Path;
 use tch::nn::{self, Module, VarStore};
@@ -27,6 +28,8 @@ struct Denoiser {
     oom_at: Option<usize>,
     /// The dtype the encoder computed in at the last step (bf16 under autocast).
     code_kind: Option<Kind>,
+    /// `(before the update?, progress.step, progress.epoch)` of every hook call.
+    hooks: Vec<(bool, usize, usize)>,
 }
 
 impl Denoiser {
@@ -41,6 +44,7 @@ impl Denoiser {
             nan_at: None,
             oom_at: None,
             code_kind: None,
+            hooks: Vec::new(),
         }
     }
 }
@@ -80,6 +84,18 @@ impl Method for Denoiser {
         Ok(StepOutput::new(loss)
             .with_features(code)
             .with_scalar("code_norm", code_norm))
+    }
+
+    fn before_optimizer_step(&mut self, progress: &Progress) -> selfsup_train::Result<()> {
+        let grads_ready = self.encoder.ws.grad().defined();
+        assert!(grads_ready, "the hook runs between backward and the update");
+        self.hooks.push((true, progress.step, progress.epoch));
+        Ok(())
+    }
+
+    fn after_step(&mut self, progress: &Progress) -> selfsup_train::Result<()> {
+        self.hooks.push((false, progress.step, progress.epoch));
+        Ok(())
     }
 
     fn backbone(&self) -> &dyn FeatureExtractor {
@@ -278,6 +294,20 @@ fn weights_that_diverge_after_the_last_finite_loss_are_not_saved() {
     let err = fit(&trainer, &mut method, &vs, &mut run, None).unwrap_err();
     assert!(matches!(err, Error::NonFiniteWeights { step: 1 }), "{err}");
     assert!(!run.dir.checkpoints().join("last.safetensors").exists());
+}
+
+#[test]
+fn hooks_run_around_each_update_with_the_step_and_epoch() {
+    let _rng = lock_torch_rng();
+    let trainer = trainer(OptimizerKind::Adamw);
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Denoiser::new(&vs);
+    let mut run = new_run();
+    fit(&trainer, &mut method, &vs, &mut run, None).unwrap();
+    let expected: Vec<(bool, usize, usize)> = (0..15)
+        .flat_map(|step| [(true, step, step / 5), (false, step + 1, step / 5)])
+        .collect();
+    assert_eq!(method.hooks, expected);
 }
 
 #[test]

@@ -109,10 +109,12 @@ impl<'a> Fit<'a> {
         Ok(self.report())
     }
 
-    fn progress(&self, step: usize) -> Progress {
+    /// Where the loop stands during optimizer step `step` (0-based), with
+    /// `done` steps counted: `step` before the update, `step + 1` after.
+    fn progress(&self, step: usize, done: usize) -> Progress {
         let schedule = &self.parts.schedule;
         Progress {
-            step,
+            step: done,
             total_steps: schedule.total_steps,
             epoch: step / schedule.steps_per_epoch,
             steps_per_epoch: schedule.steps_per_epoch,
@@ -136,13 +138,13 @@ impl<'a> Fit<'a> {
         }
         self.parts
             .method
-            .before_optimizer_step(&self.progress(step))?;
+            .before_optimizer_step(&self.progress(step, step))?;
         if let Some(max_norm) = self.parts.trainer.config.grad_clip {
             clip_grad_norm(self.optimizer.as_ref(), max_norm);
         }
         self.optimizer.step(lr);
         let done = step + 1;
-        self.parts.method.after_step(&self.progress(done))?;
+        self.parts.method.after_step(&self.progress(step, done))?;
         self.tracker.end_step(done);
         self.counters.step = done;
         self.after_step(done, lr)
