@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from ssl_reference import LarsReference, barlow_twins, dino, mae, moco_infonce, moco_v3, negative_cosine, nt_xent_multi, nt_xent_two_views, token_ce, vicreg
+from ssl_reference import LarsReference, barlow_twins, dino, distributed_sinkhorn, mae, moco_infonce, moco_v3, negative_cosine, nt_xent_multi, nt_xent_two_views, swav, token_ce, vicreg
 
 torch.manual_seed(0)
 OUT = "crates/core/tests/fixtures"
@@ -49,6 +49,8 @@ labels[torch.rand(2, 7) > 0.3] = -100
 labels[0, 0] = 3
 record("masked_lm", {"logits": randn(2, 7, 11), "labels": labels}, token_ce, ["logits"])
 record("next_token", {"logits": randn(2, 7, 11), "labels": torch.randint(0, 11, (2, 7))}, token_ce, ["logits"])
+record("swav", {"scores": randn(3 * B, 6)}, swav, ["scores"])
+fixtures["swav.codes"] = distributed_sinkhorn(fixtures["swav.input.scores"][:B].double()).float().contiguous()
 save_file(fixtures, f"{OUT}/losses.safetensors")
 
 

@@ -92,6 +92,35 @@ def dino(student, teacher, center, n_crops=4, student_temp=0.1, teacher_temp=0.0
     return total / n_terms
 
 
+@torch.no_grad()
+def distributed_sinkhorn(out, epsilon=0.05, iterations=3):
+    # SwAV's official code on one process.
+    q = torch.exp(out / epsilon).t()
+    b, k = q.shape[1], q.shape[0]
+    q /= torch.sum(q)
+    for _ in range(iterations):
+        q /= torch.sum(q, dim=1, keepdim=True)
+        q /= k
+        q /= torch.sum(q, dim=0, keepdim=True)
+        q /= b
+    q *= b
+    return q.t()
+
+
+def swav(scores, n_crops=3, n_global=2, temperature=0.1):
+    # SwAV's swapped prediction, as in its official training loop.
+    batch = scores.shape[0] // n_crops
+    loss = 0
+    for i in range(n_global):
+        q = distributed_sinkhorn(scores[batch * i: batch * (i + 1)].detach())
+        subloss = 0
+        for v in [c for c in range(n_crops) if c != i]:
+            x = scores[batch * v: batch * (v + 1)] / temperature
+            subloss -= torch.mean(torch.sum(q * F.log_softmax(x, dim=1), dim=1))
+        loss += subloss / (n_crops - 1)
+    return loss / n_global
+
+
 def mae(pred, target, mask):
     mean = target.mean(dim=-1, keepdim=True)
     var = target.var(dim=-1, keepdim=True)

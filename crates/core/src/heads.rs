@@ -164,6 +164,19 @@ impl DinoHead {
     }
 }
 
+impl DinoHead {
+    /// Drops the gradients of the weight-normalised last layer: DINO keeps
+    /// it fixed for the first epoch, which stabilises the start of training.
+    pub fn freeze_last_layer_step(&self) {
+        for tensor in [&self.last_direction, &self.last_norm] {
+            let mut grad = tensor.grad();
+            if grad.defined() {
+                let _ = grad.zero_();
+            }
+        }
+    }
+}
+
 impl Module for DinoHead {
     /// `[batch, input]` → `[batch, out_dim]` logits.
     fn forward(&self, xs: &Tensor) -> Tensor {

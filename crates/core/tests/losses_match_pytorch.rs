@@ -179,3 +179,19 @@ fn next_token() {
         &[("logits", &logits)],
     );
 }
+
+#[test]
+fn swav_matches_the_official_loop() {
+    let f = Fixture::load("swav");
+    let scores = f.input("scores");
+    let batch = scores.size()[0] / 3;
+    // Codes per global crop, as SwAV computes them.
+    let codes: Vec<Tensor> = (0..2)
+        .map(|i| losses::sinkhorn(&scores.narrow(0, i * batch, batch), 0.05, 3))
+        .collect();
+    let expected_codes = &f.tensors["swav.codes"];
+    let error = (&codes[0] - expected_codes).abs().max().double_value(&[]);
+    assert!(error < 1e-5, "sinkhorn codes differ by {error}");
+    let loss = losses::swav_loss(&scores, &Tensor::cat(&codes, 0), 3, 0.1).unwrap();
+    f.check(&loss, &[("scores", &scores)]);
+}

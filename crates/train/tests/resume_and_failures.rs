@@ -191,7 +191,7 @@ fn assert_resume_is_exact_with(optimizer: OptimizerKind) {
         Ok(Box::new(Denoiser::new(vs)))
     };
     // 3 epochs of 5 steps, interrupted after 7 (mid-epoch), then resumed.
-    let losses = assert_resume_is_exact(&build, &trainer, &Vectors, 8);
+    let losses = &assert_resume_is_exact(&build, &trainer, &Vectors, 8)["loss"];
     assert_eq!(losses.len(), 15);
 }
 

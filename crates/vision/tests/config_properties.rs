@@ -58,6 +58,20 @@ fn methods() -> Vec<(&'static str, String)> {
         ("vision-moco", format!("[method]\nname = \"moco\"\nproj_hidden = 16\nproj_dim = 8\nqueue_size = 32\ntemperature = 0.2\nbase_momentum = 0.99\n{CNN}")),
         ("vision-mocov3", format!("[method]\nname = \"mocov3\"\nproj_hidden = 16\nproj_dim = 8\npred_hidden = 16\ntemperature = 0.2\nbase_momentum = 0.99\n{CNN}")),
         ("vision-rotnet", format!("[method]\nname = \"rotnet\"\n{CNN}")),
+        ("vision-byol", format!("[method]\nname = \"byol\"\nproj_hidden = 16\nproj_dim = 8\npred_hidden = 16\nbase_momentum = 0.99\n{CNN}")),
+        ("vision-simsiam", format!("[method]\nname = \"simsiam\"\nproj_hidden = 16\nproj_dim = 16\nproj_layers = 2\npred_hidden = 8\n{CNN}")),
+        ("vision-barlowtwins", format!("[method]\nname = \"barlowtwins\"\nproj_hidden = 16\nproj_dim = 16\nlambda = 0.0051\nscale_loss = 0.1\n{CNN}")),
+        ("vision-vicreg", format!("[method]\nname = \"vicreg\"\nproj_hidden = 16\nproj_dim = 16\ninvariance = 25.0\nvariance = 25.0\ncovariance = 1.0\n{CNN}")),
+        ("vision-swav", format!("[method]\nname = \"swav\"\nproj_hidden = 16\nproj_dim = 8\nprototypes = 12\ntemperature = 0.1\nepsilon = 0.05\nsinkhorn_iterations = 3\nqueue_size = 16\nqueue_start_epoch = 0\nfreeze_prototypes_epochs = 1\n{CNN}")),
+        (
+            "vision-dino",
+            "[method]\nname = \"dino\"\nhead_hidden = 16\nbottleneck = 8\nout_dim = 32\nbase_momentum = 0.99\n\
+             student_temperature = 0.1\nteacher_temperature = 0.04\nteacher_temperature_final = 0.07\nteacher_warmup_epochs = 1\n\
+             center_momentum = 0.9\nfreeze_last_layer_epochs = 1\n\
+             [method.backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 8\nin_channels = 3\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\npool = \"cls\"\n"
+                .to_string(),
+        ),
+        ("vision-dae", format!("[method]\nname = \"dae\"\nimage_size = 32\ndecoder_hidden = 16\nnoise = \"gaussian\"\nmask_ratio = 0.25\nsigma = 0.5\n{CNN}")),
         (
             "vision-mae",
             "[method]\nname = \"mae\"\nmask_ratio = 0.75\nnorm_pix_loss = true\n\
@@ -91,8 +105,8 @@ fn resolved(task: &str, method: &str, data: &Path) -> toml::Table {
         "name = \"{task}\"\n{}{method}",
         COMMON.replace("DATA", &data.display().to_string())
     );
-    if task == "vision-mae" {
-        // MAE reads whole images, not views.
+    if task == "vision-mae" || task == "vision-dae" {
+        // MAE and the autoencoder read whole images, not views.
         text = text.replace("image_size = 16", "image_size = 32");
         let start = text.find("[[data.views]]").unwrap();
         let end = text.find("[optim]").unwrap();
@@ -151,11 +165,11 @@ fn try_config(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn any_numeric_value_trains_or_names_its_key(
-        method in 0..5usize,
+        method in 0..12usize,
         pick in any::<prop::sample::Index>(),
         kind in prop::sample::select(ValueKind::ALL.to_vec()),
         random in 0.0..1.0f64,

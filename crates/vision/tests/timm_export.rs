@@ -36,6 +36,7 @@ fn vit(vs: &VarStore) -> VisionTransformer {
         depth: 2,
         heads: 2,
         mlp_ratio: 2.0,
+        pool: Default::default(),
     };
     VisionTransformer::new(vs.root() / "encoder", &config, "method.encoder").unwrap()
 }

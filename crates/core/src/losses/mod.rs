@@ -8,9 +8,14 @@ mod contrastive;
 mod dino;
 mod mae;
 mod redundancy;
+mod swav;
 
 pub use classification::{masked_lm, next_token, rotation_prediction, IGNORE_INDEX};
 pub use contrastive::{moco_infonce, moco_v3, nt_xent};
 pub use dino::{dino_loss, DinoCenter};
 pub use mae::{mae_loss, normalize_patches};
-pub use redundancy::{barlow_twins, negative_cosine, vicreg, VicRegWeights};
+pub use redundancy::{
+    barlow_twins, barlow_twins_terms, negative_cosine, vicreg, vicreg_terms, BarlowTerms,
+    VicRegTerms, VicRegWeights,
+};
+pub use swav::{sinkhorn, swav_loss};

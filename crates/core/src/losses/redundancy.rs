@@ -34,6 +34,21 @@ pub fn negative_cosine(predictions: &Tensor, targets: &Tensor) -> Result<Tensor>
 /// # Shapes
 /// - `z1`, `z2`: `[batch, dim]`; returns a scalar.
 pub fn barlow_twins(z1: &Tensor, z2: &Tensor, lambda: f64) -> Result<Tensor> {
+    let terms = barlow_twins_terms(z1, z2)?;
+    Ok(terms.on_diagonal + terms.off_diagonal * lambda)
+}
+
+/// The two sums of Barlow Twins, unweighted, for logging.
+#[derive(Debug)]
+pub struct BarlowTerms {
+    /// `Σ (1 − C_ii)²`: how far each dimension is from agreeing across views.
+    pub on_diagonal: Tensor,
+    /// `Σ_{i≠j} C_ij²`: how much different dimensions are correlated.
+    pub off_diagonal: Tensor,
+}
+
+/// The terms [`barlow_twins`] weighs (same shapes).
+pub fn barlow_twins_terms(z1: &Tensor, z2: &Tensor) -> Result<BarlowTerms> {
     check_pair(z1, z2, "barlow_twins")?;
     let batch = z1.size()[0] as f64;
     let standardise = |z: &Tensor| {
@@ -45,7 +60,10 @@ pub fn barlow_twins(z1: &Tensor, z2: &Tensor, lambda: f64) -> Result<Tensor> {
     let diagonal = c.diagonal(0, 0, 1);
     let on_diagonal = (diagonal.g_sub_scalar(1.0)).square().sum(Kind::Float);
     let off_diagonal = c.square().sum(Kind::Float) - diagonal.square().sum(Kind::Float);
-    Ok(on_diagonal + off_diagonal * lambda)
+    Ok(BarlowTerms {
+        on_diagonal,
+        off_diagonal,
+    })
 }
 
 /// Weights of the three VICReg terms; the paper's defaults are 25, 25, 1.
@@ -77,6 +95,25 @@ impl Default for VicRegWeights {
 /// # Shapes
 /// - `z1`, `z2`: `[batch, dim]`; returns a scalar.
 pub fn vicreg(z1: &Tensor, z2: &Tensor, weights: VicRegWeights) -> Result<Tensor> {
+    let terms = vicreg_terms(z1, z2)?;
+    Ok(terms.invariance * weights.invariance
+        + terms.variance * weights.variance
+        + terms.covariance * weights.covariance)
+}
+
+/// The three VICReg terms, unweighted, for logging.
+#[derive(Debug)]
+pub struct VicRegTerms {
+    /// Mean squared error between the views.
+    pub invariance: Tensor,
+    /// The standard-deviation hinge, averaged over the two views.
+    pub variance: Tensor,
+    /// Off-diagonal covariance squared over `dim`, summed over the two views.
+    pub covariance: Tensor,
+}
+
+/// The terms [`vicreg`] weighs (same shapes).
+pub fn vicreg_terms(z1: &Tensor, z2: &Tensor) -> Result<VicRegTerms> {
     check_pair(z1, z2, "vicreg")?;
     let (batch, dim) = (z1.size()[0] as f64, z1.size()[1] as f64);
     let invariance = z1.mse_loss(z2, tch::Reduction::Mean);
@@ -93,11 +130,11 @@ pub fn vicreg(z1: &Tensor, z2: &Tensor, weights: VicRegWeights) -> Result<Tensor
         let cov = centred.tr().matmul(&centred) / (batch - 1.0);
         (cov.square().sum(Kind::Float) - cov.diagonal(0, 0, 1).square().sum(Kind::Float)) / dim
     };
-    let variance_term = (variance(z1) + variance(z2)) / 2.0;
-    let covariance_term = covariance(z1) + covariance(z2);
-    Ok(invariance * weights.invariance
-        + variance_term * weights.variance
-        + covariance_term * weights.covariance)
+    Ok(VicRegTerms {
+        invariance,
+        variance: (variance(z1) + variance(z2)) / 2.0,
+        covariance: covariance(z1) + covariance(z2),
+    })
 }
 
 #[cfg(test)]

@@ -100,7 +100,8 @@ fn check(smoke: Smoke) {
             scores: &scores,
         }))
     };
-    let losses = assert_resume_is_exact(&build, &trainer, &source, smoke.steps / 2 + 1);
+    let curves = assert_resume_is_exact(&build, &trainer, &source, smoke.steps / 2 + 1);
+    let losses = &curves["loss"];
     assert_eq!(losses.len(), smoke.steps);
     let (first, last) = (mean(&losses[..5]), mean(&losses[smoke.steps - 10..]));
     let scores = scores.borrow();

@@ -5,4 +5,4 @@ mod configs;
 mod resume;
 
 pub use configs::{judge, numeric_keys, set_value, value_for, NumericKey, Step, ValueKind};
-pub use resume::{assert_resume_is_exact, in_own_process, lock_torch_rng, mean, Build};
+pub use resume::{assert_resume_is_exact, in_own_process, lock_torch_rng, mean, Build, Curves};

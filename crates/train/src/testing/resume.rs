@@ -71,12 +71,12 @@ fn train_once(
     run: &RunDir,
     fail_at: Option<usize>,
     resume: bool,
-) -> (Vec<f64>, Result<()>) {
+) -> (Curves, Result<()>) {
     tch::manual_seed(trainer.config.seed as i64 + 11);
     let vs = VarStore::new(Device::Cpu);
     let mut inner = match build(&vs) {
         Ok(method) => method,
-        Err(error) => return (Vec::new(), Err(error)),
+        Err(error) => return (Curves::new(), Err(error)),
     };
     let mut method = Interrupted {
         inner: inner.as_mut(),
@@ -91,17 +91,30 @@ fn train_once(
             .fit(&mut method, &vs, source, run, &mut metrics, resume)
             .map(|_| ())
     });
-    let losses = std::fs::read_to_string(&metrics_file)
+    (curves(&metrics_file), result)
+}
+
+/// Every `train` curve of a `metrics.csv`, by name (`loss`, `lr`, a method's scalars).
+pub type Curves = std::collections::BTreeMap<String, Vec<f64>>;
+
+fn curves(metrics_file: &std::path::Path) -> Curves {
+    let mut curves = Curves::new();
+    for line in std::fs::read_to_string(metrics_file)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains(",train,loss,"))
-        .filter_map(|l| l.rsplit(',').next()?.parse().ok())
-        .collect();
-    (losses, result)
+    {
+        let fields: Vec<&str> = line.split(',').collect();
+        if let [_, _, "train", name, value] = fields[..] {
+            if let Ok(value) = value.parse() {
+                curves.entry(name.to_string()).or_default().push(value);
+            }
+        }
+    }
+    curves
 }
 
 /// Trains straight through, then interrupted at micro-step `fail_at` and
-/// resumed; returns the straight run's logged losses after checking that
+/// resumed; returns the straight run's logged curves after checking that
 /// both final checkpoints hold the same tensors, bit for bit. Panics (it is
 /// a test helper) naming the first tensor that differs.
 pub fn assert_resume_is_exact(
@@ -109,11 +122,11 @@ pub fn assert_resume_is_exact(
     trainer: &Trainer,
     source: &dyn BatchSource,
     fail_at: usize,
-) -> Vec<f64> {
+) -> Curves {
     let _rng = lock_torch_rng();
     let parent = tempfile_dir();
     let straight = RunDir::create(&parent, "straight").expect("a run folder");
-    let (losses, result) = train_once(build, trainer, source, &straight, None, false);
+    let (curves, result) = train_once(build, trainer, source, &straight, None, false);
     result.expect("the uninterrupted run trains");
     let run = RunDir::create(&parent, "interrupted").expect("a run folder");
     let (_, stopped) = train_once(build, trainer, source, &run, Some(fail_at), false);
@@ -134,7 +147,7 @@ pub fn assert_resume_is_exact(
         assert!(x.equal(y), "`{name}` differs after resume");
     }
     let _ = std::fs::remove_dir_all(&parent);
-    losses
+    curves
 }
 
 /// A fresh folder under the system's temporary folder.

@@ -36,6 +36,9 @@ pub struct VitPresetConfig {
     /// Input channels.
     #[serde(default = "three")]
     pub in_channels: i64,
+    /// The mean of the patch tokens or the cls token.
+    #[serde(default)]
+    pub pool: super::vit::Pooling,
 }
 
 fn three() -> i64 {
@@ -112,6 +115,7 @@ impl BackboneConfig {
                 image_size,
                 patch_size,
                 in_channels,
+                pool,
             }) => {
                 let (dim, heads) = match size {
                     VitSize::Tiny => (192, 3),
@@ -126,6 +130,7 @@ impl BackboneConfig {
                     depth: 12,
                     heads,
                     mlp_ratio: 4.0,
+                    pool: *pool,
                 })
             }
             _ => None,

@@ -27,6 +27,27 @@ pub struct VitConfig {
     pub heads: i64,
     /// MLP width as a multiple of `dim`.
     pub mlp_ratio: f64,
+    /// The image's feature: the mean of the patch tokens (MAE's k-NN) or
+    /// the cls token (DINO, MoCo v3).
+    #[serde(default, skip_serializing_if = "Pooling::is_mean")]
+    pub pool: Pooling,
+}
+
+/// How a ViT pools its tokens into one feature vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The mean of the final patch tokens.
+    #[default]
+    Mean,
+    /// The final cls token.
+    Cls,
+}
+
+impl Pooling {
+    fn is_mean(&self) -> bool {
+        *self == Pooling::Mean
+    }
 }
 
 impl VitConfig {
@@ -178,13 +199,19 @@ impl VisionTransformer {
 }
 
 impl FeatureExtractor for VisionTransformer {
-    /// Global average of the final patch tokens (all patches, no masking).
-    /// For k-NN on MAE encoders this pooling works better than the cls token,
-    /// which MAE's pretext task never trains directly.
+    /// The global average of the final patch tokens (all patches, no
+    /// masking), or the cls token (`pool = "cls"`). For k-NN on MAE encoders
+    /// the mean works better than the cls token, which MAE's pretext task
+    /// never trains directly.
     fn features(&self, images: &Tensor, _train: bool) -> Tensor {
         let tokens = self.encode(&self.embed_patches(images));
-        let patches = tokens.size()[1] - 1;
-        tokens.narrow(1, 1, patches).mean_dim(1, false, Kind::Float)
+        match self.config.pool {
+            Pooling::Cls => tokens.select(1, 0),
+            Pooling::Mean => {
+                let patches = tokens.size()[1] - 1;
+                tokens.narrow(1, 1, patches).mean_dim(1, false, Kind::Float)
+            }
+        }
     }
 }
 
@@ -202,6 +229,7 @@ mod tests {
             depth: 2,
             heads: 2,
             mlp_ratio: 2.0,
+            pool: Default::default(),
         }
     }
 

@@ -67,7 +67,11 @@ impl MaeConfig {
         check::fraction_below_one("method.mask_ratio", self.mask_ratio)?;
         let patches = self.encoder.num_patches();
         if ((patches as f64) * (1.0 - self.mask_ratio)) < 1.0 {
-            let message = format!("{} hides all {patches} patches; the encoder must see at least one", self.mask_ratio);
+            let message = format!(
+                "{} hides all {patches} patches of {} px images in {} px patches \
+                 (method.encoder.image_size, method.encoder.patch_size); the encoder must see at least one",
+                self.mask_ratio, self.encoder.image_size, self.encoder.patch_size
+            );
             return Err(check::invalid("method.mask_ratio", message));
         }
         Ok(())
@@ -335,6 +339,7 @@ mod tests {
             optimizer: OptimizerKind::Adamw,
             lr: 3e-3,
             skip: 0,
+            falls: "loss",
         });
     }
 
@@ -348,6 +353,7 @@ mod tests {
                 depth: 1,
                 heads: 2,
                 mlp_ratio: 2.0,
+                pool: Default::default(),
             },
             decoder: MaeDecoderConfig {
                 dim: 8,

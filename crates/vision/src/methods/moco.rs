@@ -161,6 +161,7 @@ mod tests {
             optimizer: OptimizerKind::Sgd,
             lr: 0.03,
             skip: 2,
+            falls: "loss",
         });
     }
 }

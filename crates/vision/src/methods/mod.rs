@@ -18,6 +18,13 @@ selfsup_train::methods! { Vision;
     moco::Moco,
     mocov3::MocoV3,
     rotnet::RotNet,
+    byol::Byol,
+    simsiam::SimSiam,
+    barlow::BarlowTwins,
+    vicreg::VicReg,
+    swav::Swav,
+    dino::Dino,
+    dae::Dae,
 }
 
 /// A multi-view method's views (set by `[[data.views]]` in its config): at

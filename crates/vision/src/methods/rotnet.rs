@@ -106,6 +106,7 @@ mod tests {
             optimizer: OptimizerKind::Sgd,
             lr: 0.1,
             skip: 0,
+            falls: "loss",
         });
     }
 
