@@ -22,6 +22,7 @@ where DIR holds `<split>/<class>/*.jpg` (the CIFAR-10 JPEG archive, unpacked).
 """
 
 import argparse
+import collections
 import json
 import math
 import os
@@ -36,7 +37,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
-from ssl_reference import LarsReference, moco_infonce, moco_v3, nt_xent_multi
+from ssl_reference import LarsReference
+from vision_methods import Mae, Moco, MocoV3, RotNet, SimClr
+from vision_methods_wave2 import Barlow, Byol, Dae, Dino, SimSiam, Swav, VicReg
 
 
 # ---------------------------------------------------------------- data
@@ -64,6 +67,11 @@ def view_transform(view, mean, std):
         ops.append(T.RandomApply([cj], p=jitter["p"]))
     if view.get("grayscale_p", 0.0) > 0:
         ops.append(T.RandomGrayscale(p=view["grayscale_p"]))
+    blur = view.get("blur")
+    if blur:
+        ops.append(T.RandomApply([T.GaussianBlur(blur["kernel"], tuple(blur["sigma"]))], p=blur["p"]))
+    if view.get("solarize_p", 0.0) > 0:
+        ops.append(T.RandomSolarize(128, p=view["solarize_p"]))
     if view.get("flip_p", 0.5) > 0:
         ops.append(T.RandomHorizontalFlip(p=view.get("flip_p", 0.5)))
     ops += [T.ToTensor(), T.Normalize(mean, std)]
@@ -84,312 +92,15 @@ class Views(Dataset):
         return [t(image) for t in self.transforms], self.labels[i]
 
 
-# ---------------------------------------------------------------- models
-
-
-def init_linear(linear):
-    nn.init.kaiming_uniform_(linear.weight, nonlinearity="relu")
-    if linear.bias is not None:
-        bound = 1 / math.sqrt(linear.weight.shape[1])
-        nn.init.uniform_(linear.bias, -bound, bound)
-    return linear
-
-
-def init_conv(conv):
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-    return conv
-
-
-class SmallCnn(nn.Module):
-    def __init__(self, in_channels=3, widths=(32, 64, 128, 256)):
-        super().__init__()
-        self.stages = nn.ModuleList()
-        for width in widths:
-            layers = []
-            for _ in range(2):
-                layers += [init_conv(nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
-                           nn.BatchNorm2d(width), nn.ReLU()]
-                in_channels = width
-            self.stages.append(nn.Sequential(*layers))
-        self.dim = widths[-1]
-
-    def forward(self, x):
-        for i, stage in enumerate(self.stages):
-            if i > 0:
-                x = F.max_pool2d(x, 2)
-            x = stage(x)
-        return x.mean(dim=(2, 3))
-
-
-def resnet(config):
-    import torchvision
-    depth = config["depth"]
-    net = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
-           50: torchvision.models.resnet50}[depth]()
-    if config["stem"] == "cifar":
-        net.conv1 = init_conv(nn.Conv2d(config.get("in_channels", 3), 64, 3, 1, 1, bias=False))
-        net.maxpool = nn.Identity()
-    net.dim = net.fc.in_features
-    net.fc = nn.Identity()
-    return net
-
-
-def backbone(config):
-    kind = config["kind"]
-    if kind == "small_cnn":
-        return SmallCnn(config.get("in_channels", 3), tuple(config.get("widths", (32, 64, 128, 256))))
-    if kind == "resnet":
-        return resnet(config)
-    raise SystemExit(f"the reference has no backbone `{kind}`")
-
-
-def mlp(dims, norm=True, last_norm=False):
-    """Linear(no bias) → BN → ReLU … → Linear [→ BN(affine=False)], as selfsup's Mlp;
-    without `norm`, every linear has a bias and there is no BN (MoCo v2)."""
-    layers = []
-    for a, b in zip(dims[:-2], dims[1:-1]):
-        layers.append(init_linear(nn.Linear(a, b, bias=not norm)))
-        if norm:
-            layers.append(nn.BatchNorm1d(b))
-        layers.append(nn.ReLU())
-    layers.append(init_linear(nn.Linear(dims[-2], dims[-1], bias=not last_norm)))
-    if last_norm:
-        layers.append(nn.BatchNorm1d(dims[-1], affine=False))
-    return nn.Sequential(*layers)
-
-
-class Encoder(nn.Module):
-    def __init__(self, backbone, projector):
-        super().__init__()
-        self.backbone, self.projector = backbone, projector
-
-    def forward(self, views):
-        features = self.backbone(torch.cat(views))
-        return features, self.projector(features)
-
-
-def momentum_cosine(step, total, base):
-    progress = min(step / max(total, 1), 1.0)
-    return 1 - (1 - base) * (math.cos(math.pi * progress) + 1) / 2
-
-
-class SimClr(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        net = backbone(m["backbone"])
-        self.encoder = Encoder(net, mlp([net.dim, m["proj_hidden"], m["proj_dim"]]))
-        self.m = m
-
-    def features(self, x):
-        return self.encoder.backbone(x)
-
-    def loss(self, views, progress):
-        features, z = self.encoder(views)
-        return nt_xent_multi(z, len(views), self.m["temperature"]), features[: len(views[0])]
-
-
-class Moco(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        net = backbone(m["backbone"])
-        self.query = Encoder(net, mlp([net.dim, m["proj_hidden"], m["proj_dim"]], norm=False))
-        key_net = backbone(m["backbone"])
-        self.key = Encoder(key_net, mlp([net.dim, m["proj_hidden"], m["proj_dim"]], norm=False))
-        self.key.load_state_dict(self.query.state_dict())
-        self.key.requires_grad_(False)
-        queue = torch.randn(m["queue_size"], m["proj_dim"])
-        self.register_buffer("queue", F.normalize(queue, dim=1))
-        self.pointer, self.pending, self.m = 0, [], m
-
-    def features(self, x):
-        return self.query.backbone(x)
-
-    def loss(self, views, progress):
-        n = len(views[0])
-        features, q = self.query(views[:2])
-        with torch.no_grad():
-            k = self.key(views[:2])[1]
-        t = self.m["temperature"]
-        loss = (moco_infonce(q[:n], k[n:], self.queue, t) + moco_infonce(q[n:], k[:n], self.queue, t)) / 2
-        self.pending.append(k.detach())
-        return loss, features[:n]
-
-    @torch.no_grad()
-    def after_step(self, step, total):
-        for keys in self.pending:
-            keys = F.normalize(keys, dim=1)
-            size = self.queue.shape[0]
-            for row in keys:
-                self.queue[self.pointer] = row
-                self.pointer = (self.pointer + 1) % size
-        self.pending = []
-        ema(self.key, self.query, momentum_cosine(step, total, self.m["base_momentum"]))
-
-
-class MocoV3(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        net = backbone(m["backbone"])
-        dims = [net.dim, m["proj_hidden"], m["proj_dim"]]
-        self.query = Encoder(net, mlp(dims, last_norm=True))
-        self.predictor = mlp([m["proj_dim"], m["pred_hidden"], m["proj_dim"]])
-        self.key = Encoder(backbone(m["backbone"]), mlp(dims, last_norm=True))
-        self.key.load_state_dict(self.query.state_dict())
-        self.key.requires_grad_(False)
-        self.m = m
-
-    def features(self, x):
-        return self.query.backbone(x)
-
-    def loss(self, views, progress):
-        n = len(views[0])
-        features, z = self.query(views[:2])
-        q = self.predictor(z)
-        with torch.no_grad():
-            k = self.key(views[:2])[1]
-        t = self.m["temperature"]
-        return moco_v3(q[:n], k[n:], t) + moco_v3(q[n:], k[:n], t), features[:n]
-
-    @torch.no_grad()
-    def after_step(self, step, total):
-        ema(self.key, self.query, momentum_cosine(step, total, self.m["base_momentum"]))
-
-
-class RotNet(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        self.backbone = backbone(m["backbone"])
-        self.head = init_linear(nn.Linear(self.backbone.dim, 4))
-
-    def features(self, x):
-        return self.backbone(x)
-
-    def loss(self, views, progress):
-        x = views[0]
-        rotated = torch.cat([torch.rot90(x, k, (2, 3)) for k in range(4)])
-        labels = torch.arange(4).repeat_interleave(len(x))
-        features = self.backbone(rotated)
-        return F.cross_entropy(self.head(features), labels), features[: len(x)]
-
-
-@torch.no_grad()
-def ema(teacher, student, momentum):
-    # Parameters and buffers (batch-norm statistics), as selfsup's Ema pairs
-    # every variable of the store.
-    for t, s in zip(teacher.state_dict().values(), student.state_dict().values()):
-        if t.dtype.is_floating_point:
-            t.lerp_(s, 1 - momentum)
-
-
-def xavier_linear(a, b):
-    linear = nn.Linear(a, b)
-    nn.init.xavier_uniform_(linear.weight)
-    nn.init.zeros_(linear.bias)
-    return linear
-
-
-def sincos_2d(dim, grid):
-    """[grid * grid, dim]: column then row, each [sin, cos] (MAE's layout)."""
-    def one_d(d, pos):
-        omega = 1.0 / 10000 ** (torch.arange(d // 2, dtype=torch.float64) / (d / 2))
-        angles = pos[:, None] * omega[None]
-        return torch.cat([angles.sin(), angles.cos()], 1)
-    coords = torch.arange(grid, dtype=torch.float64)
-    rows, cols = coords.repeat_interleave(grid), coords.repeat(grid)
-    return torch.cat([one_d(dim // 2, cols), one_d(dim // 2, rows)], 1).float()
-
-
-def with_cls_row(positions):
-    return torch.cat([torch.zeros(1, positions.shape[1]), positions]).unsqueeze(0)
-
-
-class Block(nn.Module):
-    """Pre-LayerNorm block, timm's layout, attention through SDPA."""
-
-    def __init__(self, dim, heads, mlp_ratio):
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
-        self.qkv, self.proj = xavier_linear(dim, 3 * dim), xavier_linear(dim, dim)
-        hidden = int(dim * mlp_ratio)
-        self.fc1, self.fc2 = xavier_linear(dim, hidden), xavier_linear(hidden, dim)
-
-    def forward(self, x):
-        b, t, d = x.shape
-        qkv = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        x = x + self.proj(attended.transpose(1, 2).reshape(b, t, d))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
-
-
-class Mae(nn.Module):
-    def __init__(self, m):
-        super().__init__()
-        e, d = m["encoder"], m["decoder"]
-        self.e, self.m = e, m
-        p, dim = e["patch_size"], e["dim"]
-        self.grid = e["image_size"] // p
-        self.patch_embed = nn.Conv2d(e["in_channels"], dim, p, stride=p)
-        nn.init.xavier_uniform_(self.patch_embed.weight.view(dim, -1))
-        nn.init.zeros_(self.patch_embed.bias)
-        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.register_buffer("pos", with_cls_row(sincos_2d(dim, self.grid)))
-        self.blocks = nn.ModuleList(Block(dim, e["heads"], e["mlp_ratio"]) for _ in range(e["depth"]))
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.decoder_embed = xavier_linear(dim, d["dim"])
-        self.mask_token = nn.Parameter(torch.randn(1, 1, d["dim"]) * 0.02)
-        self.register_buffer("decoder_pos", with_cls_row(sincos_2d(d["dim"], self.grid)))
-        self.decoder_blocks = nn.ModuleList(Block(d["dim"], d["heads"], 4.0) for _ in range(d["depth"]))
-        self.decoder_norm = nn.LayerNorm(d["dim"], eps=1e-6)
-        self.decoder_pred = xavier_linear(d["dim"], p * p * e["in_channels"])
-
-    def embed(self, x):
-        return self.patch_embed(x).flatten(2).transpose(1, 2) + self.pos[:, 1:]
-
-    def encode(self, tokens):
-        cls = (self.cls_token + self.pos[:, :1]).expand(len(tokens), -1, -1)
-        x = torch.cat([cls, tokens], 1)
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x)
-
-    def features(self, x):
-        return self.encode(self.embed(x))[:, 1:].mean(1)
-
-    def patchify(self, x):
-        b, c = x.shape[:2]
-        p, g = self.e["patch_size"], self.grid
-        return x.reshape(b, c, g, p, g, p).permute(0, 2, 4, 3, 5, 1).reshape(b, g * g, p * p * c)
-
-    def loss(self, views, progress):
-        x = views[0]
-        tokens = self.embed(x)
-        b, n, dim = tokens.shape
-        keep = int(n * (1 - self.m["mask_ratio"]))
-        ids_shuffle = torch.rand(b, n).argsort(1)
-        ids_restore = ids_shuffle.argsort(1)
-        visible = tokens.gather(1, ids_shuffle[:, :keep, None].expand(-1, -1, dim))
-        mask = torch.cat([torch.zeros(b, keep), torch.ones(b, n - keep)], 1).gather(1, ids_restore)
-        latent = self.decoder_embed(self.encode(visible))
-        masks = self.mask_token.expand(b, n - keep, -1)
-        shuffled = torch.cat([latent[:, 1:], masks], 1)
-        unshuffled = shuffled.gather(1, ids_restore[:, :, None].expand(-1, -1, latent.shape[2]))
-        y = torch.cat([latent[:, :1], unshuffled], 1) + self.decoder_pos
-        for block in self.decoder_blocks:
-            y = block(y)
-        pred = self.decoder_pred(self.decoder_norm(y))[:, 1:]
-        target = self.patchify(x)
-        if self.m["norm_pix_loss"]:
-            mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
-            target = (target - mean) / (var + 1e-6) ** 0.5
-        loss = ((pred - target) ** 2).mean(-1)
-        return (loss * mask).sum() / mask.sum(), None
-
-
-METHODS = {"simclr": SimClr, "moco": Moco, "mocov3": MocoV3, "rotnet": RotNet, "mae": Mae}
+METHODS = {"simclr": SimClr, "moco": Moco, "mocov3": MocoV3, "rotnet": RotNet, "mae": Mae,
+           "byol": Byol, "simsiam": SimSiam, "barlowtwins": Barlow, "vicreg": VicReg, "swav": Swav,
+           "dino": Dino, "dae": Dae}
 
 
 # ---------------------------------------------------------------- training
+
+
+Progress = collections.namedtuple("Progress", "step total epoch steps_per_epoch")
 
 
 def warmup_cosine(step, total, warmup, base, final):
@@ -472,10 +183,11 @@ def main():
                         shuffle=True, drop_last=True, num_workers=args.threads, persistent_workers=True,
                         prefetch_factor=4)
     steps_per_epoch = len(loader)
+    model.steps_per_epoch = steps_per_epoch
     total = steps_per_epoch * tr["epochs"]
     if args.max_steps:
         total = min(total, args.max_steps)
-    warmup = round(o.get("warmup_epochs", 1.0) * steps_per_epoch)
+    warmup = o.get("warmup_steps", round(o.get("warmup_epochs", 1.0) * steps_per_epoch))
     opt = optimizer(model, o)
     model.train()
     step, losses, started = 0, [], time.time()
@@ -484,9 +196,17 @@ def main():
             lr = warmup_cosine(step, total, warmup, o["lr"], o.get("min_lr", 0.0))
             for g in opt.param_groups:
                 g["lr"] = lr
-            loss, _ = model.loss(batch_views, step / total)
+            if "weight_decay_end" in o:
+                opt.param_groups[0]["weight_decay"] = warmup_cosine(
+                    step, total, 0, o.get("weight_decay", 0.05), o["weight_decay_end"])
+            progress = Progress(step, total, step // steps_per_epoch, steps_per_epoch)
+            loss, _ = model.loss(batch_views, progress)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if hasattr(model, "before_optimizer_step"):
+                model.before_optimizer_step(progress)
+            if "grad_clip" in tr:
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], tr["grad_clip"])
             opt.step()
             step += 1
             if hasattr(model, "after_step"):
