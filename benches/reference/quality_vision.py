@@ -45,15 +45,15 @@ from vision_methods_wave2 import Barlow, Byol, Dae, Dino, SimSiam, Swav, VicReg
 # ---------------------------------------------------------------- data
 
 
-def read_image_folder(root):
-    """uint8 [N, H, W, 3] and int64 labels, classes in sorted order."""
+def read_image_folder(root, mode="RGB"):
+    """uint8 [N, H, W, 3] (or [N, H, W] for mode "L") and int64 labels, classes in sorted order."""
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     images, labels = [], []
     for label, name in enumerate(classes):
         folder = os.path.join(root, name)
         for file in sorted(os.listdir(folder)):
             with Image.open(os.path.join(folder, file)) as im:
-                images.append(np.asarray(im.convert("RGB")))
+                images.append(np.asarray(im.convert(mode)))
             labels.append(label)
     return np.stack(images), np.array(labels, dtype=np.int64), len(classes)
 
@@ -132,7 +132,8 @@ def extract(model, images, mean, std, batch):
     std = torch.tensor(std).view(1, -1, 1, 1)
     out = []
     for start in range(0, len(images), batch):
-        x = torch.from_numpy(images[start:start + batch]).permute(0, 3, 1, 2).float() / 255
+        x = torch.from_numpy(images[start:start + batch])
+        x = (x.unsqueeze(-1) if x.dim() == 3 else x).permute(0, 3, 1, 2).float() / 255
         out.append(model.features((x - mean) / std))
     model.train()
     return torch.cat(out)
@@ -165,8 +166,9 @@ def main():
     torch.manual_seed(config["trainer"].get("seed", 0) if args.seed is None else args.seed)
     data, m, o, tr, ev = (config[k] for k in ("data", "method", "optim", "trainer", "eval"))
     mean, std = data["mean"], data["std"]
-    train_x, train_y, classes = read_image_folder(os.path.join(args.data, data["split"]))
-    test_x, test_y, _ = read_image_folder(os.path.join(args.data, data["eval_split"]))
+    mode = "L" if m["backbone"].get("in_channels", 3) == 1 else "RGB"
+    train_x, train_y, classes = read_image_folder(os.path.join(args.data, data["split"]), mode)
+    test_x, test_y, _ = read_image_folder(os.path.join(args.data, data["eval_split"]), mode)
     train_y, test_y = torch.from_numpy(train_y), torch.from_numpy(test_y)
 
     model = METHODS[m["name"]](m)

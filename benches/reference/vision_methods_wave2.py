@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ssl_reference import distributed_sinkhorn
-from vision_models import Encoder, backbone, ema, features_of_views, init_linear, mlp, momentum_cosine
+from vision_models import Encoder, backbone, ema, each_view, features_of_views, init_linear, mlp, momentum_cosine
 
 
 def byol_loss(p, z):
@@ -33,10 +33,10 @@ class Byol(nn.Module):
 
     def loss(self, views, progress):
         n = len(views[0])
-        features, z = self.online(views[:2])
-        p = self.predictor(z)
+        features, z = self.online.each(views[:2])
+        p = each_view(self.predictor, z, n)
         with torch.no_grad():
-            t = self.target(views[:2])[1]
+            t = self.target.each(views[:2])[1]
         return byol_loss(p[:n], t[n:]) + byol_loss(p[n:], t[:n]), features[:n]
 
     @torch.no_grad()
@@ -58,8 +58,8 @@ class SimSiam(nn.Module):
 
     def loss(self, views, progress):
         n = len(views[0])
-        features, z = self.encoder(views[:2])
-        p = self.predictor(z)
+        features, z = self.encoder.each(views[:2])
+        p = each_view(self.predictor, z, n)
         d = lambda a, b: -F.cosine_similarity(a, b.detach(), dim=-1).mean()
         return (d(p[:n], z[n:]) + d(p[n:], z[:n])) / 2, features[:n]
 
@@ -83,7 +83,7 @@ class Barlow(nn.Module):
 
     def loss(self, views, progress):
         n = len(views[0])
-        features, z = self.encoder(views[:2])
+        features, z = self.encoder.each(views[:2])
         c = self.bn(z[:n]).T @ self.bn(z[n:]) / n
         on = (torch.diagonal(c) - 1).pow(2).sum()
         off = off_diagonal(c).pow(2).sum()
@@ -103,7 +103,7 @@ class VicReg(nn.Module):
 
     def loss(self, views, progress):
         n = len(views[0])
-        features, z = self.encoder(views[:2])
+        features, z = self.encoder.each(views[:2])
         x, y = z[:n], z[n:]
         repr_loss = F.mse_loss(x, y)
         x, y = x - x.mean(0), y - y.mean(0)

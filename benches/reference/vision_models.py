@@ -105,6 +105,18 @@ class Encoder(nn.Module):
         features = features_of_views(self.backbone, views)
         return features, self.projector(features)
 
+    def each(self, views):
+        """Each view in a pass of its own (batch norm per view), as the
+        official BYOL, SimSiam, Barlow Twins and VICReg code calls its
+        network once per view."""
+        outs = [self([v]) for v in views]
+        return torch.cat([f for f, _ in outs]), torch.cat([z for _, z in outs])
+
+
+def each_view(module, x, n):
+    """`module` on each block of `n` rows on its own (a predictor's batch norm per view)."""
+    return torch.cat([module(part) for part in x.split(n)])
+
 
 def momentum_cosine(step, total, base):
     progress = min(step / max(total, 1), 1.0)

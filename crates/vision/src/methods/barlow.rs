@@ -85,7 +85,7 @@ impl Register<Vision> for BarlowTwins {
 impl Method for BarlowTwins {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, n) = views_of("barlowtwins", batch, 2)?;
-        let (features, z) = self.encoder.forward(&views[..2], train);
+        let (features, z) = self.encoder.forward_each(&views[..2], train);
         let terms = barlow_twins_terms(&z.narrow(0, 0, n), &z.narrow(0, n, n))?;
         let loss = (&terms.on_diagonal + &terms.off_diagonal * self.config.lambda) * self.config.scale_loss;
         Ok(StepOutput::new(loss)

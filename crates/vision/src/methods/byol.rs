@@ -12,7 +12,7 @@
 //! `[[data.views]]` entries.
 
 use super::momentum::MomentumTeacher;
-use super::{views_of, Encoder};
+use super::{each_view, views_of, Encoder};
 use crate::backbones::BackboneConfig;
 use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::heads::Mlp;
@@ -20,7 +20,7 @@ use selfsup_core::losses::negative_cosine;
 use selfsup_core::monitor::embedding_std;
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Progress, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::Tensor;
 
 /// BYOL hyper-parameters.
@@ -88,9 +88,9 @@ impl Method for Byol {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, n) = views_of("byol", batch, 2)?;
         let views = &views[..2];
-        let (features, z) = self.online.forward(views, train);
-        let p = self.predictor.forward_t(&z, train);
-        let target = tch::no_grad(|| self.target.net.forward(views, train).1);
+        let (features, z) = self.online.forward_each(views, train);
+        let p = each_view(&self.predictor, &z, n, train);
+        let target = tch::no_grad(|| self.target.net.forward_each(views, train).1);
         let (p1, p2) = (p.narrow(0, 0, n), p.narrow(0, n, n));
         let (t1, t2) = (target.narrow(0, 0, n), target.narrow(0, n, n));
         let (d1, d2) = (negative_cosine(&p1, &t2)?, negative_cosine(&p2, &t1)?);

@@ -6,7 +6,7 @@ pub mod momentum;
 #[cfg(test)]
 mod smoke;
 
-pub use encoder::Encoder;
+pub use encoder::{each_view, Encoder};
 
 use crate::registry::Vision;
 use selfsup_train::{check, Batch, Result};

@@ -11,7 +11,7 @@
 //! (3 layers on ImageNet, 2 on CIFAR); the predictor is a bottleneck
 //! (2048 → 512 → 2048) with batch norm in its hidden layer.
 
-use super::{views_of, Encoder};
+use super::{each_view, views_of, Encoder};
 use crate::backbones::BackboneConfig;
 use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::heads::Mlp;
@@ -19,7 +19,7 @@ use selfsup_core::losses::negative_cosine;
 use selfsup_core::monitor::embedding_std;
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT};
+use tch::nn;
 
 /// SimSiam hyper-parameters.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -88,8 +88,8 @@ impl Register<Vision> for SimSiam {
 impl Method for SimSiam {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, n) = views_of("simsiam", batch, 2)?;
-        let (features, z) = self.encoder.forward(&views[..2], train);
-        let p = self.predictor.forward_t(&z, train);
+        let (features, z) = self.encoder.forward_each(&views[..2], train);
+        let p = each_view(&self.predictor, &z, n, train);
         let (p1, p2) = (p.narrow(0, 0, n), p.narrow(0, n, n));
         let (z1, z2) = (z.narrow(0, 0, n), z.narrow(0, n, n));
         // negative_cosine detaches its targets: the stop-gradient.

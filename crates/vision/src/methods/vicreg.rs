@@ -85,7 +85,7 @@ impl Register<Vision> for VicReg {
 impl Method for VicReg {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, n) = views_of("vicreg", batch, 2)?;
-        let (features, z) = self.encoder.forward(&views[..2], train);
+        let (features, z) = self.encoder.forward_each(&views[..2], train);
         let terms = vicreg_terms(&z.narrow(0, 0, n), &z.narrow(0, n, n))?;
         let c = &self.config;
         let loss = &terms.invariance * c.invariance + &terms.variance * c.variance + &terms.covariance * c.covariance;
