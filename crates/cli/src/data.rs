@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use selfsup_data::bpe_train::BpeTrainer;
 use selfsup_data::download::{self, Catalogued, Source, CATALOGUE};
+use selfsup_data::hf_tokenizer::HfTokenizer;
 use selfsup_data::text::{corpus_files, read_text};
 use selfsup_data::token_file::{corpus_characters, tokenize_corpus, tokenizer_path};
 use selfsup_data::tokenizer::{SavedTokenizer, Tokenizer};
@@ -37,12 +38,17 @@ pub enum DataCommand {
         out: PathBuf,
         /// A folder holding a byte-level BPE's `encoder.json` and
         /// `vocab.bpe` (GPT-2's, or one from `selfsup data train-bpe`);
-        /// without it, one token per character of the corpus.
-        #[arg(long)]
+        /// without it (and without --tokenizer), one token per character
+        /// of the corpus.
+        #[arg(long, conflicts_with = "tokenizer")]
         bpe: Option<PathBuf>,
+        /// A Hugging Face `tokenizer.json` (BPE, WordPiece or Unigram).
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
     },
     /// Trains a byte-level BPE vocabulary (GPT-2's pre-tokenisation and byte
-    /// alphabet) on a corpus; writes `encoder.json` and `vocab.bpe`.
+    /// alphabet) on a corpus; writes `encoder.json` and `vocab.bpe`, or with
+    /// `--hugging-face` a `tokenizer.json`.
     TrainBpe {
         /// The corpus: a text file (`.txt`, `.gz`) or a folder of them.
         corpus: PathBuf,
@@ -55,6 +61,10 @@ pub enum DataCommand {
         /// Pairs seen fewer times are not merged.
         #[arg(long, default_value_t = 2)]
         min_frequency: u64,
+        /// Train with the Hugging Face `tokenizers` library and write
+        /// `<out>/tokenizer.json`, which Python pipelines load as well.
+        #[arg(long)]
+        hugging_face: bool,
     },
 }
 
@@ -85,17 +95,38 @@ pub fn run(command: DataCommand) -> Result<()> {
             }
             Ok(())
         }
-        DataCommand::Tokenize { corpus, out, bpe } => tokenize(&corpus, &out, bpe.as_deref()),
+        DataCommand::Tokenize {
+            corpus,
+            out,
+            bpe,
+            tokenizer,
+        } => tokenize(&corpus, &out, bpe.as_deref(), tokenizer.as_deref()),
         DataCommand::TrainBpe {
             corpus,
             out,
             vocab_size,
             min_frequency,
+            hugging_face,
         } => {
             let texts = corpus_files(&corpus)?
                 .iter()
                 .map(|file| read_text(file))
                 .collect::<selfsup_data::Result<Vec<String>>>()?;
+            if hugging_face {
+                let lines = texts.iter().flat_map(|text| text.split('\n'));
+                let mut trained =
+                    HfTokenizer::train_byte_level_bpe(lines, vocab_size, min_frequency)?;
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                let file = out.join("tokenizer.json");
+                trained.save(&file)?;
+                println!(
+                    "{}: {} tokens; use it with --tokenizer {0} or data.tokenizer = \"huggingface\", data.tokenizer_files = {0:?}",
+                    file.display(),
+                    trained.vocab_size()
+                );
+                return Ok(());
+            }
             let trainer = BpeTrainer {
                 vocab_size,
                 min_frequency,
@@ -149,14 +180,15 @@ pub fn fetch(set: &Catalogued<'_>, from: Option<&Path>) -> Result<PathBuf> {
     Ok(folder)
 }
 
-fn tokenize(corpus: &Path, out: &Path, bpe: Option<&Path>) -> Result<()> {
-    let tokenizer = match bpe {
-        Some(dir) => SavedTokenizer {
-            characters: None,
+fn tokenize(corpus: &Path, out: &Path, bpe: Option<&Path>, json: Option<&Path>) -> Result<()> {
+    let tokenizer = match (bpe, json) {
+        (Some(dir), _) => SavedTokenizer {
             gpt2_files: Some(dir.to_path_buf()),
+            ..Default::default()
         }
         .load()?,
-        None => Tokenizer::Char(corpus_characters(corpus)?),
+        (None, Some(file)) => Tokenizer::HuggingFace(Box::new(HfTokenizer::load(file)?)),
+        (None, None) => Tokenizer::Char(corpus_characters(corpus)?),
     };
     let count = tokenize_corpus(corpus, &tokenizer, out)?;
     let saved = SavedTokenizer::of(&tokenizer, bpe)?;

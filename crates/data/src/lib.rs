@@ -8,6 +8,7 @@ pub mod bpe_train;
 pub mod cifar;
 pub mod download;
 pub mod error;
+pub mod hf_tokenizer;
 pub mod idx;
 pub mod image_folder;
 pub mod images;

@@ -1,8 +1,9 @@
-//! One type for the tokenizers a text run can use: character-level, or
-//! GPT-2's byte-level BPE.
+//! One type for the tokenizers a text run can use: character-level, GPT-2's
+//! byte-level BPE, or a Hugging Face `tokenizer.json`.
 
 use crate::bpe::Gpt2Tokenizer;
 use crate::error::{Error, Result};
+use crate::hf_tokenizer::HfTokenizer;
 use crate::text::CharTokenizer;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ pub enum Tokenizer {
     Char(CharTokenizer),
     /// GPT-2's byte-level BPE (50,257 tokens).
     Gpt2(Box<Gpt2Tokenizer>),
+    /// A Hugging Face `tokenizer.json` (BPE, WordPiece or Unigram).
+    HuggingFace(Box<HfTokenizer>),
 }
 
 impl Tokenizer {
@@ -22,6 +25,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => t.encode(text),
             Tokenizer::Gpt2(t) => Ok(t.encode(text)),
+            Tokenizer::HuggingFace(t) => t.encode(text),
         }
     }
 
@@ -30,6 +34,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => t.decode(ids),
             Tokenizer::Gpt2(t) => t.decode(ids),
+            Tokenizer::HuggingFace(t) => t.decode(ids),
         }
     }
 
@@ -38,6 +43,7 @@ impl Tokenizer {
         match self {
             Tokenizer::Char(t) => t.vocab_size(),
             Tokenizer::Gpt2(t) => t.vocab_size(),
+            Tokenizer::HuggingFace(t) => t.vocab_size(),
         }
     }
 
@@ -45,16 +51,17 @@ impl Tokenizer {
     pub fn unit(&self) -> &'static str {
         match self {
             Tokenizer::Char(_) => "char",
-            Tokenizer::Gpt2(_) => "token",
+            Tokenizer::Gpt2(_) | Tokenizer::HuggingFace(_) => "token",
         }
     }
 }
 
 /// A tokenizer written down, so tokens can be turned back into text without
 /// the corpus: `tokenizer.toml` in a run folder, `<file>.toml` next to a token
-/// file. Holds the character vocabulary, or the folder of a byte-level BPE's
-/// `encoder.json` and `vocab.bpe` (GPT-2's, or one trained here).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// file. Holds the character vocabulary, the folder of a byte-level BPE's
+/// `encoder.json` and `vocab.bpe` (GPT-2's, or one trained here), or the path
+/// of a Hugging Face `tokenizer.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedTokenizer {
     /// Every character of the vocabulary, in id order (character tokenizer).
@@ -63,6 +70,9 @@ pub struct SavedTokenizer {
     /// The folder of `encoder.json` and `vocab.bpe` (byte-level BPE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpt2_files: Option<PathBuf>,
+    /// A Hugging Face `tokenizer.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_json: Option<PathBuf>,
 }
 
 impl SavedTokenizer {
@@ -72,7 +82,20 @@ impl SavedTokenizer {
             Tokenizer::Char(t) => Self {
                 characters: Some(t.vocabulary()),
                 gpt2_files: None,
+                tokenizer_json: None,
             },
+            Tokenizer::HuggingFace(t) => {
+                let path = t.path().ok_or_else(|| {
+                    Error::Mismatch(
+                        "a Hugging Face tokenizer is saved by its file; save it first".into(),
+                    )
+                })?;
+                Self {
+                    characters: None,
+                    gpt2_files: None,
+                    tokenizer_json: Some(std::fs::canonicalize(path).unwrap_or(path.to_path_buf())),
+                }
+            }
             Tokenizer::Gpt2(_) => {
                 let dir = bpe_files.ok_or_else(|| {
                     Error::Mismatch("a BPE tokenizer is saved by the folder of its files".into())
@@ -80,6 +103,7 @@ impl SavedTokenizer {
                 Self {
                     characters: None,
                     gpt2_files: Some(std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf())),
+                    tokenizer_json: None,
                 }
             }
         })
@@ -87,14 +111,18 @@ impl SavedTokenizer {
 
     /// The tokenizer back.
     pub fn load(&self) -> Result<Tokenizer> {
-        match (&self.characters, &self.gpt2_files) {
-            (Some(chars), _) => Ok(Tokenizer::Char(CharTokenizer::fit(chars))),
-            (None, Some(dir)) => Ok(Tokenizer::Gpt2(Box::new(Gpt2Tokenizer::load(
+        match (&self.characters, &self.gpt2_files, &self.tokenizer_json) {
+            (Some(chars), None, None) => Ok(Tokenizer::Char(CharTokenizer::fit(chars))),
+            (None, Some(dir), None) => Ok(Tokenizer::Gpt2(Box::new(Gpt2Tokenizer::load(
                 &dir.join("encoder.json"),
                 &dir.join("vocab.bpe"),
             )?))),
-            (None, None) => Err(Error::Mismatch(
+            (None, None, Some(path)) => Ok(Tokenizer::HuggingFace(Box::new(HfTokenizer::load(path)?))),
+            (None, None, None) => Err(Error::Mismatch(
                 "the saved tokenizer names no tokenizer".into(),
+            )),
+            _ => Err(Error::Mismatch(
+                "the saved tokenizer names more than one of characters, gpt2_files and tokenizer_json".into(),
             )),
         }
     }

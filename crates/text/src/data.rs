@@ -2,6 +2,7 @@
 //! training text ends and the validation text begins.
 
 use selfsup_data::bpe::Gpt2Tokenizer;
+use selfsup_data::hf_tokenizer::HfTokenizer;
 use selfsup_data::tokenizer::Tokenizer;
 use selfsup_train::check;
 use selfsup_train::config::Validate;
@@ -17,6 +18,10 @@ pub enum TokenizerKind {
     Char,
     /// GPT-2's byte-level BPE from `encoder.json` and `vocab.bpe` in `tokenizer_files`.
     Gpt2,
+    /// A Hugging Face `tokenizer.json` (BPE, WordPiece or Unigram):
+    /// `tokenizer_files` is the file, or the folder holding it.
+    #[serde(rename = "huggingface")]
+    HuggingFace,
 }
 
 /// Which text to train on.
@@ -29,7 +34,8 @@ pub struct TextDataConfig {
     /// The tokenizer.
     #[serde(default)]
     pub tokenizer: TokenizerKind,
-    /// `gpt2` only: the folder holding `encoder.json` and `vocab.bpe`.
+    /// `gpt2`: the folder holding `encoder.json` and `vocab.bpe`;
+    /// `huggingface`: the `tokenizer.json`, or the folder holding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer_files: Option<PathBuf>,
     /// The first this share of the tokens trains, the rest validates (nanoGPT: 0.9).
@@ -44,9 +50,16 @@ fn ninety_percent() -> f64 {
 impl Validate for TextDataConfig {
     fn validate(&self) -> selfsup_train::Result<()> {
         check::open_fraction("data.train_fraction", self.train_fraction)?;
-        if self.tokenizer == TokenizerKind::Gpt2 && self.tokenizer_files.is_none() {
-            let message =
-                "`gpt2` needs the folder of encoder.json and vocab.bpe in data.tokenizer_files";
+        let message = match self.tokenizer {
+            TokenizerKind::Gpt2 => {
+                "`gpt2` needs the folder of encoder.json and vocab.bpe in data.tokenizer_files"
+            }
+            TokenizerKind::HuggingFace => {
+                "`huggingface` needs the tokenizer.json (or its folder) in data.tokenizer_files"
+            }
+            TokenizerKind::Char => return Ok(()),
+        };
+        if self.tokenizer_files.is_none() {
             return Err(check::invalid("data.tokenizer_files", message));
         }
         Ok(())
@@ -63,10 +76,31 @@ impl TextDataConfig {
         let text = selfsup_data::text::read_corpus(&self.path)?;
         match self.tokenizer {
             TokenizerKind::Char => crate::TokenCorpus::from_text_chars(&text, self.train_fraction),
-            TokenizerKind::Gpt2 => {
-                let tokenizer = self.gpt2_tokenizer()?;
+            TokenizerKind::Gpt2 | TokenizerKind::HuggingFace => {
+                let tokenizer = self.file_tokenizer()?;
                 crate::TokenCorpus::new(&text, tokenizer, self.train_fraction)
             }
+        }
+    }
+
+    /// The tokenizer that `tokenizer_files` holds (GPT-2's files or a
+    /// `tokenizer.json`).
+    pub fn file_tokenizer(&self) -> selfsup_data::Result<Tokenizer> {
+        match self.tokenizer {
+            TokenizerKind::HuggingFace => {
+                let path = self.tokenizer_files.clone().ok_or_else(|| {
+                    selfsup_data::Error::Mismatch(
+                        "data.tokenizer_files: `huggingface` needs a tokenizer.json".into(),
+                    )
+                })?;
+                let file = if path.is_dir() {
+                    path.join("tokenizer.json")
+                } else {
+                    path
+                };
+                Ok(Tokenizer::HuggingFace(Box::new(HfTokenizer::load(&file)?)))
+            }
+            _ => self.gpt2_tokenizer(),
         }
     }
 
@@ -104,5 +138,39 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("data.tokenizer_files"));
+        config.tokenizer = TokenizerKind::HuggingFace;
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("tokenizer.json"));
+    }
+
+    #[test]
+    fn a_tokenizer_json_tokenizes_the_corpus() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/hf");
+        let dir = tempfile::tempdir().unwrap();
+        let corpus = dir.path().join("corpus.txt");
+        std::fs::write(&corpus, "Call me Ishmael. ".repeat(50)).unwrap();
+        let text = format!(
+            "path = {corpus:?}\ntokenizer = \"huggingface\"\ntokenizer_files = {:?}\n",
+            fixtures.join("wordpiece.json")
+        );
+        let config: TextDataConfig = toml::from_str(&text).unwrap();
+        config.validate().unwrap();
+        let corpus = config.load().unwrap();
+        let tokenizer = HfTokenizer::load(&fixtures.join("wordpiece.json")).unwrap();
+        assert_eq!(corpus.tokenizer.vocab_size(), tokenizer.vocab_size());
+        assert_eq!(
+            corpus.tokenizer.encode("call me").unwrap(),
+            tokenizer.encode("call me").unwrap()
+        );
+        let missing = TextDataConfig {
+            tokenizer_files: Some(dir.path().to_path_buf()),
+            ..config
+        };
+        let error = missing.load().unwrap_err().to_string();
+        assert!(error.contains("tokenizer.json"), "{error}");
     }
 }
