@@ -11,7 +11,6 @@
 
 use crate::backbones::{BackboneConfig, VisionTransformer, VitConfig};
 use crate::data::Normalizer;
-use crate::pictures::{write_png_grid, PictureRow};
 use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::blocks::{xavier_linear, Attention, TransformerBlock};
 use selfsup_core::losses::mae_loss;
@@ -19,7 +18,11 @@ use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, St
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
+
+mod masking;
+mod picture;
+pub use masking::{random_masking, Masking};
 
 /// The decoder's shape; it only serves pre-training, so it is small.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -211,46 +214,6 @@ impl Mae {
     }
 }
 
-/// The result of [`random_masking`].
-#[derive(Debug)]
-pub struct Masking {
-    /// `[batch, keep, dim]`, the kept tokens in shuffled order.
-    pub visible: Tensor,
-    /// `[batch, patches]`, 1 for hidden patches, in image order.
-    pub mask: Tensor,
-    /// `[batch, patches]`, the permutation that restores image order.
-    pub ids_restore: Tensor,
-}
-
-/// Per-sample random masking: sort uniform noise, keep the first
-/// `patches · (1 − ratio)` (rounded down) tokens of each sample.
-pub fn random_masking(tokens: &Tensor, ratio: f64) -> Masking {
-    let (b, patches, dim) = tokens.size3().expect("[batch, patches, dim]");
-    let keep = (patches as f64 * (1.0 - ratio)) as i64;
-    let noise = Tensor::rand([b, patches], (Kind::Float, tokens.device()));
-    let ids_shuffle = noise.argsort(1, false);
-    let ids_restore = ids_shuffle.argsort(1, false);
-    let ids_keep = ids_shuffle.narrow(1, 0, keep);
-    let visible = tokens.gather(
-        1,
-        &ids_keep.unsqueeze(-1).expand([b, keep, dim], false),
-        false,
-    );
-    let shuffled_mask = Tensor::cat(
-        &[
-            Tensor::zeros([b, keep], (Kind::Float, tokens.device())),
-            Tensor::ones([b, patches - keep], (Kind::Float, tokens.device())),
-        ],
-        1,
-    );
-    let mask = shuffled_mask.gather(1, &ids_restore, false);
-    Masking {
-        visible,
-        mask,
-        ids_restore,
-    }
-}
-
 impl Register<Vision> for Mae {
     const NAME: &'static str = "mae";
     const SUMMARY: &'static str = "MAE: a ViT reconstructs the 75 % of patches it did not see";
@@ -283,41 +246,13 @@ impl VisionMethod for Mae {
         (&self.encoder_spec, "encoder.")
     }
 
-    /// `mae_reconstructions.png`: rows of originals, masked inputs (hidden
-    /// patches grey) and reconstructions (visible patches pasted back). With
-    /// `norm_pix_loss` the predictions are in per-patch normalised units; they
-    /// are mapped back with each true patch's mean and variance, as MAE's own
-    /// visualisations do.
     fn write_pictures(
         &self,
         images: &Tensor,
         normalizer: &Normalizer,
         dir: &Path,
     ) -> crate::Result<Vec<PathBuf>> {
-        let out = tch::no_grad(|| self.forward(images))?;
-        let target = self.patchify(images);
-        let pred = if self.config.norm_pix_loss {
-            let mean = target.mean_dim(-1, true, Kind::Float);
-            let std = (target.var_dim(-1, true, true) + 1e-6).sqrt();
-            &out.pred * std + mean
-        } else {
-            out.pred.shallow_clone()
-        };
-        let hidden = out.mask.unsqueeze(-1).expand_as(&target); // [B, L, p·p·C]
-        let recon = &target * (-&hidden + 1.0) + pred * &hidden;
-        let hidden_pixels = self.unpatchify(&hidden);
-        let original = normalizer.unapply(images);
-        let masked = &original * (-&hidden_pixels + 1.0) + 0.5 * &hidden_pixels;
-        let rows = [
-            PictureRow { images: original },
-            PictureRow { images: masked },
-            PictureRow {
-                images: normalizer.unapply(&self.unpatchify(&recon)),
-            },
-        ];
-        let path = dir.join("mae_reconstructions.png");
-        write_png_grid(&rows, 4, &path)?;
-        Ok(vec![path])
+        picture::write_reconstructions(self, images, normalizer, dir)
     }
 }
 
@@ -326,7 +261,7 @@ mod tests {
     use super::super::smoke::{trains_and_resumes, Smoke};
     use super::*;
     use selfsup_train::config::OptimizerKind;
-    use tch::Device;
+    use tch::{Device, Kind};
 
     #[test]
     fn trains_and_resumes_exactly() {
@@ -363,31 +298,6 @@ mod tests {
             mask_ratio: 0.75,
             norm_pix_loss: true,
         }
-    }
-
-    #[test]
-    fn masking_keeps_a_quarter_per_sample_and_restores_order() {
-        tch::manual_seed(0);
-        let tokens = Tensor::arange(2 * 16, (Kind::Float, Device::Cpu)).view([2, 16, 1]);
-        let m = random_masking(&tokens, 0.75);
-        assert_eq!(m.visible.size(), vec![2, 4, 1]);
-        assert_eq!(
-            m.mask.sum_dim_intlist(1, false, Kind::Float),
-            Tensor::from_slice(&[12f32, 12.])
-        );
-        // Visible tokens are exactly the unmasked positions.
-        for s in 0..2 {
-            let hidden: Vec<f32> = Vec::try_from(m.mask.get(s)).unwrap();
-            let mut kept: Vec<f32> = Vec::try_from(m.visible.get(s).flatten(0, -1)).unwrap();
-            kept.sort_by(f32::total_cmp);
-            let expected: Vec<f32> = (0..16)
-                .filter(|&i| hidden[i] == 0.0)
-                .map(|i| (s as usize * 16 + i) as f32)
-                .collect();
-            assert_eq!(kept, expected);
-        }
-        let masks_differ = !m.mask.get(0).equal(&m.mask.get(1));
-        assert!(masks_differ, "masking is per sample");
     }
 
     #[test]
