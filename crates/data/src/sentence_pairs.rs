@@ -1,0 +1,375 @@
+//! BERT's sentence pairs (Devlin et al., 2019), and ALBERT's sentence-order
+//! variant (Lan et al., 2020): `[CLS] A [SEP] B [SEP]`, packed to the
+//! context as BERT's `create_pretraining_data` does. Each document is cut
+//! once into chunks of whole sentences of about the context's length (10 %
+//! of chunks aim shorter, so short inputs are seen too); a sample splits its
+//! chunk at a random sentence into A and B. For next-sentence prediction B
+//! is, half the time, replaced by sentences from another document (and
+//! always when the chunk is one sentence); for sentence order, A and B swap
+//! places half the time (a one-sentence chunk is split inside the sentence).
+//! The pair is trimmed to fit by dropping tokens from the longer side, at
+//! its front or back at random. The randomness of a sample comes from the
+//! RNG it is given, so batches are the same whichever thread builds them.
+
+use crate::documents::Documents;
+use crate::{Error, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Which sentence-level task the pairs pose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairTask {
+    /// Next-sentence prediction (BERT): is B the text that follows A (label
+    /// 0) or from another document (1)?
+    #[default]
+    Nsp,
+    /// Sentence-order prediction (ALBERT): are A and B in order (0) or
+    /// swapped (1)?
+    Sop,
+}
+
+/// The special tokens a pair is framed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairTokens {
+    /// `[CLS]`, first of every input; the sentence head reads its state.
+    pub cls: u32,
+    /// `[SEP]`, after A and after B.
+    pub sep: u32,
+    /// `[PAD]`, filling the input to the context.
+    pub pad: u32,
+}
+
+/// One framed pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    /// `[CLS] A [SEP] B [SEP]` then padding: `length` ids.
+    pub tokens: Vec<u32>,
+    /// 0 for `[CLS]`, A and its `[SEP]`; 1 for B, its `[SEP]` and padding.
+    pub segments: Vec<i64>,
+    /// Ids before the padding.
+    pub real: usize,
+    /// The sentence task's label (see [`PairTask`]).
+    pub label: i64,
+}
+
+/// Where a chunk lies: document, sentence range, and the length it aimed at.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    document: usize,
+    first: usize,
+    end: usize,
+    target: usize,
+}
+
+/// Sentence pairs over a set of documents.
+#[derive(Debug, Clone)]
+pub struct SentencePairs {
+    documents: Documents,
+    chunks: Vec<Chunk>,
+    length: usize,
+    task: PairTask,
+    tokens: PairTokens,
+}
+
+/// Share of chunks that aim at a random shorter length (BERT's `short_seq_prob`).
+const SHORT_SHARE: f64 = 0.1;
+
+impl SentencePairs {
+    /// Chunks `documents` for inputs of `length` ids (three of them
+    /// special); `seed` fixes the chunking. Next-sentence pairs need two
+    /// documents; `length` must leave room for two tokens.
+    pub fn new(
+        documents: Documents,
+        length: usize,
+        task: PairTask,
+        tokens: PairTokens,
+        seed: u64,
+    ) -> Result<Self> {
+        if length < 5 {
+            return Err(Error::Mismatch(format!(
+                "sentence pairs of {length} tokens: `[CLS] A [SEP] B [SEP]` needs at least 5"
+            )));
+        }
+        if task == PairTask::Nsp && documents.len() < 2 {
+            return Err(Error::Mismatch(
+                "next-sentence pairs need at least two documents".into(),
+            ));
+        }
+        let chunks = chunk(&documents, length - 3, seed);
+        Ok(Self {
+            documents,
+            chunks,
+            length,
+            task,
+            tokens,
+        })
+    }
+
+    /// Pairs per epoch: one per chunk.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// True when there is no chunk.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// The documents.
+    pub fn documents(&self) -> &Documents {
+        &self.documents
+    }
+
+    /// The pair of chunk `index`, drawn with `rng`.
+    pub fn pair(&self, index: usize, rng: &mut impl Rng) -> Pair {
+        let chunk = self.chunks[index % self.chunks.len()];
+        let sentences = &self.documents.documents[chunk.document][chunk.first..chunk.end];
+        let split = match sentences.len() {
+            1 => 1,
+            n => rng.gen_range(1..n),
+        };
+        let mut a: Vec<u32> = sentences[..split].concat();
+        let (mut b, label) = match self.task {
+            PairTask::Nsp if sentences.len() == 1 || rng.gen_bool(0.5) => {
+                let wanted = chunk.target.saturating_sub(a.len()).max(1);
+                (self.random_segment(chunk.document, wanted, rng), 1)
+            }
+            PairTask::Nsp => (sentences[split..].concat(), 0),
+            PairTask::Sop => {
+                let mut b = sentences[split..].concat();
+                if b.is_empty() && a.len() >= 2 {
+                    b = a.split_off(rng.gen_range(1..a.len()));
+                }
+                match rng.gen_bool(0.5) {
+                    true => (std::mem::replace(&mut a, b), 1),
+                    false => (b, 0),
+                }
+            }
+        };
+        trim_pair(&mut a, &mut b, self.length - 3, rng);
+        self.frame(&a, &b, label)
+    }
+
+    /// Sentences from a random other document, from a random sentence on,
+    /// until `wanted` tokens are reached or the document ends.
+    fn random_segment(&self, not: usize, wanted: usize, rng: &mut impl Rng) -> Vec<u32> {
+        let mut document = rng.gen_range(0..self.documents.len() - 1);
+        if document >= not {
+            document += 1;
+        }
+        let sentences = &self.documents.documents[document];
+        let mut segment = Vec::new();
+        for sentence in &sentences[rng.gen_range(0..sentences.len())..] {
+            segment.extend_from_slice(sentence);
+            if segment.len() >= wanted {
+                break;
+            }
+        }
+        segment
+    }
+
+    fn frame(&self, a: &[u32], b: &[u32], label: i64) -> Pair {
+        let PairTokens { cls, sep, pad } = self.tokens;
+        let mut tokens = Vec::with_capacity(self.length);
+        tokens.push(cls);
+        tokens.extend_from_slice(a);
+        tokens.push(sep);
+        let first = tokens.len();
+        tokens.extend_from_slice(b);
+        tokens.push(sep);
+        let real = tokens.len();
+        tokens.resize(self.length, pad);
+        let segments = (0..self.length).map(|i| i64::from(i >= first)).collect();
+        Pair {
+            tokens,
+            segments,
+            real,
+            label,
+        }
+    }
+}
+
+/// Cuts each document into runs of whole sentences of about `max` tokens
+/// (a chunk ends once it reaches its target, or with its document).
+fn chunk(documents: &Documents, max: usize, seed: u64) -> Vec<Chunk> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let target_of = |rng: &mut ChaCha8Rng| match rng.gen_bool(SHORT_SHARE) {
+        true => rng.gen_range(2.min(max)..=max),
+        false => max,
+    };
+    let mut chunks = Vec::new();
+    for (document, sentences) in documents.documents.iter().enumerate() {
+        let (mut first, mut size, mut target) = (0, 0, target_of(&mut rng));
+        for (index, sentence) in sentences.iter().enumerate() {
+            size += sentence.len();
+            if size >= target || index + 1 == sentences.len() {
+                chunks.push(Chunk {
+                    document,
+                    first,
+                    end: index + 1,
+                    target,
+                });
+                (first, size, target) = (index + 1, 0, target_of(&mut rng));
+            }
+        }
+    }
+    chunks
+}
+
+/// Drops tokens from the longer of `a` and `b`, at its front or back at
+/// random, until both fit in `max` (BERT's `truncate_seq_pair`).
+fn trim_pair(a: &mut Vec<u32>, b: &mut Vec<u32>, max: usize, rng: &mut impl Rng) {
+    // Far too long sides lose their tail first, so the loop stays short.
+    a.truncate(max);
+    b.truncate(max);
+    let (mut a_drop_front, mut b_drop_front) = (0, 0);
+    while a.len() - a_drop_front + b.len() - b_drop_front > max {
+        let a_longer = a.len() - a_drop_front > b.len() - b_drop_front;
+        let (side, front) = match a_longer {
+            true => (&mut *a, &mut a_drop_front),
+            false => (&mut *b, &mut b_drop_front),
+        };
+        match rng.gen_bool(0.5) {
+            true => *front += 1,
+            false => {
+                side.pop();
+            }
+        }
+    }
+    a.drain(..a_drop_front);
+    b.drain(..b_drop_front);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token_batches::sample_rng;
+
+    const TOKENS: PairTokens = PairTokens {
+        cls: 100_000,
+        sep: 100_001,
+        pad: 100_002,
+    };
+
+    /// Document `d`, sentence `s` is `d*1000 + s*10 + [0, 1, 2]`: three
+    /// tokens that grow through the text.
+    fn documents(count: u32, sentences: u32) -> Documents {
+        Documents {
+            documents: (0..count)
+                .map(|d| {
+                    (0..sentences)
+                        .map(|s| (0..3).map(|k| d * 1000 + s * 10 + k).collect())
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn owner(token: u32) -> u32 {
+        token / 1000
+    }
+
+    #[test]
+    fn pairs_are_framed_segmented_and_padded() {
+        let pairs = SentencePairs::new(documents(4, 8), 16, PairTask::Nsp, TOKENS, 0).unwrap();
+        // 13 tokens a chunk: five sentences (15) reach it, so two chunks a
+        // document, more where a chunk aims shorter.
+        assert!(pairs.len() >= 8, "{}", pairs.len());
+        for index in 0..pairs.len() {
+            let pair = pairs.pair(index, &mut sample_rng(1, 0, index as u64));
+            assert_eq!(pair.tokens.len(), 16);
+            assert_eq!(pair.tokens[0], TOKENS.cls);
+            assert_eq!(pair.tokens[pair.real - 1], TOKENS.sep);
+            assert!(pair.tokens[pair.real..].iter().all(|&t| t == TOKENS.pad));
+            let seps: Vec<usize> = (0..pair.real)
+                .filter(|&i| pair.tokens[i] == TOKENS.sep)
+                .collect();
+            assert_eq!(seps.len(), 2, "{pair:?}");
+            assert!(pair.segments[..=seps[0]].iter().all(|&s| s == 0));
+            assert!(pair.segments[seps[0] + 1..].iter().all(|&s| s == 1));
+        }
+    }
+
+    #[test]
+    fn next_sentence_labels_say_whether_b_follows_a() {
+        let pairs = SentencePairs::new(documents(6, 12), 32, PairTask::Nsp, TOKENS, 0).unwrap();
+        let mut random = 0;
+        let total = 400;
+        for index in 0..total {
+            let pair = pairs.pair(index, &mut sample_rng(2, 0, index as u64));
+            let sep = pair.tokens.iter().position(|&t| t == TOKENS.sep).unwrap();
+            let a = &pair.tokens[1..sep];
+            let b = &pair.tokens[sep + 1..pair.real - 1];
+            let (last_a, first_b) = (*a.last().unwrap(), b[0]);
+            match pair.label {
+                0 => assert!(
+                    owner(last_a) == owner(first_b) && first_b > last_a,
+                    "B continues A's document: {pair:?}"
+                ),
+                _ => {
+                    random += 1;
+                    assert_ne!(owner(last_a), owner(first_b), "B is from another document");
+                }
+            }
+        }
+        let share = random as f64 / total as f64;
+        assert!((share - 0.5).abs() < 0.1, "{share}");
+    }
+
+    #[test]
+    fn sentence_order_swaps_half_the_pairs() {
+        let pairs = SentencePairs::new(documents(1, 20), 24, PairTask::Sop, TOKENS, 0).unwrap();
+        let mut swapped = 0;
+        for index in 0..200 {
+            let pair = pairs.pair(index, &mut sample_rng(3, 0, index as u64));
+            let sep = pair.tokens.iter().position(|&t| t == TOKENS.sep).unwrap();
+            let (a, b) = (pair.tokens[sep - 1], pair.tokens[sep + 1]);
+            assert_eq!(
+                pair.label == 1,
+                a > b,
+                "label 1 exactly when B comes first: {pair:?}"
+            );
+            swapped += pair.label;
+        }
+        assert!((60..140).contains(&swapped), "{swapped}");
+        let one = Documents {
+            documents: vec![vec![vec![1, 2, 3, 4]]],
+        };
+        let pairs = SentencePairs::new(one, 10, PairTask::Sop, TOKENS, 0).unwrap();
+        let pair = pairs.pair(0, &mut sample_rng(0, 0, 0));
+        assert_eq!(
+            pair.real, 7,
+            "a single sentence is split, not dropped: {pair:?}"
+        );
+    }
+
+    #[test]
+    fn long_pairs_are_trimmed_from_the_longer_side() {
+        let mut rng = sample_rng(0, 0, 0);
+        let (mut a, mut b) = (
+            (0..50).collect::<Vec<u32>>(),
+            (100..110).collect::<Vec<u32>>(),
+        );
+        trim_pair(&mut a, &mut b, 20, &mut rng);
+        assert_eq!((a.len(), b.len()), (10, 10));
+        assert!(
+            a.windows(2).all(|w| w[1] == w[0] + 1),
+            "a contiguous span stays: {a:?}"
+        );
+        let long = Documents {
+            documents: vec![vec![(0..500).collect()], vec![(500..1000).collect()]],
+        };
+        let pairs = SentencePairs::new(long, 12, PairTask::Nsp, TOKENS, 0).unwrap();
+        let pair = pairs.pair(0, &mut rng);
+        assert_eq!(pair.real, 12);
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        assert!(SentencePairs::new(documents(3, 3), 4, PairTask::Nsp, TOKENS, 0).is_err());
+        let error = SentencePairs::new(documents(1, 3), 16, PairTask::Nsp, TOKENS, 0).unwrap_err();
+        assert!(error.to_string().contains("two documents"), "{error}");
+    }
+}
