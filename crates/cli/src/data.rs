@@ -28,6 +28,17 @@ pub enum DataCommand {
     },
     /// The data sets that can be fetched, and which are in the cache.
     List,
+    /// Splits a `.tar.gz` of `<top>/<class>/<message>` e-mails (e.g. the
+    /// SpamAssassin corpus) into `<out>/train/<class>/`, `<out>/test/<class>/`
+    /// (a stratified fifth) and `<out>/pretrain/` (the training messages,
+    /// unlabelled), keeping each message's subject and body.
+    Mails {
+        /// The archive.
+        archive: PathBuf,
+        /// Where the three folders go.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Tokenises a text file or folder into a token file (u16 or u32 ids)
     /// that training memory-maps; the tokenizer is saved as `<out>.toml`.
     Tokenize {
@@ -79,6 +90,22 @@ pub fn run(command: DataCommand) -> Result<()> {
                 "train on it with: selfsup train <task> --data {} --data-dir {}",
                 set.format,
                 folder.display()
+            );
+            Ok(())
+        }
+        DataCommand::Mails { archive, out } => {
+            let corpus = selfsup_data::mail::prepare_mail_corpus(&archive, &out, 0.2)?;
+            for (class, train, test) in &corpus.classes {
+                println!("{class}: {train} train, {test} test");
+            }
+            println!(
+                "labelled:  {} and {}",
+                corpus.train.display(),
+                corpus.test.display()
+            );
+            println!(
+                "pretrain:  {} (training messages only, one document each)",
+                corpus.pretrain.display()
             );
             Ok(())
         }

@@ -4,6 +4,7 @@
 
 mod data;
 mod eval;
+mod finetune;
 mod logging;
 mod tasks;
 mod text;
@@ -26,11 +27,13 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a vision run: k-NN, linear probe and fine-tuning on label fractions.
     Eval(eval::EvalArgs),
+    /// Fine-tune a run on a labelled set with few labels, against random init.
+    Finetune(finetune::FinetuneArgs),
     /// Write the trained backbone with PyTorch's (timm's) names as backbone.safetensors.
     Export(eval::ExportArgs),
     /// Continue a prompt with a trained text-gpt run.
     Generate(text::GenerateArgs),
-    /// Fill in hidden tokens with a trained text-mlm run.
+    /// Fill in hidden tokens with a trained text-mlm or text-bert run.
     FillMask(text::FillMaskArgs),
     /// Downstream probe for a text run: which text a passage comes from.
     Probe(text::ProbeArgs),
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Finetune(args) => finetune::run(args),
         Command::Export(args) => eval::run_export(args),
         Command::Generate(args) => text::run_generate(args),
         Command::FillMask(args) => text::run_fill_mask(args),
@@ -64,10 +68,24 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", message(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each cause once: most of our errors already
+/// quote their source (`file: No such file or directory`), which `{:#}`
+/// would print a second time.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 /// Where runs go unless `--runs` says otherwise.

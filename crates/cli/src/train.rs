@@ -170,6 +170,16 @@ fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
             s.loss, s.perplexity, s.bits_per_token
         );
     }
+    if let (Some(trained), Some(random)) = (
+        report.trained.sentence_accuracy,
+        report.random_init.sentence_accuracy,
+    ) {
+        println!(
+            "  sentence task on held-out pairs: accuracy {:.2} % (random init {:.2} %, chance 50 %)",
+            trained * 100.0,
+            random * 100.0
+        );
+    }
     match &report.demo {
         Demo::Sample { text } => {
             println!("  sample (temperature 0.8, top-k 40) after a validation prompt:");
@@ -185,6 +195,14 @@ fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
             println!("    masked:  {}", choice.masked.replace('\n', " "));
             println!("    filled:  {}", choice.filled.replace('\n', " "));
             println!("    truth:   {}", choice.truth.replace('\n', " "));
+            println!("    first three choices per hidden {unit}:");
+            for (truth, candidates) in &choice.choices {
+                let shown: Vec<String> = candidates
+                    .iter()
+                    .map(|(text, p)| format!("{:?} {:.0} %", text, p * 100.0))
+                    .collect();
+                println!("      {:<14} {}", format!("{truth:?}"), shown.join(", "));
+            }
         }
     }
     print_files(&report.run, &report.pictures);

@@ -309,8 +309,9 @@ fn text_mlm_trains_then_fills_masks_from_its_run_folder() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The default tokenizer is the bundled BPE: one hidden token, one line.
     assert!(
-        text.contains("position 11:") && text.lines().count() == 2,
+        text.contains("position ") && text.lines().count() == 2,
         "{text}"
     );
     let gpt_only = Command::new(env!("CARGO_BIN_EXE_selfsup"))
@@ -318,6 +319,89 @@ fn text_mlm_trains_then_fills_masks_from_its_run_folder() {
         .output()
         .unwrap();
     assert!(!gpt_only.status.success());
+}
+
+#[test]
+fn text_bert_trains_on_paragraphs_then_fine_tunes_on_labelled_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("paragraphs.txt");
+    let sentences = [
+        "Call me Ishmael.",
+        "Some years ago I went to sea.",
+        "Never mind how long.",
+    ];
+    let text: String = (0..300)
+        .map(|i| {
+            format!(
+                "{} {}",
+                sentences[i % 3],
+                if i % 4 == 3 { "\n\n" } else { "" }
+            )
+        })
+        .collect();
+    std::fs::write(&corpus, text).unwrap();
+    let runs = dir.path().join("runs");
+    let run = text_run("text-bert", &corpus, &runs);
+    let summary = std::fs::read_to_string(run.join("summary.toml")).unwrap();
+    assert!(
+        summary.contains("validation_sentence_accuracy"),
+        "{summary}"
+    );
+    let labelled = dir.path().join("labelled");
+    for (class, words) in [
+        ("sea", "the whale and the sea"),
+        ("land", "a farm and a field"),
+    ] {
+        std::fs::create_dir_all(labelled.join(class)).unwrap();
+        for i in 0..10 {
+            std::fs::write(
+                labelled.join(class).join(format!("{i}.txt")),
+                format!("{words} {i}"),
+            )
+            .unwrap();
+        }
+    }
+    let run_arg = run.to_str().unwrap();
+    let args = [
+        "finetune",
+        run_arg,
+        "--data",
+        labelled.to_str().unwrap(),
+        "--labels",
+        "100%",
+        "--epochs",
+        "2",
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("pretrained, fine-tuned")
+            && stdout.contains("bag-of-words")
+            && stdout.contains("4 held-out"),
+        "{stdout}"
+    );
+    assert!(run.join("finetune-100pct.toml").exists());
+    let bad = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args([
+            "finetune",
+            run_arg,
+            "--data",
+            labelled.to_str().unwrap(),
+            "--labels",
+            "0%",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && err.contains("--labels"), "{err}");
 }
 
 /// `selfsup data ...` with `SELFSUP_DATA` pointed at `cache`.

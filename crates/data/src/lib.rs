@@ -13,6 +13,8 @@ pub mod hf_tokenizer;
 pub mod idx;
 pub mod image_folder;
 pub mod images;
+pub mod labelled_texts;
+pub mod mail;
 pub mod sampler;
 pub mod sentence_pairs;
 pub mod stl10;

@@ -117,6 +117,16 @@ impl SentencePairs {
         self.chunks.is_empty()
     }
 
+    /// Ids in every pair, padding included.
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    /// The task.
+    pub fn task(&self) -> PairTask {
+        self.task
+    }
+
     /// The documents.
     pub fn documents(&self) -> &Documents {
         &self.documents

@@ -1,10 +1,14 @@
 //! Language-model evaluation: validation loss with perplexity and bits per
 //! character, sampling (temperature, top-k) and fill-mask.
 
+use crate::methods::bert::Bert;
 use crate::methods::next_token::NextToken;
+use crate::pair_source::pair_batch;
 use crate::registry::TextMethod;
 use crate::source::Objective;
+use crate::source::PairObjective;
 use selfsup_core::losses::IGNORE_INDEX;
+use selfsup_data::sentence_pairs::SentencePairs;
 use selfsup_data::token_batches::{sample_rng, sequential_windows};
 use selfsup_data::token_file::Tokens;
 use tch::{Device, Kind, Tensor};
@@ -20,6 +24,9 @@ pub struct LmScore {
     pub bits_per_token: f64,
     /// Tokens predicted.
     pub tokens: usize,
+    /// Sentence-pair models: the share of held-out pairs whose
+    /// next-sentence (or sentence-order) label is right; chance is 0.5.
+    pub sentence_accuracy: Option<f64>,
 }
 
 impl LmScore {
@@ -30,8 +37,54 @@ impl LmScore {
             perplexity: loss.exp(),
             bits_per_token: loss / std::f64::consts::LN_2,
             tokens,
+            sentence_accuracy: None,
         }
     }
+}
+
+/// Scores a BERT model on up to `max_pairs` held-out pairs (drawn and masked
+/// with fixed seeds, so runs compare): MLM loss over the masked tokens and
+/// the sentence task's accuracy.
+pub fn pair_score(
+    bert: &Bert,
+    objective: &PairObjective,
+    pairs: &SentencePairs,
+    max_pairs: usize,
+    batch: usize,
+    device: Device,
+) -> selfsup_train::Result<LmScore> {
+    let indices: Vec<usize> = (0..pairs.len().min(max_pairs)).collect();
+    let (mut sum, mut count, mut right) = (0.0, 0usize, 0i64);
+    tch::no_grad(|| -> selfsup_train::Result<()> {
+        for chunk in indices.chunks(batch.max(1)) {
+            let batch = pair_batch(pairs, objective, chunk, |i| (0, u64::MAX, i as u64), device);
+            let (mlm, sentence) = bert.pair_logits(&batch, false)?;
+            let target = batch.targets.get("tokens")?;
+            let vocab = mlm.size()[2];
+            let losses = mlm
+                .view([-1, vocab])
+                .to_kind(Kind::Float)
+                .cross_entropy_loss::<Tensor>(
+                    &target.view([-1]),
+                    None,
+                    tch::Reduction::Sum,
+                    IGNORE_INDEX,
+                    0.0,
+                );
+            sum += losses.double_value(&[]);
+            count += target.ne(IGNORE_INDEX).sum(Kind::Int64).int64_value(&[]) as usize;
+            let labels = batch.targets.get("sentence")?;
+            right += sentence
+                .argmax(-1, false)
+                .eq_tensor(labels)
+                .sum(Kind::Int64)
+                .int64_value(&[]);
+        }
+        Ok(())
+    })?;
+    let mut score = LmScore::from_sum(sum, count);
+    score.sentence_accuracy = Some(right as f64 / indices.len().max(1) as f64);
+    Ok(score)
 }
 
 /// Scores `method` on `tokens` (validation text) in consecutive windows of
@@ -47,7 +100,7 @@ pub fn validation_score(
     device: Device,
 ) -> LmScore {
     let mut windows = sequential_windows(tokens, length, max_windows);
-    if let Objective::Masked(masking) = objective {
+    if let Some(masking) = objective.masking() {
         for (index, (input, target)) in windows.iter_mut().enumerate() {
             let original: Vec<u32> = input.iter().map(|&t| t as u32).collect();
             (*input, *target) =
@@ -142,8 +195,8 @@ fn top_k(logits: Tensor, k: i64) -> Tensor {
 }
 
 /// The `k` most likely tokens (id, probability) at each position of `ids`
-/// holding `mask_id`, most likely first; `mask_id` (the last id of the
-/// model's vocabulary) is never a candidate.
+/// holding `mask_id`, most likely first; only the tokenizer's ids (those
+/// below `mask_id`) are candidates. A BERT model reads `[CLS] ids [SEP]`.
 pub fn fill_mask(
     method: &dyn TextMethod,
     ids: &[u32],
@@ -151,9 +204,22 @@ pub fn fill_mask(
     k: i64,
     device: Device,
 ) -> Vec<(usize, Vec<(u32, f64)>)> {
-    let input: Vec<i64> = ids.iter().map(|&t| t as i64).collect();
+    // BERT reads `[CLS] text [SEP]`, as in pretraining.
+    let (cls, sep) = match method.as_bert() {
+        Some(bert) => {
+            let tokens = bert.special_tokens().pair;
+            (vec![tokens.cls as i64], vec![tokens.sep as i64])
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let shift = cls.len() as i64;
+    let input: Vec<i64> = cls
+        .into_iter()
+        .chain(ids.iter().map(|&t| t as i64))
+        .chain(sep)
+        .collect();
     let input = Tensor::from_slice(&input).view([1, -1]).to_device(device);
-    // The mask token (the model's last id) is never an answer: candidates
+    // The mask token and any special after it are never answers: candidates
     // come from the tokenizer's own tokens.
     let probabilities = tch::no_grad(|| {
         let logits = method.logits(&input, false).get(0);
@@ -165,7 +231,9 @@ pub fn fill_mask(
         .enumerate()
         .filter(|(_, &t)| t == mask_id)
         .map(|(position, _)| {
-            let (p, top) = probabilities.get(position as i64).topk(k, 0, true, true);
+            let (p, top) = probabilities
+                .get(position as i64 + shift)
+                .topk(k, 0, true, true);
             let candidates = (0..k)
                 .map(|j| (top.int64_value(&[j]) as u32, p.double_value(&[j])))
                 .collect();

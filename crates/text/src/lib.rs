@@ -8,10 +8,13 @@ pub mod corpus;
 pub mod data;
 pub mod eval;
 pub mod experiment;
+pub mod finetune;
 pub mod methods;
+pub mod pair_source;
 pub mod probe;
 pub mod registry;
 pub mod source;
+pub mod text_data;
 pub mod transformer;
 
 pub use corpus::TokenCorpus;

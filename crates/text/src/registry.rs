@@ -3,6 +3,7 @@
 //! methods themselves are listed once, in `methods/mod.rs`.
 
 use crate::data::TextDataConfig;
+use crate::methods::bert::Bert;
 use crate::methods::next_token::NextToken;
 use crate::source::Objective;
 use crate::transformer::Transformer;
@@ -49,6 +50,10 @@ pub trait TextMethod: Method + FeatureExtractor {
     }
     /// The next-token model, when this is one (for generation).
     fn as_next_token(&self) -> Option<&NextToken> {
+        None
+    }
+    /// The BERT model, when this is one (for sentence-pair scores).
+    fn as_bert(&self) -> Option<&Bert> {
         None
     }
     /// The mask token's id, when this is a masked-LM (for fill-mask).

@@ -2,6 +2,7 @@
 //! windows (next-token) or masked windows (masked-LM), each sample seeded by
 //! `(seed, epoch, index)`.
 
+use selfsup_data::sentence_pairs::{PairTask, PairTokens};
 use selfsup_data::token_batches::{next_token_window, sample_rng, Masking};
 use selfsup_data::token_file::Tokens;
 use selfsup_train::{Batch, BatchSource, Named, Result};
@@ -14,6 +15,30 @@ pub enum Objective {
     NextToken,
     /// The original tokens at BERT-masked positions.
     Masked(Masking),
+    /// Sentence pairs (BERT, ALBERT): masked tokens and the pair's label.
+    Pairs(PairObjective),
+}
+
+/// What a sentence-pair model is trained on.
+#[derive(Debug, Clone)]
+pub struct PairObjective {
+    /// Masking of the pair's tokens (the special tokens never masked).
+    pub masking: Masking,
+    /// Next-sentence or sentence-order.
+    pub task: PairTask,
+    /// `[CLS]`, `[SEP]` and `[PAD]`.
+    pub tokens: PairTokens,
+}
+
+impl Objective {
+    /// The masking, for the masked objectives.
+    pub fn masking(&self) -> Option<&Masking> {
+        match self {
+            Objective::NextToken => None,
+            Objective::Masked(masking) => Some(masking),
+            Objective::Pairs(pairs) => Some(&pairs.masking),
+        }
+    }
 }
 
 /// Windows of `length` tokens from `tokens`.
@@ -37,7 +62,7 @@ impl TextSource<'_> {
         let mut rng = sample_rng(self.seed, epoch as u64, index as u64);
         match &self.objective {
             Objective::NextToken => next_token_window(self.tokens, self.length, &mut rng),
-            Objective::Masked(masking) => {
+            Objective::Masked(masking) | Objective::Pairs(PairObjective { masking, .. }) => {
                 let (window, _) = next_token_window(self.tokens, self.length, &mut rng);
                 let window: Vec<u32> = window.iter().map(|&t| t as u32).collect();
                 masking.apply(&window, &mut rng)

@@ -69,6 +69,7 @@ pub struct Transformer {
     token_embed: nn::Embedding,
     learned_positions: Option<nn::Embedding>,
     fixed_positions: Option<Tensor>,
+    segment_embed: Option<nn::Embedding>,
     blocks: Vec<TransformerBlock>,
     norm: nn::LayerNorm,
     attention: Attention,
@@ -136,10 +137,25 @@ impl Transformer {
             token_embed,
             learned_positions,
             fixed_positions,
+            segment_embed: None,
             blocks,
             norm,
             attention,
         })
+    }
+
+    /// Adds a learned embedding per segment (BERT's token types: A and B
+    /// of a sentence pair), under `path`, N(0, 0.02) as the others.
+    pub fn with_segments(mut self, path: nn::Path, segments: i64) -> Self {
+        let normal = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
+        self.segment_embed = Some(nn::embedding(path, segments, self.config.dim, normal));
+        self
     }
 
     /// `[batch, tokens]` int64 ids → `[batch, tokens, dim]` final hidden states.
@@ -163,6 +179,19 @@ impl Transformer {
 
     /// As [`Transformer::hidden`], with a padding mask (see [`Transformer::pooled_sum`]).
     pub fn hidden_masked(&self, ids: &Tensor, keep: Option<&Tensor>, train: bool) -> Tensor {
+        self.encode(ids, None, keep, train)
+    }
+
+    /// The final hidden states of `ids` with `segments` (`[batch, tokens]`
+    /// int64 segment ids, for a model built [`Transformer::with_segments`];
+    /// `None`: all segment 0) and the padding mask `keep`.
+    pub fn encode(
+        &self,
+        ids: &Tensor,
+        segments: Option<&Tensor>,
+        keep: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
         let tokens = ids.size()[1];
         assert!(
             tokens <= self.config.context,
@@ -174,7 +203,14 @@ impl Transformer {
             (None, Some(fixed)) => fixed.narrow(0, 0, tokens),
             (None, None) => unreachable!("one kind of positions"),
         };
-        let mut x = (self.token_embed.forward(ids) + positions).dropout(self.config.dropout, train);
+        let mut x = self.token_embed.forward(ids) + positions;
+        if let Some(embed) = &self.segment_embed {
+            x = match segments {
+                Some(segments) => x + embed.forward(segments),
+                None => x + embed.ws.get(0),
+            };
+        }
+        let mut x = x.dropout(self.config.dropout, train);
         for block in &self.blocks {
             x = block.forward_masked(&x, self.attention, keep, train);
         }

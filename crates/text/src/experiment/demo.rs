@@ -15,7 +15,7 @@ pub enum Demo {
         /// Prompt and continuation.
         text: String,
     },
-    /// Every 9th token of a validation window hidden, then filled in.
+    /// Up to seven word tokens of a validation passage hidden, then filled in.
     FillMask(MaskedChoice),
 }
 
@@ -32,6 +32,9 @@ pub struct MaskedChoice {
     pub right: usize,
     /// Hidden tokens.
     pub hidden: usize,
+    /// Each hidden token's text and the model's three first choices with
+    /// their probabilities.
+    pub choices: Vec<(String, Vec<(String, f64)>)>,
 }
 
 /// Shows what `method` learned on `corpus`'s validation text.
@@ -60,25 +63,34 @@ pub fn demonstrate(
             text: String::new(),
         });
     };
-    let mut ids = validation[..validation.len().min(method.context())].to_vec();
-    let original = ids.clone();
-    let hidden: Vec<usize> = (5..ids.len()).step_by(9).collect();
+    let original = demo_text(corpus, method.context().saturating_sub(2).min(DEMO_TOKENS))?;
+    let hidden = hidden_positions(&original, tokenizer)?;
+    let mut ids = original.clone();
     for &i in &hidden {
         ids[i] = mask_id;
     }
-    let filled = fill_mask(method, &ids, mask_id, 1, device);
+    let filled = fill_mask(method, &ids, mask_id, 3, device);
     let mut guess = ids.clone();
-    let mut right = 0;
+    let (mut right, mut choices) = (0, Vec::new());
     for (position, candidates) in &filled {
         guess[*position] = candidates[0].0;
         right += usize::from(candidates[0].0 == original[*position]);
+        let shown = candidates
+            .iter()
+            .map(|(id, p)| Ok((tokenizer.decode(&[*id])?, *p)))
+            .collect::<selfsup_data::Result<Vec<_>>>()?;
+        choices.push((tokenizer.decode(&[original[*position]])?, shown));
     }
     let masked = original
         .iter()
         .enumerate()
-        .map(|(i, &t)| match hidden.contains(&i) {
-            true => Ok("_".to_string()),
-            false => tokenizer.decode(&[t]),
+        .map(|(i, &t)| {
+            let text = tokenizer.decode(&[t])?;
+            Ok(match hidden.contains(&i) {
+                true if text.starts_with(char::is_whitespace) => " _".to_string(),
+                true => "_".to_string(),
+                false => text,
+            })
         })
         .collect::<selfsup_data::Result<String>>()?;
     Ok(Demo::FillMask(MaskedChoice {
@@ -87,5 +99,57 @@ pub fn demonstrate(
         truth: tokenizer.decode(&original)?,
         right,
         hidden: hidden.len(),
+        choices,
     }))
+}
+
+/// Tokens of the demonstration text (at most).
+const DEMO_TOKENS: usize = 64;
+
+/// Tokens hidden in the demonstration (at most).
+const DEMO_HIDDEN: usize = 7;
+
+/// The validation text from its second sentence on (the first is cut off),
+/// re-tokenised, at most `length` tokens.
+fn demo_text(corpus: &TokenCorpus, length: usize) -> Result<Vec<u32>> {
+    let tokenizer = &corpus.tokenizer;
+    let start = corpus
+        .validation
+        .to_vec(0..corpus.validation.len().min(length * 8));
+    let text = tokenizer.decode(&start)?;
+    let sentences = selfsup_data::documents::sentences(&text);
+    let from_second = match sentences.len() {
+        0 | 1 => text,
+        _ => sentences[1..].concat(),
+    };
+    let mut ids = tokenizer.encode(&from_second)?;
+    ids.truncate(length);
+    Ok(ids)
+}
+
+/// Up to [`DEMO_HIDDEN`] positions, evenly spread over the tokens that are
+/// most of a word (the longest run of letters among the tokens, at most
+/// three): whole words for a BPE tokenizer, letters for a character one.
+fn hidden_positions(
+    ids: &[u32],
+    tokenizer: &selfsup_data::tokenizer::Tokenizer,
+) -> Result<Vec<usize>> {
+    let letters = ids
+        .iter()
+        .map(|&t| {
+            Ok(tokenizer
+                .decode(&[t])?
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .count())
+        })
+        .collect::<selfsup_data::Result<Vec<usize>>>()?;
+    let wanted = letters.iter().copied().max().unwrap_or(0).clamp(1, 3);
+    let candidates: Vec<usize> = (1..ids.len()).filter(|&i| letters[i] >= wanted).collect();
+    let step = (candidates.len() / DEMO_HIDDEN).max(1);
+    Ok(candidates
+        .into_iter()
+        .step_by(step)
+        .take(DEMO_HIDDEN)
+        .collect())
 }

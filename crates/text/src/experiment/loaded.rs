@@ -25,7 +25,7 @@ pub struct LoadedText {
     pub config: TextRunConfig,
     /// The run folder.
     pub path: PathBuf,
-    _vs: VarStore,
+    vs: VarStore,
 }
 
 /// The outcome of fill-mask: each hidden position's candidates, and the text
@@ -62,8 +62,13 @@ impl LoadedText {
             device,
             config,
             path: path.to_path_buf(),
-            _vs: vs,
+            vs,
         })
+    }
+
+    /// The model's variables (fine-tuning trains them).
+    pub fn vs(&self) -> &VarStore {
+        &self.vs
     }
 
     fn context(tokenizer: &Tokenizer) -> TextContext {

@@ -12,10 +12,11 @@ mod loaded;
 pub use demo::{demonstrate, Demo, MaskedChoice};
 pub use loaded::{FilledMask, LoadedText};
 
-use crate::eval::{validation_score, LmScore};
+use crate::eval::LmScore;
 use crate::registry::{TextContext, TextMethod, TextRegistry, TextRunConfig};
-use crate::source::TextSource;
+use crate::text_data::TextData;
 use crate::TokenCorpus;
+use selfsup_data::documents::Documents;
 use selfsup_data::token_file::tokenizer_path;
 use selfsup_data::tokenizer::SavedTokenizer;
 use selfsup_train::check;
@@ -26,14 +27,11 @@ use selfsup_train::experiment::{
 use selfsup_train::metrics::MetricsCsv;
 use selfsup_train::run_dir::RunDir;
 use selfsup_train::trainer::FitReport;
-use selfsup_train::{BatchSource, Result, Trainer};
+use selfsup_train::{Result, Trainer};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 use tch::Device;
-
-/// Windows scored for validation (of `context` tokens each).
-const VALIDATION_WINDOWS: usize = 400;
 
 /// What `selfsup train <text task>` was asked to do.
 pub struct TrainRequest<'a> {
@@ -55,7 +53,7 @@ pub struct TrainRequest<'a> {
 pub struct Experiment {
     task: String,
     config: TextRunConfig,
-    corpus: TokenCorpus,
+    data: TextData,
     device: Device,
     vs: VarStore,
     method: Box<dyn TextMethod>,
@@ -106,6 +104,10 @@ struct Summary<'a> {
     validation_perplexity: f64,
     validation_bits_per_token: f64,
     validation_loss_random_init: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation_sentence_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation_sentence_accuracy_random_init: Option<f64>,
 }
 
 impl Experiment {
@@ -131,7 +133,15 @@ impl Experiment {
             },
         )?;
         let context = method.context();
-        if corpus.validation.len() <= context {
+        let data = TextData::for_method(
+            corpus,
+            method.as_ref(),
+            |corpus| documents(&config, corpus),
+            config.data.train_fraction,
+            config.trainer.seed,
+        )?;
+        let corpus = &data.corpus;
+        if data.pairs.is_none() && corpus.validation.len() <= context {
             let message = format!(
                 "leaves {} validation tokens, fewer than one window of {} + 1",
                 corpus.validation.len(),
@@ -139,17 +149,18 @@ impl Experiment {
             );
             return Err(check::invalid("data.train_fraction", message));
         }
-        let source = text_source(&config, &corpus, method.as_ref(), device);
+        let source = data.source(method.as_ref(), config.trainer.seed, device);
         let trainer = Trainer::of(&config);
         trainer.schedule(source.len())?;
         let batch = source.batch(0, &[0])?;
         try_one_step(method.as_mut(), &batch, "a first step on one window")?;
+        drop(source);
         let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
         saved.write(&run.file("tokenizer.toml"))?;
         Ok(Self {
             task: request.task.to_string(),
             config,
-            corpus,
+            data,
             device,
             vs,
             method,
@@ -166,24 +177,21 @@ impl Experiment {
     /// Trains between two validation scores, then demonstrates the model.
     pub fn run(mut self) -> Result<TrainReport> {
         let trainer = Trainer::of(&self.config);
-        let source = text_source(
-            &self.config,
-            &self.corpus,
-            self.method.as_ref(),
-            self.device,
-        );
+        let source = self
+            .data
+            .source(self.method.as_ref(), self.config.trainer.seed, self.device);
         let steps_per_epoch = trainer.schedule(source.len())?.steps_per_epoch;
-        let (corpus, device) = (&self.corpus, self.device);
+        let (data, device) = (&self.data, self.device);
         let fitting = Fitting {
             trainer: &trainer,
             method: self.method.as_mut(),
             vs: &self.vs,
-            source: &source,
+            source: source.as_ref(),
             run: &self.run,
             resume: self.resume.as_deref(),
         };
         let comparison = fit_and_compare(fitting, |method, metrics, stage| {
-            let scored = score(method, corpus, device);
+            let scored = data.score(method, device)?;
             record(metrics, stage, stage.step() / steps_per_epoch, &scored)?;
             Ok(scored)
         })?;
@@ -191,7 +199,7 @@ impl Experiment {
         self.write_summary(&comparison)?;
         let demo = demonstrate(
             self.method.as_ref(),
-            &self.corpus,
+            &self.data.corpus,
             self.config.trainer.seed,
             self.device,
         )?;
@@ -202,10 +210,10 @@ impl Experiment {
         Ok(TrainReport {
             task: self.task.clone(),
             data_path: self.config.data.path.clone(),
-            train_tokens: self.corpus.train.len(),
-            validation_tokens: self.corpus.validation.len(),
-            vocab: self.corpus.tokenizer.vocab_size(),
-            unit: self.corpus.tokenizer.unit(),
+            train_tokens: self.data.corpus.train.len(),
+            validation_tokens: self.data.corpus.validation.len(),
+            vocab: self.data.corpus.tokenizer.vocab_size(),
+            unit: self.data.corpus.tokenizer.unit(),
             fit: comparison.report,
             trained: comparison.trained,
             random_init: comparison.random_init,
@@ -231,6 +239,8 @@ impl Experiment {
             validation_perplexity: comparison.trained.perplexity,
             validation_bits_per_token: comparison.trained.bits_per_token,
             validation_loss_random_init: comparison.random_init.loss,
+            validation_sentence_accuracy: comparison.trained.sentence_accuracy,
+            validation_sentence_accuracy_random_init: comparison.random_init.sentence_accuracy,
         };
         write_summary(&self.run, &summary)?;
         Ok(())
@@ -264,23 +274,12 @@ fn record(metrics: &mut MetricsCsv, stage: Stage, epoch: usize, scored: &LmScore
             scored.bits_per_token,
         )?;
     }
-    tracing::info!(validation_loss = scored.loss, stage = ?stage, "validation");
-    Ok(())
-}
-
-fn text_source<'a>(
-    config: &TextRunConfig,
-    corpus: &'a TokenCorpus,
-    method: &dyn TextMethod,
-    device: Device,
-) -> TextSource<'a> {
-    TextSource {
-        tokens: corpus.train.as_ref(),
-        length: method.context(),
-        objective: method.objective(),
-        seed: config.trainer.seed,
-        device,
+    if let Some(accuracy) = scored.sentence_accuracy {
+        let name = stage.metric("validation_sentence_accuracy");
+        metrics.write(step, epoch, "eval", &name, accuracy)?;
     }
+    tracing::info!(validation_loss = scored.loss, sentence_accuracy = ?scored.sentence_accuracy, stage = ?stage, "validation");
+    Ok(())
 }
 
 /// The tokenizer as saved next to the run: a token file's own, else the configured one.
@@ -292,16 +291,13 @@ fn saved_tokenizer(config: &TextRunConfig, corpus: &TokenCorpus) -> Result<Saved
     })
 }
 
-/// Scores `method` on the corpus's validation tokens.
-pub fn score(method: &dyn TextMethod, corpus: &TokenCorpus, device: Device) -> LmScore {
-    let objective = method.objective();
-    validation_score(
-        method,
-        &objective,
-        corpus.validation.as_ref(),
-        method.context(),
-        32,
-        VALIDATION_WINDOWS,
-        device,
-    )
+/// The documents of a sentence-pair run, tokenised as the corpus is.
+fn documents(config: &TextRunConfig, corpus: &TokenCorpus) -> Result<Documents> {
+    let path = &config.data.path;
+    if path.extension().is_some_and(|e| e == "tokens") {
+        let message =
+            "sentence pairs need the text itself (sentences and documents), not a .tokens file";
+        return Err(check::invalid("data.path", message));
+    }
+    Ok(Documents::read(path, &corpus.tokenizer)?)
 }

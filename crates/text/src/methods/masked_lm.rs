@@ -46,9 +46,42 @@ pub struct MaskedLm {
     /// The mask token's id: the first after the tokenizer's.
     mask_id: u32,
     model: Transformer,
+    head: MlmHead,
+}
+
+/// BERT's MLM head: dense, GELU, LayerNorm, then the token embeddings
+/// (tied) plus a per-token bias.
+#[derive(Debug)]
+pub struct MlmHead {
     dense: nn::Linear,
     norm: nn::LayerNorm,
     output_bias: Tensor,
+}
+
+impl MlmHead {
+    /// Builds it under `path` (`mlm_head.*`, `mlm_head_bias`) for `dim`
+    /// wide states and `vocab_size` tokens.
+    pub fn new(path: &nn::Path, dim: i64, vocab_size: i64) -> Self {
+        let normal = nn::LinearConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        };
+        Self {
+            dense: nn::linear(path / "mlm_head" / "dense", dim, dim, normal),
+            norm: nn::layer_norm(path / "mlm_head" / "norm", vec![dim], Default::default()),
+            output_bias: path.zeros("mlm_head_bias", &[vocab_size]),
+        }
+    }
+
+    /// `[batch, tokens, dim]` states of `model` → `[batch, tokens, vocab]` logits.
+    pub fn logits(&self, model: &Transformer, hidden: &Tensor) -> Tensor {
+        let transformed = self.dense.forward(hidden).gelu("none").apply(&self.norm);
+        model.tied_logits(&transformed) + &self.output_bias
+    }
 }
 
 impl MaskedLm {
@@ -61,22 +94,11 @@ impl MaskedLm {
         }
         check::probability("method.mask", config.mask)?;
         let vocab_size = tokenizer_vocab as i64 + 1;
-        let dim = config.model.dim;
-        let normal = nn::LinearConfig {
-            ws_init: nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
-        };
         Ok(Self {
             config: config.clone(),
             mask_id: tokenizer_vocab as u32,
             model: Transformer::new(&path / "encoder", &config.model, vocab_size, Attention::Bidirectional)?,
-            dense: nn::linear(&path / "mlm_head" / "dense", dim, dim, normal),
-            norm: nn::layer_norm(&path / "mlm_head" / "norm", vec![dim], Default::default()),
-            output_bias: path.zeros("mlm_head_bias", &[vocab_size]),
+            head: MlmHead::new(&path, config.model.dim, vocab_size),
         })
     }
 
@@ -87,9 +109,7 @@ impl MaskedLm {
 
     /// `[batch, tokens]` ids → `[batch, tokens, vocab]` logits at every position.
     pub fn logits(&self, ids: &Tensor, train: bool) -> Tensor {
-        let hidden = self.model.hidden(ids, train);
-        let transformed = self.dense.forward(&hidden).gelu("none").apply(&self.norm);
-        self.model.tied_logits(&transformed) + &self.output_bias
+        self.head.logits(&self.model, &self.model.hidden(ids, train))
     }
 }
 

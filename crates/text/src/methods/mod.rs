@@ -9,4 +9,5 @@ mod smoke;
 selfsup_train::methods! { Text;
     next_token::NextToken,
     masked_lm::MaskedLm,
+    bert::Bert,
 }

@@ -5,10 +5,10 @@
 //! uninterrupted one (dropout included: its masks come from libtorch's
 //! generator, which the trainer reseeds every step).
 
-use crate::experiment::score;
 use crate::registry::{TextContext, TextMethod};
-use crate::source::TextSource;
+use crate::text_data::TextData;
 use crate::TokenCorpus;
+use selfsup_data::documents::{split_at_blank_lines, Documents};
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
 use selfsup_train::testing::{assert_resume_is_exact, in_own_process, mean};
 use selfsup_train::{Method, Trainer};
@@ -18,7 +18,7 @@ use tch::Device;
 
 /// How a smoke test trains.
 pub(crate) struct Smoke {
-    /// The method's name (`gpt`, `mlm`).
+    /// The method's name (`gpt`, `mlm`, `bert`).
     pub name: &'static str,
     /// Optimizer steps.
     pub steps: usize,
@@ -28,14 +28,21 @@ pub(crate) struct Smoke {
     pub factor: f64,
 }
 
-fn corpus() -> TokenCorpus {
+/// A toy language of two-word sentences, in paragraphs of ten (the
+/// documents of sentence-pair methods).
+fn text() -> String {
     let words = [
         "the", "whale", "sea", "ship", "captain", "harpoon", "white", "deep",
     ];
-    let text: String = (0..3000)
-        .map(|i| format!("{} {}. ", words[i * 7 % 8], words[(i * 3 + 1) % 8]))
-        .collect();
-    TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus")
+    (0..3000)
+        .map(|i| {
+            let sentence = format!("{} {}. ", words[i * 7 % 8], words[(i * 3 + 1) % 8]);
+            match i % 10 {
+                9 => sentence + "\n\n",
+                _ => sentence,
+            }
+        })
+        .collect()
 }
 
 /// Trains, checks the fall and resume; call it from a test named
@@ -53,7 +60,8 @@ fn check(smoke: Smoke) {
     let choice = crate::registry()
         .parse(table.parse().expect("a TOML table"), "smoke test")
         .expect("a valid method table");
-    let corpus = corpus();
+    let text = text();
+    let corpus = TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus");
     let context = TextContext {
         tokenizer_vocab: corpus.tokenizer.vocab_size(),
     };
@@ -80,27 +88,27 @@ fn check(smoke: Smoke) {
     };
     let probe_vs = VarStore::new(Device::Cpu);
     let template = choice.build(probe_vs.root(), &context).expect("a model");
-    let source = TextSource {
-        tokens: corpus.train.as_ref(),
-        length: template.context(),
-        objective: template.objective(),
-        seed: 9,
-        device: Device::Cpu,
+    let documents = |corpus: &TokenCorpus| {
+        Ok(Documents::tokenize(
+            &split_at_blank_lines(&text),
+            &corpus.tokenizer,
+        )?)
     };
+    let data = TextData::for_method(corpus, template.as_ref(), documents, 0.9, 9).expect("data");
+    let source = data.source(template.as_ref(), 9, Device::Cpu);
+    let score = |method: &dyn TextMethod| data.score(method, Device::Cpu).expect("a score").loss;
     // Validation before and after, from the builds the harness makes.
     let scores: RefCell<Vec<f64>> = RefCell::default();
     let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
         let method = choice.build(vs.root(), &context)?;
-        scores
-            .borrow_mut()
-            .push(score(method.as_ref(), &corpus, Device::Cpu).loss);
+        scores.borrow_mut().push(score(method.as_ref()));
         Ok(Box::new(Scored {
             inner: method,
-            corpus: &corpus,
+            score: &score,
             scores: &scores,
         }))
     };
-    let curves = assert_resume_is_exact(&build, &trainer, &source, smoke.steps / 2 + 1);
+    let curves = assert_resume_is_exact(&build, &trainer, source.as_ref(), smoke.steps / 2 + 1);
     let losses = &curves["loss"];
     assert_eq!(losses.len(), smoke.steps);
     let (first, last) = (mean(&losses[..5]), mean(&losses[smoke.steps - 10..]));
@@ -122,7 +130,7 @@ fn check(smoke: Smoke) {
 /// (the harness owns the model; this is how the test sees it afterwards).
 struct Scored<'a> {
     inner: Box<dyn TextMethod>,
-    corpus: &'a TokenCorpus,
+    score: &'a dyn Fn(&dyn TextMethod) -> f64,
     scores: &'a RefCell<Vec<f64>>,
 }
 
@@ -137,7 +145,7 @@ impl Method for Scored<'_> {
     fn after_step(&mut self, progress: &selfsup_train::Progress) -> selfsup_train::Result<()> {
         self.inner.after_step(progress)?;
         if progress.step == progress.total_steps {
-            let loss = score(self.inner.as_ref(), self.corpus, Device::Cpu).loss;
+            let loss = (self.score)(self.inner.as_ref());
             self.scores.borrow_mut().push(loss);
         }
         Ok(())

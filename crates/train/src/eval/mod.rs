@@ -1,6 +1,7 @@
 //! Evaluation protocols on frozen or fine-tuned features, for any modality
 //! whose data can say "these inputs, these labels" ([`LabelledData`]).
 
+pub mod few_labels;
 mod fine_tune;
 mod knn;
 mod linear_probe;
