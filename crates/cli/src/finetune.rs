@@ -54,6 +54,10 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         weight_decay: args.weight_decay,
         seed: args.seed,
     };
+    // A text run keeps its tokenizer next to its config.
+    if !args.run.join("tokenizer.toml").exists() {
+        return run_vision(&args, share, config);
+    }
     let request = selfsup_text::finetune::FinetuneRequest {
         run: &args.run,
         data: &args.data,
@@ -73,15 +77,48 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         scores.held_out,
         report.tokens
     );
-    for (label, value) in [
+    print_rows(&[
         ("pretrained, fine-tuned", scores.pretrained),
         (
             "same model from random init, fine-tuned",
             scores.random_init,
         ),
         ("bag-of-words logistic regression", report.bag_of_words),
-    ] {
+    ]);
+    Ok(())
+}
+
+fn run_vision(args: &FinetuneArgs, share: f64, config: FineTuneConfig) -> Result<()> {
+    let request = selfsup_vision::experiment::ImageFinetuneRequest {
+        run: &args.run,
+        data: &args.data,
+        test: args.test.as_deref(),
+        share,
+        config,
+    };
+    let report =
+        selfsup_vision::experiment::finetune_images(&selfsup_vision::registry(), &request)?;
+    let (scores, (h, w, c)) = (report.scores, report.image_shape);
+    println!(
+        "\n{}: fine-tuned on {} labelled images ({:.0} % of the training labels, {} classes, {h}x{w}x{c}), top-1 on {} held-out",
+        report.run.display(),
+        scores.labelled,
+        scores.share * 100.0,
+        report.classes.len(),
+        scores.held_out
+    );
+    print_rows(&[
+        ("pretrained, fine-tuned", scores.pretrained),
+        (
+            "same model from random init, fine-tuned",
+            scores.random_init,
+        ),
+    ]);
+    Ok(())
+}
+
+fn print_rows(rows: &[(&str, f64)]) {
+    for (label, value) in rows {
         println!("  {label:<44} {:>6.2} %", value * 100.0);
     }
-    Ok(())
 }

@@ -14,7 +14,7 @@ pub struct GenerateArgs {
     /// Text to continue.
     #[arg(long, default_value = "\n")]
     prompt: String,
-    /// Characters to generate.
+    /// Tokens to generate.
     #[arg(long, default_value_t = 500)]
     tokens: usize,
     /// Softmax temperature.
@@ -26,6 +26,10 @@ pub struct GenerateArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Recompute every earlier token for each new one instead of keeping
+    /// their keys and values (the same text within the context; slower).
+    #[arg(long)]
+    no_kv_cache: bool,
 }
 
 /// Arguments of `selfsup fill-mask`.
@@ -73,8 +77,18 @@ pub fn run_generate(args: GenerateArgs) -> Result<()> {
         temperature: args.temperature,
         top_k: args.top_k,
         seed: args.seed,
+        kv_cache: !args.no_kv_cache,
     };
-    println!("{}", loaded.generate(&args.prompt, sampling)?);
+    let started = std::time::Instant::now();
+    let text = loaded.generate(&args.prompt, sampling)?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{text}");
+    eprintln!(
+        "{} tokens in {seconds:.2} s ({:.0} tokens/s, key/value cache {})",
+        args.tokens,
+        args.tokens as f64 / seconds.max(1e-9),
+        if args.no_kv_cache { "off" } else { "on" }
+    );
     Ok(())
 }
 

@@ -72,6 +72,53 @@ fn short_mae_run_leaves_a_complete_run_folder() {
         metrics.contains(",eval,knn_top1,") && metrics.contains(",train,loss,"),
         "{metrics}"
     );
+    fine_tunes_on_an_image_folder(&run);
+}
+
+/// `selfsup finetune` of a vision run on an ImageFolder of 20x20 colour
+/// PNGs (bright on the left or on the right), resized and made grey for
+/// the run's 28x28 one-channel encoder.
+fn fine_tunes_on_an_image_folder(run: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, left) in [("left", true), ("right", false)] {
+        std::fs::create_dir_all(dir.path().join(class)).unwrap();
+        for i in 0..10u8 {
+            let image = image::RgbImage::from_fn(20, 20, |x, _| {
+                let bright = (x < 10) == left;
+                image::Rgb(if bright {
+                    [200 + i, 180, 90]
+                } else {
+                    [10, 20 + i, 30]
+                })
+            });
+            image
+                .save(dir.path().join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let args = [
+        "finetune",
+        run.to_str().unwrap(),
+        "--data",
+        dir.path().to_str().unwrap(),
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(args)
+        .args(["--labels", "100%", "--epochs", "3", "--lr", "1e-3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("16 labelled images")
+            && stdout.contains("28x28x1")
+            && stdout.contains("4 held-out"),
+        "{stdout}"
+    );
 }
 
 #[test]

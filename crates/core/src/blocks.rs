@@ -161,15 +161,8 @@ impl TransformerBlock {
     ) -> Tensor {
         let causal = attention.is_causal();
         let p = if train { self.dropout } else { 0.0 };
-        let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
-        let head_dim = d / self.heads;
-        // [3, batch, heads, tokens, head_dim]
-        let qkv = self
-            .qkv
-            .forward(&x.apply(&self.norm1))
-            .view([b, t, 3, self.heads, head_dim])
-            .permute([2, 0, 3, 1, 4]);
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let (b, t, _) = x.size3().expect("[batch, tokens, dim]");
+        let (q, k, v) = self.project(x);
         // SDPA takes either its causal flag or a mask: with padding, the
         // causal triangle joins the mask. [batch, 1, queries, keys], true = attend.
         let mask = keep.map(|keep| {
@@ -191,6 +184,53 @@ impl TransformerBlock {
             None,
             false,
         );
+        self.finish(x, &attended, p, train)
+    }
+
+    /// Causal decoding with a key/value cache: `x` `[batch, new, dim]` are
+    /// the newest tokens, `cache` the keys and values of every earlier one
+    /// (`None` before the first call), which this appends to. The output
+    /// equals [`TransformerBlock::forward`]'s on the whole sequence, at the
+    /// new positions, without recomputing the earlier ones.
+    pub fn forward_cached(&self, x: &Tensor, cache: &mut Option<(Tensor, Tensor)>) -> Tensor {
+        let (q, k, v) = self.project(x);
+        let (k, v) = match cache.take() {
+            Some((past_k, past_v)) => (Tensor::cat(&[past_k, k], 2), Tensor::cat(&[past_v, v], 2)),
+            None => (k, v),
+        };
+        let (new, all) = (q.size()[2], k.size()[2]);
+        // New token i sits at position all - new + i and sees keys up to it.
+        let mask = (new > 1 && all > new)
+            .then(|| Tensor::ones([new, all], (tch::Kind::Bool, x.device())).tril(all - new));
+        let causal = new > 1 && mask.is_none();
+        let attended = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            mask.as_ref(),
+            0.0,
+            causal,
+            None,
+            false,
+        );
+        *cache = Some((k, v));
+        self.finish(x, &attended, 0.0, false)
+    }
+
+    /// Queries, keys and values of `x`, each `[batch, heads, tokens, head_dim]`.
+    fn project(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
+        let qkv = self
+            .qkv
+            .forward(&x.apply(&self.norm1))
+            .view([b, t, 3, self.heads, d / self.heads])
+            .permute([2, 0, 3, 1, 4]);
+        (qkv.get(0), qkv.get(1), qkv.get(2))
+    }
+
+    /// The residual additions after attention: projection, then the MLP.
+    fn finish(&self, x: &Tensor, attended: &Tensor, p: f64, train: bool) -> Tensor {
+        let (b, t, d) = x.size3().expect("[batch, tokens, dim]");
         let attended = attended.transpose(1, 2).reshape([b, t, d]);
         let x = x + self.proj.forward(&attended).dropout(p, train);
         let mlp = self
@@ -228,6 +268,23 @@ mod tests {
                 .forward(&block.fc1.forward(&y.apply(&block.norm2)).gelu("none"));
         let got = block.forward(&x, Attention::Bidirectional);
         assert!(got.allclose(&expected, 1e-5, 1e-5, false));
+    }
+
+    #[test]
+    fn cached_decoding_equals_the_whole_causal_pass() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let block = TransformerBlock::new(vs.root(), 8, 2, 2.0);
+        let x = Tensor::randn([2, 7, 8], (Kind::Float, Device::Cpu));
+        let whole = block.forward(&x, Attention::Causal);
+        let mut cache = None;
+        // A prompt of 3, one token, then 3 at once after a cache.
+        let parts: Vec<Tensor> = [(0, 3), (3, 1), (4, 3)]
+            .iter()
+            .map(|&(start, len)| block.forward_cached(&x.narrow(1, start, len), &mut cache))
+            .collect();
+        assert!(Tensor::cat(&parts, 1).allclose(&whole, 1e-5, 1e-5, false));
+        assert_eq!(cache.unwrap().0.size(), vec![2, 2, 7, 4]);
     }
 
     #[test]

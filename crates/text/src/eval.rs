@@ -1,8 +1,9 @@
 //! Language-model evaluation: validation loss with perplexity and bits per
-//! character, sampling (temperature, top-k) and fill-mask.
+//! character, held-out sentence-pair accuracy, and fill-mask. Sampling is
+//! in `generate.rs` (re-exported here).
 
+pub use crate::generate::{generate, Sampling};
 use crate::methods::bert::Bert;
-use crate::methods::next_token::NextToken;
 use crate::pair_source::pair_batch;
 use crate::registry::TextMethod;
 use crate::source::Objective;
@@ -136,62 +137,6 @@ pub fn validation_score(
         }
     });
     LmScore::from_sum(sum, count)
-}
-
-/// Sampling settings.
-#[derive(Debug, Clone, Copy)]
-pub struct Sampling {
-    /// New tokens to draw.
-    pub tokens: usize,
-    /// Softmax temperature (1: the model's distribution; lower: more conservative).
-    pub temperature: f64,
-    /// Draw only from the `top_k` most likely tokens (0: all).
-    pub top_k: i64,
-    /// Seeds the draws.
-    pub seed: u64,
-}
-
-/// Continues `prompt` (token ids) by `sampling.tokens` tokens, feeding the
-/// model at most its context, as nanoGPT's `generate`. A model whose outputs
-/// are not finite (a diverged run) is an error, not a panic.
-pub fn generate(
-    model: &NextToken,
-    prompt: &[u32],
-    sampling: Sampling,
-    device: Device,
-) -> selfsup_train::Result<Vec<u32>> {
-    let mut ids: Vec<u32> = prompt.to_vec();
-    let context = model.context() as usize;
-    tch::manual_seed(sampling.seed as i64);
-    let _no_grad = tch::no_grad_guard();
-    for _ in 0..sampling.tokens {
-        let start = ids.len().saturating_sub(context);
-        let window: Vec<i64> = ids[start..].iter().map(|&t| t as i64).collect();
-        let input = Tensor::from_slice(&window).view([1, -1]).to_device(device);
-        let logits = model.logits(&input, false).get(0).get(-1) / sampling.temperature.max(1e-6);
-        let probabilities = top_k(logits, sampling.top_k).softmax(0, Kind::Float);
-        if probabilities.isfinite().all().int64_value(&[]) == 0 {
-            let message =
-                "the model's next-token probabilities are not finite: did its training diverge?";
-            return Err(selfsup_train::check::invalid("generate", message));
-        }
-        ids.push(probabilities.f_multinomial(1, false)?.int64_value(&[0]) as u32);
-    }
-    Ok(ids[prompt.len()..].to_vec())
-}
-
-/// `logits` with all but the `k` largest set to −∞ (`k` of 0: all kept).
-fn top_k(logits: Tensor, k: i64) -> Tensor {
-    let vocab = logits.size()[0];
-    if k <= 0 || k >= vocab {
-        return logits;
-    }
-    let (top, _) = logits.topk(k, 0, true, true);
-    let threshold = top.get(k - 1);
-    logits.where_self(
-        &logits.ge_tensor(&threshold),
-        &Tensor::from(f64::NEG_INFINITY).to_kind(logits.kind()),
-    )
 }
 
 /// The `k` most likely tokens (id, probability) at each position of `ids`

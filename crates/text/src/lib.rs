@@ -9,6 +9,7 @@ pub mod data;
 pub mod eval;
 pub mod experiment;
 pub mod finetune;
+pub mod generate;
 pub mod methods;
 pub mod pair_source;
 pub mod probe;

@@ -61,6 +61,26 @@ impl TransformerConfig {
     }
 }
 
+/// Keys and values of the tokens decoded so far, per block, so that each
+/// new token costs one position's work instead of the whole window's.
+#[derive(Debug, Default)]
+pub struct KvCache {
+    blocks: Vec<Option<(Tensor, Tensor)>>,
+    length: i64,
+}
+
+impl KvCache {
+    /// Tokens in the cache.
+    pub fn len(&self) -> usize {
+        self.length as usize
+    }
+
+    /// True before the first token.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+}
+
 /// The network, up to the final LayerNorm.
 #[derive(Debug)]
 pub struct Transformer {
@@ -214,6 +234,35 @@ impl Transformer {
         for block in &self.blocks {
             x = block.forward_masked(&x, self.attention, keep, train);
         }
+        x.apply(&self.norm)
+    }
+
+    /// Hidden states of `ids` `[batch, new]`, the tokens that follow the
+    /// `cache.len()` already decoded (causal models only): their keys and
+    /// values join the cache, the earlier ones are not recomputed. The cache
+    /// and the new tokens together must fit in the context.
+    pub fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
+        let (start, new) = (cache.length, ids.size()[1]);
+        assert!(
+            start + new <= self.config.context,
+            "{start} cached and {new} new tokens exceed the context of {}",
+            self.config.context
+        );
+        let positions = match (&self.learned_positions, &self.fixed_positions) {
+            (Some(embed), _) => embed.forward(&Tensor::arange_start(
+                start,
+                start + new,
+                (Kind::Int64, ids.device()),
+            )),
+            (None, Some(fixed)) => fixed.narrow(0, start, new),
+            (None, None) => unreachable!("one kind of positions"),
+        };
+        let mut x = self.token_embed.forward(ids) + positions;
+        cache.blocks.resize_with(self.blocks.len(), || None);
+        for (block, kv) in self.blocks.iter().zip(cache.blocks.iter_mut()) {
+            x = block.forward_cached(&x, kv);
+        }
+        cache.length += new;
         x.apply(&self.norm)
     }
 

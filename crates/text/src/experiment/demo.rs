@@ -53,6 +53,8 @@ pub fn demonstrate(
             temperature: 0.8,
             top_k: 40,
             seed,
+            // nanoGPT's sliding window, so the sample reads the full context.
+            kv_cache: false,
         };
         let new = generate(gpt, prompt, sampling, device)?;
         let text = format!("{}{}", tokenizer.decode(prompt)?, tokenizer.decode(&new)?);

@@ -7,10 +7,12 @@
 
 mod evaluate;
 mod export;
+mod finetune;
 mod loaded;
 
 pub use evaluate::{evaluate, EvalReport, EvalRequest};
 pub use export::export;
+pub use finetune::{finetune_images, ImageFinetuneReport, ImageFinetuneRequest};
 
 use crate::data::{recipes, ImageSource, LabelledImages, Normalizer, Splits};
 use crate::registry::{VisionContext, VisionMethod, VisionRegistry, VisionRunConfig};
