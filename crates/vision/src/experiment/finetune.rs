@@ -6,7 +6,7 @@
 //! linear head by the runner every modality shares.
 
 use super::loaded::LoadedRun;
-use crate::data::{LabelledImages, Normalizer};
+use crate::data::{DatasetKind, LabelledImages, Normalizer};
 use crate::registry::VisionRegistry;
 use crate::Result;
 use ndarray::s;
@@ -57,10 +57,19 @@ pub fn finetune_images(
     let device = loaded.device()?;
     let data_config = &loaded.config.data;
     let (mean, std) = data_config.mean_std();
+    // What the encoder saw: the resize, else the crops, else the set's own size.
     let size = match (data_config.resize, data_config.views.first()) {
         (Some([h, w]), _) => (h, w),
         (None, Some(view)) => (view.size as u32, view.size as u32),
-        (None, None) => (224, 224),
+        (None, None) => {
+            let side = match data_config.dataset {
+                DatasetKind::Mnist => 28,
+                DatasetKind::Cifar10 | DatasetKind::Cifar100 => 32,
+                DatasetKind::Stl10 => 96,
+                DatasetKind::ImageFolder => 224,
+            };
+            (side, side)
+        }
     };
     let read = |root: &Path| -> Result<ImageDataset> {
         let images = read_image_folder(root, Some(size))?;
