@@ -155,3 +155,53 @@ fn hidden_positions(
         .take(DEMO_HIDDEN)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use selfsup_data::text::CharTokenizer;
+    use selfsup_data::tokenizer::Tokenizer;
+
+    #[test]
+    fn the_demo_hides_word_tokens_spread_over_the_text() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/tests/fixtures/hf/bpe.json");
+        let bpe = selfsup_data::hf_tokenizer::HfTokenizer::load(&fixtures).unwrap();
+        let tokenizer = Tokenizer::HuggingFace(Box::new(bpe));
+        let text =
+            "Call me Ishmael. Some years ago, never mind how long precisely, having little money.";
+        let ids = tokenizer.encode(text).unwrap();
+        let hidden = hidden_positions(&ids, &tokenizer).unwrap();
+        assert!(!hidden.is_empty() && hidden.len() <= DEMO_HIDDEN);
+        for &i in &hidden {
+            let token = tokenizer.decode(&ids[i..=i]).unwrap();
+            assert!(
+                token.chars().filter(|c| c.is_alphabetic()).count() >= 3,
+                "{token:?}"
+            );
+        }
+        let chars = Tokenizer::Char(CharTokenizer::fit(text));
+        let ids = chars.encode(text).unwrap();
+        let hidden = hidden_positions(&ids, &chars).unwrap();
+        assert_eq!(
+            hidden.len(),
+            DEMO_HIDDEN,
+            "letters, for a character tokenizer"
+        );
+        assert!(
+            hidden.windows(2).all(|w| w[1] - w[0] >= 5),
+            "spread: {hidden:?}"
+        );
+    }
+
+    #[test]
+    fn the_demo_text_starts_at_a_sentence() {
+        let text = "ago. Call me Ishmael. Some years ago I went to sea.";
+        let corpus = TokenCorpus::from_text_chars(&format!("{text}{text}"), 0.5).unwrap();
+        let ids = demo_text(&corpus, 30).unwrap();
+        assert_eq!(
+            corpus.tokenizer.decode(&ids).unwrap(),
+            "Call me Ishmael. Some years ag"
+        );
+    }
+}
