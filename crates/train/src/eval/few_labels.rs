@@ -37,6 +37,17 @@ pub fn parse_share(text: &str) -> Result<f64> {
     Ok(share)
 }
 
+/// Epochs of fine-tuning on `share` of the labels when none are asked for:
+/// SimCLR's semi-supervised schedule (60 epochs on 1 % of the labels, 30 on
+/// 10 %), so that small subsets still get enough steps; 10 above that.
+pub fn default_epochs(share: f64) -> usize {
+    match share {
+        s if s <= 0.01 => 60,
+        s if s <= 0.1 => 30,
+        _ => 10,
+    }
+}
+
 /// `(pool, held_out)`: a stratified `held_out` share of each class (at
 /// least one sample each) and everything else, both sorted.
 pub fn held_out_split(labels: &[i64], held_out: f64) -> (Vec<usize>, Vec<usize>) {
@@ -196,6 +207,14 @@ mod tests {
         assert_eq!(parse_share(" 1 %").unwrap(), 0.01);
         assert_eq!(parse_share("0.5").unwrap(), 0.5);
         assert_eq!(parse_share("100%").unwrap(), 1.0);
+        assert_eq!(
+            (
+                default_epochs(0.01),
+                default_epochs(0.1),
+                default_epochs(1.0)
+            ),
+            (60, 30, 10)
+        );
         for bad in ["0%", "150%", "ten", "2"] {
             let error = parse_share(bad).unwrap_err().to_string();
             assert!(error.contains("--labels"), "{bad}: {error}");
