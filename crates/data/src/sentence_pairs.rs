@@ -4,9 +4,12 @@
 //! once into chunks of whole sentences of about the context's length (10 %
 //! of chunks aim shorter, so short inputs are seen too); a sample splits its
 //! chunk at a random sentence into A and B. For next-sentence prediction B
-//! is, half the time, replaced by sentences from another document (and
-//! always when the chunk is one sentence); for sentence order, A and B swap
-//! places half the time (a one-sentence chunk is split inside the sentence).
+//! is, half the time, replaced by whole sentences from another document of
+//! about the same length (BERT fills B up to the context instead, so that
+//! short documents make "next" pairs shorter than random ones: a length cue
+//! a random network already reads); for sentence order, A and B swap
+//! places half the time. A one-sentence chunk is split inside the sentence
+//! (BERT always gives it a random B: a sentence-count cue).
 //! The pair is trimmed to fit by dropping tokens from the longer side, at
 //! its front or back at random. The randomness of a sample comes from the
 //! RNG it is given, so batches are the same whichever thread builds them.
@@ -54,13 +57,12 @@ pub struct Pair {
     pub label: i64,
 }
 
-/// Where a chunk lies: document, sentence range, and the length it aimed at.
+/// Where a chunk lies: document and sentence range.
 #[derive(Debug, Clone, Copy)]
 struct Chunk {
     document: usize,
     first: usize,
     end: usize,
-    target: usize,
 }
 
 /// Sentence pairs over a set of documents.
@@ -141,37 +143,53 @@ impl SentencePairs {
             n => rng.gen_range(1..n),
         };
         let mut a: Vec<u32> = sentences[..split].concat();
+        let mut rest: Vec<u32> = sentences[split..].concat();
+        if rest.is_empty() && a.len() >= 2 {
+            // One sentence: split inside it, so that no label follows from
+            // the chunk's sentence count.
+            rest = a.split_off(rng.gen_range(1..a.len()));
+        }
         let (mut b, label) = match self.task {
-            PairTask::Nsp if sentences.len() == 1 || rng.gen_bool(0.5) => {
-                let wanted = chunk.target.saturating_sub(a.len()).max(1);
-                (self.random_segment(chunk.document, wanted, rng), 1)
+            PairTask::Nsp if rng.gen_bool(0.5) => {
+                // As long as the B it replaces, so that length tells nothing.
+                (
+                    self.random_segment(chunk.document, rest.len().max(1), rng),
+                    1,
+                )
             }
-            PairTask::Nsp => (sentences[split..].concat(), 0),
-            PairTask::Sop => {
-                let mut b = sentences[split..].concat();
-                if b.is_empty() && a.len() >= 2 {
-                    b = a.split_off(rng.gen_range(1..a.len()));
-                }
-                match rng.gen_bool(0.5) {
-                    true => (std::mem::replace(&mut a, b), 1),
-                    false => (b, 0),
-                }
-            }
+            PairTask::Nsp => (rest, 0),
+            PairTask::Sop if rng.gen_bool(0.5) => (std::mem::replace(&mut a, rest), 1),
+            PairTask::Sop => (rest, 0),
         };
         trim_pair(&mut a, &mut b, self.length - 3, rng);
         self.frame(&a, &b, label)
     }
 
-    /// Sentences from a random other document, from a random sentence on,
-    /// until `wanted` tokens are reached or the document ends.
+    /// Whole sentences from a random other document, from a random
+    /// sentence with at least `wanted` tokens after it (if any), as close to
+    /// `wanted` tokens as sentence ends allow (at least one sentence).
     fn random_segment(&self, not: usize, wanted: usize, rng: &mut impl Rng) -> Vec<u32> {
         let mut document = rng.gen_range(0..self.documents.len() - 1);
         if document >= not {
             document += 1;
         }
         let sentences = &self.documents.documents[document];
-        let mut segment = Vec::new();
-        for sentence in &sentences[rng.gen_range(0..sentences.len())..] {
+        // Start where enough text follows, when the document has such a place.
+        let mut left = sentences.iter().map(Vec::len).sum::<usize>();
+        let mut starts = 0;
+        for sentence in sentences {
+            if left < wanted {
+                break;
+            }
+            left -= sentence.len();
+            starts += 1;
+        }
+        let mut segment: Vec<u32> = Vec::new();
+        for sentence in &sentences[rng.gen_range(0..starts.max(1))..] {
+            let (short, long) = (segment.len(), segment.len() + sentence.len());
+            if !segment.is_empty() && long > wanted && long - wanted > wanted - short {
+                break;
+            }
             segment.extend_from_slice(sentence);
             if segment.len() >= wanted {
                 break;
@@ -219,7 +237,6 @@ fn chunk(documents: &Documents, max: usize, seed: u64) -> Vec<Chunk> {
                     document,
                     first,
                     end: index + 1,
-                    target,
                 });
                 (first, size, target) = (index + 1, 0, target_of(&mut rng));
             }
@@ -326,6 +343,33 @@ mod tests {
         }
         let share = random as f64 / total as f64;
         assert!((share - 0.5).abs() < 0.1, "{share}");
+    }
+
+    #[test]
+    fn next_and_random_pairs_are_equally_long() {
+        // Paragraph-sized documents of 2-5 sentences of 2-9 tokens: short
+        // chunks, where filling B to the context would give the label away.
+        let documents = Documents {
+            documents: (0..60u32)
+                .map(|d| {
+                    (0..2 + d % 4)
+                        .map(|s| vec![d * 1000 + s; (2 + (d + s) % 8) as usize])
+                        .collect()
+                })
+                .collect(),
+        };
+        let pairs = SentencePairs::new(documents, 64, PairTask::Nsp, TOKENS, 0).unwrap();
+        let (mut sums, mut counts) = ([0.0; 2], [0.0; 2]);
+        for index in 0..2000 {
+            let pair = pairs.pair(index, &mut sample_rng(4, 0, index as u64));
+            sums[pair.label as usize] += pair.real as f64;
+            counts[pair.label as usize] += 1.0;
+        }
+        let (next, random) = (sums[0] / counts[0], sums[1] / counts[1]);
+        assert!(
+            (next - random).abs() < 0.1 * next,
+            "mean lengths {next:.1} vs {random:.1}"
+        );
     }
 
     #[test]
