@@ -43,6 +43,24 @@ impl LmScore {
     }
 }
 
+/// Summed cross-entropy of `logits` `[batch, tokens, vocab]` against
+/// `target` `[batch, tokens]` (−100: not predicted), and the tokens predicted.
+fn summed_loss(logits: &Tensor, target: &Tensor) -> (f64, usize) {
+    let vocab = logits.size()[2];
+    let sum = logits
+        .view([-1, vocab])
+        .to_kind(Kind::Float)
+        .cross_entropy_loss::<Tensor>(
+            &target.view([-1]),
+            None,
+            tch::Reduction::Sum,
+            IGNORE_INDEX,
+            0.0,
+        );
+    let count = target.ne(IGNORE_INDEX).sum(Kind::Int64).int64_value(&[]) as usize;
+    (sum.double_value(&[]), count)
+}
+
 /// Scores a BERT model on up to `max_pairs` held-out pairs (drawn and masked
 /// with fixed seeds, so runs compare): MLM loss over the masked tokens and
 /// the sentence task's accuracy.
@@ -60,20 +78,8 @@ pub fn pair_score(
         for chunk in indices.chunks(batch.max(1)) {
             let batch = pair_batch(pairs, objective, chunk, |i| (0, u64::MAX, i as u64), device);
             let (mlm, sentence) = bert.pair_logits(&batch, false)?;
-            let target = batch.targets.get("tokens")?;
-            let vocab = mlm.size()[2];
-            let losses = mlm
-                .view([-1, vocab])
-                .to_kind(Kind::Float)
-                .cross_entropy_loss::<Tensor>(
-                    &target.view([-1]),
-                    None,
-                    tch::Reduction::Sum,
-                    IGNORE_INDEX,
-                    0.0,
-                );
-            sum += losses.double_value(&[]);
-            count += target.ne(IGNORE_INDEX).sum(Kind::Int64).int64_value(&[]) as usize;
+            let (loss, predicted) = summed_loss(&mlm, batch.targets.get("tokens")?);
+            (sum, count) = (sum + loss, count + predicted);
             let labels = batch.targets.get("sentence")?;
             right += sentence
                 .argmax(-1, false)
@@ -120,20 +126,8 @@ pub fn validation_score(
             };
             let input = stack(chunk.iter().map(|w| &w.0).collect());
             let target = stack(chunk.iter().map(|w| &w.1).collect());
-            let logits = method.logits(&input, false);
-            let vocab = logits.size()[2];
-            let losses = logits
-                .view([-1, vocab])
-                .to_kind(Kind::Float)
-                .cross_entropy_loss::<Tensor>(
-                    &target.view([-1]),
-                    None,
-                    tch::Reduction::Sum,
-                    IGNORE_INDEX,
-                    0.0,
-                );
-            sum += losses.double_value(&[]);
-            count += target.ne(IGNORE_INDEX).sum(Kind::Int64).int64_value(&[]) as usize;
+            let (loss, predicted) = summed_loss(&method.logits(&input, false), &target);
+            (sum, count) = (sum + loss, count + predicted);
         }
     });
     LmScore::from_sum(sum, count)

@@ -183,6 +183,12 @@ impl Transformer {
         self.hidden_masked(ids, None, train)
     }
 
+    /// Mean of the final hidden states over the tokens, `[batch, dim]`: the
+    /// features every text method gives the evaluation protocols.
+    pub fn mean_features(&self, ids: &Tensor, train: bool) -> Tensor {
+        self.hidden(ids, train).mean_dim(1, false, Kind::Float)
+    }
+
     /// Sum of the final hidden states over the kept tokens, `[batch, dim]`,
     /// and the number kept, `[batch]`: `keep` `[batch, tokens]` is false at
     /// (right) padding, which the tokens do not attend to either.

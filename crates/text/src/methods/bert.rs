@@ -209,9 +209,7 @@ impl Method for Bert {
 impl FeatureExtractor for Bert {
     /// Mean of the encoder's final hidden states over the tokens: `[batch, dim]`.
     fn features(&self, ids: &Tensor, train: bool) -> Tensor {
-        self.model
-            .hidden(ids, train)
-            .mean_dim(1, false, Kind::Float)
+        self.model.mean_features(ids, train)
     }
 }
 

@@ -14,7 +14,7 @@ use selfsup_data::token_batches::Masking;
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// Masked-LM settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -156,9 +156,7 @@ impl Method for MaskedLm {
 impl FeatureExtractor for MaskedLm {
     /// Mean of the encoder's final hidden states over the tokens: `[batch, dim]`.
     fn features(&self, ids: &Tensor, train: bool) -> Tensor {
-        self.model
-            .hidden(ids, train)
-            .mean_dim(1, false, Kind::Float)
+        self.model.mean_features(ids, train)
     }
 }
 

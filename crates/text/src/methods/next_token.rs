@@ -10,7 +10,7 @@ use selfsup_core::losses::next_token;
 use selfsup_train::{Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use tch::nn;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// Next-token settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -90,9 +90,7 @@ impl Method for NextToken {
 impl FeatureExtractor for NextToken {
     /// Mean of the final hidden states over the tokens: `[batch, dim]`.
     fn features(&self, ids: &Tensor, train: bool) -> Tensor {
-        self.model
-            .hidden(ids, train)
-            .mean_dim(1, false, Kind::Float)
+        self.model.mean_features(ids, train)
     }
 }
 
