@@ -93,22 +93,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             );
             Ok(())
         }
-        DataCommand::Mails { archive, out } => {
-            let corpus = selfsup_data::mail::prepare_mail_corpus(&archive, &out, 0.2)?;
-            for (class, train, test) in &corpus.classes {
-                println!("{class}: {train} train, {test} test");
-            }
-            println!(
-                "labelled:  {} and {}",
-                corpus.train.display(),
-                corpus.test.display()
-            );
-            println!(
-                "pretrain:  {} (training messages only, one document each)",
-                corpus.pretrain.display()
-            );
-            Ok(())
-        }
+        DataCommand::Mails { archive, out } => run_mails(&archive, &out),
         DataCommand::List => {
             let root = download::data_root();
             println!("cache: {}", root.display());
@@ -225,6 +210,24 @@ fn tokenize(corpus: &Path, out: &Path, bpe: Option<&Path>, json: Option<&Path>) 
         out.display(),
         tokenizer.vocab_size(),
         tokenizer_path(out).display()
+    );
+    Ok(())
+}
+
+/// Runs `selfsup data mails`.
+fn run_mails(archive: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let corpus = selfsup_data::mail::prepare_mail_corpus(archive, out, 0.2)?;
+    for (class, train, test) in &corpus.classes {
+        println!("{class}: {train} train, {test} test");
+    }
+    println!(
+        "labelled:  {} and {}",
+        corpus.train.display(),
+        corpus.test.display()
+    );
+    println!(
+        "pretrain:  {} (training messages only, one document each)",
+        corpus.pretrain.display()
     );
     Ok(())
 }
