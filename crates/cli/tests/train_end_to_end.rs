@@ -75,6 +75,18 @@ fn short_mae_run_leaves_a_complete_run_folder() {
     fine_tunes_on_an_image_folder(&run);
 }
 
+/// Runs `selfsup` with `args`, checks that it succeeded and returns its stdout.
+fn succeeds(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    stdout
+}
+
 /// `selfsup finetune` of a vision run on an ImageFolder of 20x20 colour
 /// PNGs (bright on the left or on the right), resized and made grey for
 /// the run's 28x28 one-channel encoder.
@@ -102,16 +114,12 @@ fn fine_tunes_on_an_image_folder(run: &Path) {
         "--data",
         dir.path().to_str().unwrap(),
     ];
-    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
-        .args(args)
-        .args(["--labels", "100%", "--epochs", "3", "--lr", "1e-3"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeds(
+        &[
+            &args[..],
+            &["--labels", "100%", "--epochs", "3", "--lr", "1e-3"],
+        ]
+        .concat(),
     );
     assert!(
         stdout.contains("16 labelled images")
@@ -419,16 +427,7 @@ fn text_bert_trains_on_paragraphs_then_fine_tunes_on_labelled_texts() {
         "--epochs",
         "2",
     ];
-    let out = Command::new(env!("CARGO_BIN_EXE_selfsup"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeds(&args);
     assert!(
         stdout.contains("pretrained, fine-tuned")
             && stdout.contains("bag-of-words")
