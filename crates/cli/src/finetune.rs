@@ -2,7 +2,7 @@
 //! folder and a labelled set, print.
 
 use anyhow::Result;
-use selfsup_train::eval::few_labels::{default_epochs, parse_share};
+use selfsup_train::eval::few_labels::{default_epochs, parse_share, FewLabelRequest};
 use selfsup_train::eval::FineTuneConfig;
 use std::path::PathBuf;
 
@@ -56,16 +56,19 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         seed: args.seed,
     };
     let epochs = config.epochs;
-    // A text run keeps its tokenizer next to its config.
-    if !args.run.join("tokenizer.toml").exists() {
-        return run_vision(&args, share, config);
-    }
-    let request = selfsup_text::finetune::FinetuneRequest {
+    let few = FewLabelRequest {
         run: &args.run,
         data: &args.data,
         test: args.test.as_deref(),
         share,
         config,
+    };
+    // A text run keeps its tokenizer next to its config.
+    if !args.run.join("tokenizer.toml").exists() {
+        return run_vision(&few);
+    }
+    let request = selfsup_text::finetune::FinetuneRequest {
+        few,
         pooling: args.pooling.parse()?,
     };
     let report = selfsup_text::finetune::finetune(&selfsup_text::registry(), &request)?;
@@ -90,17 +93,9 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_vision(args: &FinetuneArgs, share: f64, config: FineTuneConfig) -> Result<()> {
-    let epochs = config.epochs;
-    let request = selfsup_vision::experiment::ImageFinetuneRequest {
-        run: &args.run,
-        data: &args.data,
-        test: args.test.as_deref(),
-        share,
-        config,
-    };
-    let report =
-        selfsup_vision::experiment::finetune_images(&selfsup_vision::registry(), &request)?;
+fn run_vision(request: &FewLabelRequest<'_>) -> Result<()> {
+    let epochs = request.config.epochs;
+    let report = selfsup_vision::experiment::finetune_images(&selfsup_vision::registry(), request)?;
     let (scores, (h, w, c)) = (report.scores, report.image_shape);
     println!(
         "\n{}: fine-tuned {} epochs on {} labelled images ({:.0} % of the training labels, {} classes, {h}x{w}x{c}), top-1 on {} held-out",

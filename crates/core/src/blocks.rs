@@ -25,6 +25,20 @@ pub fn xavier_linear(path: nn::Path, input: i64, output: i64) -> nn::Linear {
     nn::linear(path, input, output, config)
 }
 
+/// A linear layer with weights from N(0, 0.02) and zero bias: the
+/// initialisation of BERT's and GPT-2's heads (and DINO's).
+pub fn normal_linear(path: nn::Path, input: i64, output: i64) -> nn::Linear {
+    let config = nn::LinearConfig {
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        },
+        bs_init: Some(nn::Init::Const(0.0)),
+        bias: true,
+    };
+    nn::linear(path, input, output, config)
+}
+
 /// Batch norm initialised as PyTorch's (weight 1, bias 0). tch's default
 /// draws the weight from U(0, 1), which changes what a network computes at
 /// initialisation and how it trains; every batch norm here uses this instead.

@@ -2,7 +2,7 @@
 //! projector, MoCo v3's 3-layer projector ending in an affine-free batch norm,
 //! the BYOL / MoCo v3 predictor) and DINO's head with a weight-normalised last layer.
 
-use crate::blocks::batch_norm_config;
+use crate::blocks::{batch_norm_config, normal_linear};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -130,19 +130,11 @@ impl DinoHead {
         out_dim: i64,
         norm_last_layer: bool,
     ) -> Self {
-        let config = nn::LinearConfig {
-            ws_init: nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
-        };
         let dims = [input, hidden, hidden, bottleneck];
         let layers = dims
             .windows(2)
             .enumerate()
-            .map(|(i, w)| nn::linear(&path / "mlp" / i, w[0], w[1], config))
+            .map(|(i, w)| normal_linear(&path / "mlp" / i, w[0], w[1]))
             .collect();
         let last_direction = path.var(
             "last_layer_v",

@@ -2,6 +2,7 @@
 //! document per file, classes in name order. Files are read as UTF-8 with
 //! invalid bytes replaced (real mail is not always UTF-8).
 
+use crate::image_folder::class_names;
 use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -17,15 +18,16 @@ pub struct ClassTexts {
     pub classes: Vec<String>,
 }
 
-fn sorted_entries(dir: &Path, want_dirs: bool) -> Result<Vec<PathBuf>> {
+/// The files of `dir` (hidden ones aside), sorted.
+fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let hidden = p
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            !hidden && if want_dirs { p.is_dir() } else { p.is_file() }
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .collect();
     paths.sort();
@@ -35,28 +37,31 @@ fn sorted_entries(dir: &Path, want_dirs: bool) -> Result<Vec<PathBuf>> {
 /// Reads every file of every class folder under `root`; at least two
 /// classes, none empty.
 pub fn read_class_folders(root: &Path) -> Result<ClassTexts> {
-    let folders = sorted_entries(root, true)?;
-    if folders.len() < 2 {
+    let classes = match class_names(root) {
+        Err(Error::Format { .. }) => Vec::new(), // no class folder at all
+        found => found?,
+    };
+    if classes.len() < 2 {
         let message = format!(
             "{} class folders; labelled texts are root/<class>/<file>, with two classes or more",
-            folders.len()
+            classes.len()
         );
         return Err(Error::format(root, message));
     }
     let mut out = ClassTexts::default();
-    for (label, folder) in folders.iter().enumerate() {
-        let files = sorted_entries(folder, false)?;
+    for (label, class) in classes.iter().enumerate() {
+        let folder = root.join(class);
+        let files = sorted_files(&folder)?;
         if files.is_empty() {
-            return Err(Error::format(folder, "the class folder holds no files"));
+            return Err(Error::format(&folder, "the class folder holds no files"));
         }
         for file in files {
             let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
             out.texts.push(String::from_utf8_lossy(&bytes).into_owned());
             out.labels.push(label as i64);
         }
-        let name = folder.file_name().map(|n| n.to_string_lossy().into_owned());
-        out.classes.push(name.unwrap_or_default());
     }
+    out.classes = classes;
     Ok(out)
 }
 

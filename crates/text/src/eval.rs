@@ -143,20 +143,7 @@ pub fn fill_mask(
     k: i64,
     device: Device,
 ) -> Vec<(usize, Vec<(u32, f64)>)> {
-    // BERT reads `[CLS] text [SEP]`, as in pretraining.
-    let (cls, sep) = match method.as_bert() {
-        Some(bert) => {
-            let tokens = bert.special_tokens().pair;
-            (vec![tokens.cls as i64], vec![tokens.sep as i64])
-        }
-        None => (Vec::new(), Vec::new()),
-    };
-    let shift = cls.len() as i64;
-    let input: Vec<i64> = cls
-        .into_iter()
-        .chain(ids.iter().map(|&t| t as i64))
-        .chain(sep)
-        .collect();
+    let (input, shift) = method.framed(ids);
     let input = Tensor::from_slice(&input).view([1, -1]).to_device(device);
     // The mask token and any special after it are never answers: candidates
     // come from the tokenizer's own tokens.
@@ -171,7 +158,7 @@ pub fn fill_mask(
         .filter(|(_, &t)| t == mask_id)
         .map(|(position, _)| {
             let (p, top) = probabilities
-                .get(position as i64 + shift)
+                .get((position + shift) as i64)
                 .topk(k, 0, true, true);
             let candidates = (0..k)
                 .map(|j| (top.int64_value(&[j]) as u32, p.double_value(&[j])))

@@ -48,6 +48,16 @@ pub trait TextMethod: Method + FeatureExtractor {
     fn context(&self) -> usize {
         self.transformer().config.context as usize
     }
+    /// Ids of one text as the model reads it, and where the text starts in
+    /// them: `[CLS] text [SEP]` for BERT (as pretrained), the text itself
+    /// otherwise.
+    fn framed(&self, text: &[u32]) -> (Vec<i64>, usize) {
+        (text.iter().map(|&t| i64::from(t)).collect(), 0)
+    }
+    /// Tokens of text one input holds: the context less the framing.
+    fn text_tokens(&self) -> usize {
+        self.context()
+    }
     /// The next-token model, when this is one (for generation).
     fn as_next_token(&self) -> Option<&NextToken> {
         None

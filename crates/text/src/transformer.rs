@@ -95,6 +95,17 @@ pub struct Transformer {
     attention: Attention,
 }
 
+/// Embeddings drawn from N(0, 0.02), as GPT-2 and BERT draw theirs.
+fn normal_embedding() -> nn::EmbeddingConfig {
+    nn::EmbeddingConfig {
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        },
+        ..Default::default()
+    }
+}
+
 /// `[positions, dim]` sinusoids: sin on even channels, cos on odd ones.
 pub fn sinusoids(positions: i64, dim: i64, device: tch::Device) -> Tensor {
     let position = Tensor::arange(positions, (Kind::Float, device)).unsqueeze(1);
@@ -116,13 +127,7 @@ impl Transformer {
     ) -> Result<Self> {
         config.validate("method.model")?;
         check::size("data (the tokenizer's vocabulary)", vocab_size)?;
-        let normal = nn::EmbeddingConfig {
-            ws_init: nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-            ..Default::default()
-        };
+        let normal = normal_embedding();
         let token_embed = nn::embedding(&path / "token_embed", vocab_size, config.dim, normal);
         let (learned_positions, fixed_positions) = match config.positions {
             Positions::Learned => (
@@ -167,14 +172,8 @@ impl Transformer {
     /// Adds a learned embedding per segment (BERT's token types: A and B
     /// of a sentence pair), under `path`, N(0, 0.02) as the others.
     pub fn with_segments(mut self, path: nn::Path, segments: i64) -> Self {
-        let normal = nn::EmbeddingConfig {
-            ws_init: nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-            ..Default::default()
-        };
-        self.segment_embed = Some(nn::embedding(path, segments, self.config.dim, normal));
+        let embed = nn::embedding(path, segments, self.config.dim, normal_embedding());
+        self.segment_embed = Some(embed);
         self
     }
 
@@ -218,18 +217,7 @@ impl Transformer {
         keep: Option<&Tensor>,
         train: bool,
     ) -> Tensor {
-        let tokens = ids.size()[1];
-        assert!(
-            tokens <= self.config.context,
-            "{tokens} tokens exceed the context of {}",
-            self.config.context
-        );
-        let positions = match (&self.learned_positions, &self.fixed_positions) {
-            (Some(embed), _) => embed.forward(&Tensor::arange(tokens, (Kind::Int64, ids.device()))),
-            (None, Some(fixed)) => fixed.narrow(0, 0, tokens),
-            (None, None) => unreachable!("one kind of positions"),
-        };
-        let mut x = self.token_embed.forward(ids) + positions;
+        let mut x = self.embed(ids, 0);
         if let Some(embed) = &self.segment_embed {
             x = match segments {
                 Some(segments) => x + embed.forward(segments),
@@ -243,32 +231,38 @@ impl Transformer {
         x.apply(&self.norm)
     }
 
-    /// Hidden states of `ids` `[batch, new]`, the tokens that follow the
-    /// `cache.len()` already decoded (causal models only): their keys and
-    /// values join the cache, the earlier ones are not recomputed. The cache
-    /// and the new tokens together must fit in the context.
-    pub fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
-        let (start, new) = (cache.length, ids.size()[1]);
+    /// Token plus position embeddings of `ids` `[batch, tokens]` sitting at
+    /// positions `start..`; they must end within the context.
+    fn embed(&self, ids: &Tensor, start: i64) -> Tensor {
+        let end = start + ids.size()[1];
         assert!(
-            start + new <= self.config.context,
-            "{start} cached and {new} new tokens exceed the context of {}",
+            end <= self.config.context,
+            "{end} tokens exceed the context of {}",
             self.config.context
         );
         let positions = match (&self.learned_positions, &self.fixed_positions) {
             (Some(embed), _) => embed.forward(&Tensor::arange_start(
                 start,
-                start + new,
+                end,
                 (Kind::Int64, ids.device()),
             )),
-            (None, Some(fixed)) => fixed.narrow(0, start, new),
+            (None, Some(fixed)) => fixed.narrow(0, start, end - start),
             (None, None) => unreachable!("one kind of positions"),
         };
-        let mut x = self.token_embed.forward(ids) + positions;
+        self.token_embed.forward(ids) + positions
+    }
+
+    /// Hidden states of `ids` `[batch, new]`, the tokens that follow the
+    /// `cache.len()` already decoded (causal models only): their keys and
+    /// values join the cache, the earlier ones are not recomputed. The cache
+    /// and the new tokens together must fit in the context.
+    pub fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
+        let mut x = self.embed(ids, cache.length);
         cache.blocks.resize_with(self.blocks.len(), || None);
         for (block, kv) in self.blocks.iter().zip(cache.blocks.iter_mut()) {
             x = block.forward_cached(&x, kv);
         }
-        cache.length += new;
+        cache.length += ids.size()[1];
         x.apply(&self.norm)
     }
 

@@ -65,7 +65,7 @@ pub fn demonstrate(
             text: String::new(),
         });
     };
-    let original = demo_text(corpus, method.context().saturating_sub(2).min(DEMO_TOKENS))?;
+    let original = demo_text(corpus, method.text_tokens().min(DEMO_TOKENS))?;
     let hidden = hidden_positions(&original, tokenizer)?;
     let mut ids = original.clone();
     for &i in &hidden {

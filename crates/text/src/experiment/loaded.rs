@@ -132,7 +132,7 @@ impl LoadedText {
                 format!("it has no `{mask}` to fill in"),
             ));
         }
-        let context = self.method.context();
+        let context = self.method.text_tokens();
         if ids.len() > context {
             return Err(check::invalid(
                 "--text",

@@ -13,28 +13,19 @@ pub use texts::{LabelledTexts, Pooled, Pooling};
 use crate::experiment::LoadedText;
 use crate::registry::TextRegistry;
 use selfsup_data::labelled_texts::{read_class_folders, ClassTexts};
-use selfsup_train::eval::few_labels::{fine_tune_both, FewLabelSplit, FewLabels, Tunable};
-use selfsup_train::eval::{FineTuneConfig, LabelledData};
+use selfsup_train::eval::few_labels::{
+    fine_tune_both, FewLabelRequest, FewLabelSplit, FewLabels, Tunable,
+};
+use selfsup_train::eval::LabelledData;
 use selfsup_train::{check, Result};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-
-/// Share of each class held out for scoring when no test set is given.
-pub const HELD_OUT: f64 = 0.2;
+use std::path::PathBuf;
 
 /// What `selfsup finetune` on a text run was asked to do.
 #[derive(Debug, Clone)]
 pub struct FinetuneRequest<'a> {
-    /// The run folder.
-    pub run: &'a Path,
-    /// `root/<class>/<file>` labelled texts.
-    pub data: &'a Path,
-    /// A separate labelled test set; without it a fifth of `data` is held out.
-    pub test: Option<&'a Path>,
-    /// Share of the training labels to use, in (0, 1].
-    pub share: f64,
-    /// Epochs, batch size, learning rate, weight decay, seed.
-    pub config: FineTuneConfig,
+    /// Run, labelled data, test set, label share and fine-tuning settings.
+    pub few: FewLabelRequest<'a>,
     /// How hidden states become features.
     pub pooling: Pooling,
 }
@@ -46,54 +37,22 @@ pub struct FinetuneReport {
     pub run: PathBuf,
     /// The class names.
     pub classes: Vec<String>,
-    /// Tokens of each text the model reads (its context).
+    /// Tokens of each text the model reads (its context less `[CLS]`/`[SEP]`).
     pub tokens: usize,
     /// Share, sample counts, pretrained and random-init top-1.
     #[serde(flatten)]
-    pub scores: Scores,
+    pub scores: FewLabels,
     /// Top-1 of bag-of-words logistic regression on the same labelled texts.
     pub bag_of_words: f64,
 }
 
-/// [`FewLabels`] in a form that serialises.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Scores {
-    /// Share of the training labels.
-    pub share: f64,
-    /// Labelled texts trained on.
-    pub labelled: usize,
-    /// Texts scored.
-    pub held_out: usize,
-    /// Top-1 of the pretrained model, fine-tuned.
-    pub pretrained: f64,
-    /// Top-1 of the same model from random init, fine-tuned.
-    pub random_init: f64,
-}
-
-impl From<FewLabels> for Scores {
-    fn from(f: FewLabels) -> Self {
-        Self {
-            share: f.share,
-            labelled: f.labelled,
-            held_out: f.held_out,
-            pretrained: f.pretrained,
-            random_init: f.random_init,
-        }
-    }
-}
-
 /// Fine-tunes the run at `request.run` on the labelled texts and reports.
 pub fn finetune(registry: &TextRegistry, request: &FinetuneRequest<'_>) -> Result<FinetuneReport> {
-    if !(request.share > 0.0 && request.share <= 1.0) {
-        return Err(check::invalid(
-            "--labels",
-            format!("{} must be in (0, 1]", request.share),
-        ));
-    }
-    request.config.validate("finetune")?;
-    let loaded = LoadedText::open(registry, request.run)?;
-    let texts = read_class_folders(request.data)?;
-    let test_texts = request.test.map(read_class_folders).transpose()?;
+    let few = &request.few;
+    few.validate()?;
+    let loaded = LoadedText::open(registry, few.run)?;
+    let texts = read_class_folders(few.data)?;
+    let test_texts = few.test.map(read_class_folders).transpose()?;
     if let Some(test) = &test_texts {
         if test.classes != texts.classes {
             let message = format!(
@@ -108,13 +67,7 @@ pub fn finetune(registry: &TextRegistry, request: &FinetuneRequest<'_>) -> Resul
     };
     let data = encode(&texts);
     let test = test_texts.as_ref().map(encode);
-    let split = FewLabelSplit::new(
-        &data,
-        test.as_ref().map(|t| t as &dyn LabelledData),
-        HELD_OUT,
-        request.share,
-        request.config.seed,
-    );
+    let split = FewLabelSplit::new(&data, test.as_ref().map(|t| t as &dyn LabelledData), few);
     let (random_vs, random) = loaded.random_init()?;
     let pooled = |method| Pooled {
         method,
@@ -132,8 +85,7 @@ pub fn finetune(registry: &TextRegistry, request: &FinetuneRequest<'_>) -> Resul
             vs: &random_vs,
         },
         &split,
-        request.share,
-        &request.config,
+        few,
     )?;
     let train_bow = pick(&texts, &split.labelled.indices);
     let test_bow = pick(
@@ -146,10 +98,10 @@ pub fn finetune(registry: &TextRegistry, request: &FinetuneRequest<'_>) -> Resul
         texts.classes.len(),
     );
     let report = FinetuneReport {
-        run: request.run.to_path_buf(),
+        run: few.run.to_path_buf(),
         classes: texts.classes.clone(),
-        tokens: loaded.method.context(),
-        scores: scores.into(),
+        tokens: loaded.method.text_tokens(),
+        scores,
         bag_of_words,
     };
     write_report(&report)?;

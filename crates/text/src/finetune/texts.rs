@@ -56,30 +56,20 @@ impl LabelledTexts {
         method: &dyn TextMethod,
         device: Device,
     ) -> Self {
-        let length = method.context();
-        let frame = method.as_bert().map(|bert| bert.special_tokens().pair);
-        let room = length - if frame.is_some() { 2 } else { 0 };
         let ids = texts
             .texts
             .iter()
             .map(|text| {
-                let body = encode_start(tokenizer, text, room)
-                    .into_iter()
-                    .map(i64::from);
-                match frame {
-                    Some(tokens) => std::iter::once(tokens.cls as i64)
-                        .chain(body)
-                        .chain(std::iter::once(tokens.sep as i64))
-                        .collect(),
-                    None => body.collect(),
-                }
+                method
+                    .framed(&encode_start(tokenizer, text, method.text_tokens()))
+                    .0
             })
             .collect();
         Self {
             ids,
             labels: texts.labels.clone(),
             classes: texts.classes.len(),
-            length,
+            length: method.context(),
             device,
         }
     }

@@ -9,7 +9,7 @@ use super::masked_lm::MlmHead;
 use crate::registry::{Text, TextContext, TextMethod};
 use crate::source::{Objective, PairObjective};
 use crate::transformer::{Transformer, TransformerConfig};
-use selfsup_core::blocks::Attention;
+use selfsup_core::blocks::{normal_linear, Attention};
 use selfsup_core::losses::masked_lm;
 use selfsup_data::sentence_pairs::{PairTask, PairTokens};
 use selfsup_data::token_batches::Masking;
@@ -98,14 +98,6 @@ impl Bert {
         }
         let vocab_size = tokenizer_vocab as i64 + 4;
         let dim = config.model.dim;
-        let normal = nn::LinearConfig {
-            ws_init: nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
-        };
         let encoder = Transformer::new(&path / "encoder", &config.model, vocab_size, Attention::Bidirectional)?
             .with_segments(&path / "encoder" / "segment_embed", 2);
         Ok(Self {
@@ -114,8 +106,8 @@ impl Bert {
             tokenizer_vocab: tokenizer_vocab as u32,
             model: encoder,
             mlm: MlmHead::new(&path, dim, vocab_size),
-            pooler: nn::linear(&path / "pooler", dim, dim, normal),
-            sentence_head: nn::linear(&path / "sentence_head", dim, 2, normal),
+            pooler: normal_linear(&path / "pooler", dim, dim),
+            sentence_head: normal_linear(&path / "sentence_head", dim, 2),
         })
     }
 
@@ -176,6 +168,18 @@ impl TextMethod for Bert {
     }
     fn as_bert(&self) -> Option<&Bert> {
         Some(self)
+    }
+    fn framed(&self, text: &[u32]) -> (Vec<i64>, usize) {
+        let PairTokens { cls, sep, .. } = self.tokens.pair;
+        let ids = std::iter::once(cls)
+            .chain(text.iter().copied())
+            .chain(std::iter::once(sep))
+            .map(i64::from)
+            .collect();
+        (ids, 1)
+    }
+    fn text_tokens(&self) -> usize {
+        self.context() - 2
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::registry::{Text, TextContext, TextMethod};
 use crate::source::Objective;
 use crate::transformer::{Transformer, TransformerConfig};
-use selfsup_core::blocks::Attention;
+use selfsup_core::blocks::{normal_linear, Attention};
 use selfsup_core::losses::masked_lm;
 use selfsup_data::token_batches::Masking;
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
@@ -62,16 +62,8 @@ impl MlmHead {
     /// Builds it under `path` (`mlm_head.*`, `mlm_head_bias`) for `dim`
     /// wide states and `vocab_size` tokens.
     pub fn new(path: &nn::Path, dim: i64, vocab_size: i64) -> Self {
-        let normal = nn::LinearConfig {
-            ws_init: nn::Init::Randn {
-                mean: 0.0,
-                stdev: 0.02,
-            },
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
-        };
         Self {
-            dense: nn::linear(path / "mlm_head" / "dense", dim, dim, normal),
+            dense: normal_linear(path / "mlm_head" / "dense", dim, dim),
             norm: nn::layer_norm(path / "mlm_head" / "norm", vec![dim], Default::default()),
             output_bias: path.zeros("mlm_head_bias", &[vocab_size]),
         }

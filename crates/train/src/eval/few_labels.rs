@@ -15,6 +15,37 @@ use tch::Tensor;
 /// Seed of the held-out split: fixed, so runs and label shares compare.
 pub const SPLIT_SEED: u64 = 0x5e1f;
 
+/// Share of each class held out for scoring when no test set is given.
+pub const HELD_OUT: f64 = 0.2;
+
+/// What `selfsup finetune` is asked, whatever the modality.
+#[derive(Debug, Clone)]
+pub struct FewLabelRequest<'a> {
+    /// The run folder.
+    pub run: &'a std::path::Path,
+    /// Labelled data, one folder per class.
+    pub data: &'a std::path::Path,
+    /// A separate labelled test set; without it [`HELD_OUT`] of `data` is held out.
+    pub test: Option<&'a std::path::Path>,
+    /// Share of the training labels to use, in (0, 1].
+    pub share: f64,
+    /// Epochs, batch size, learning rate, weight decay, seed.
+    pub config: FineTuneConfig,
+}
+
+impl FewLabelRequest<'_> {
+    /// Checks the share and the fine-tuning settings.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.share > 0.0 && self.share <= 1.0) {
+            return Err(check::invalid(
+                "--labels",
+                format!("{} must be in (0, 1]", self.share),
+            ));
+        }
+        self.config.validate("finetune")
+    }
+}
+
 /// `"10%"` → 0.1, `"0.1"` → 0.1: a share of the labels in (0, 1].
 pub fn parse_share(text: &str) -> Result<f64> {
     let trimmed = text.trim();
@@ -98,7 +129,7 @@ pub struct Tunable<'a> {
 }
 
 /// What fine-tuning on a share of the labels scored.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct FewLabels {
     /// The share of the training pool's labels used, 0–1.
     pub share: f64,
@@ -122,19 +153,19 @@ pub struct FewLabelSplit<'a> {
 }
 
 impl<'a> FewLabelSplit<'a> {
-    /// `data` split: held out `held_out` of each class (or all of `test`,
-    /// when given), trains on `share` of each class of the rest, drawn with `seed`.
+    /// `data` split: [`HELD_OUT`] of each class held out (or all of
+    /// `test`, when given); `request.share` of each class of the rest,
+    /// drawn with the fine-tuning seed, trains.
     pub fn new(
         data: &'a dyn LabelledData,
         test: Option<&'a dyn LabelledData>,
-        held_out: f64,
-        share: f64,
-        seed: u64,
+        request: &FewLabelRequest<'_>,
     ) -> Self {
+        let (share, seed) = (request.share, request.config.seed);
         let labels = data.all_labels();
         let (pool, held) = match test {
             Some(_) => ((0..labels.len()).collect::<Vec<_>>(), Vec::new()),
-            None => held_out_split(&labels, held_out),
+            None => held_out_split(&labels, HELD_OUT),
         };
         let pool_labels: Vec<i64> = pool.iter().map(|&i| labels[i]).collect();
         let labelled = balanced_subset(&pool_labels, share, seed)
@@ -166,9 +197,9 @@ pub fn fine_tune_both(
     trained: Tunable<'_>,
     random: Tunable<'_>,
     split: &FewLabelSplit<'_>,
-    share: f64,
-    config: &FineTuneConfig,
+    request: &FewLabelRequest<'_>,
 ) -> Result<FewLabels> {
+    let (share, config) = (request.share, &request.config);
     let all: Vec<usize> = (0..split.labelled.len()).collect();
     let score = |model: Tunable<'_>| {
         fine_tune(

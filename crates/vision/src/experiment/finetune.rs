@@ -12,27 +12,11 @@ use crate::Result;
 use ndarray::s;
 use selfsup_data::image_folder::{class_names, read_image_folder};
 use selfsup_data::ImageDataset;
-use selfsup_train::eval::few_labels::{fine_tune_both, FewLabelSplit, FewLabels, Tunable};
-use selfsup_train::eval::{FineTuneConfig, LabelledData};
+use selfsup_train::eval::few_labels::{
+    fine_tune_both, FewLabelRequest, FewLabelSplit, FewLabels, Tunable,
+};
+use selfsup_train::eval::LabelledData;
 use std::path::{Path, PathBuf};
-
-/// Share of each class held out when no test folder is given.
-pub const HELD_OUT: f64 = 0.2;
-
-/// What `selfsup finetune` on a vision run was asked to do.
-#[derive(Debug, Clone)]
-pub struct ImageFinetuneRequest<'a> {
-    /// The run folder.
-    pub run: &'a Path,
-    /// The labelled ImageFolder.
-    pub data: &'a Path,
-    /// A separate labelled ImageFolder to score on.
-    pub test: Option<&'a Path>,
-    /// Share of the training labels, in (0, 1].
-    pub share: f64,
-    /// Epochs, batch size, learning rate, weight decay, seed.
-    pub config: FineTuneConfig,
-}
 
 /// What it measured.
 #[derive(Debug, Clone)]
@@ -50,9 +34,9 @@ pub struct ImageFinetuneReport {
 /// Fine-tunes the vision run at `request.run` on the labelled images.
 pub fn finetune_images(
     registry: &VisionRegistry,
-    request: &ImageFinetuneRequest<'_>,
+    request: &FewLabelRequest<'_>,
 ) -> Result<ImageFinetuneReport> {
-    request.config.validate("finetune")?;
+    request.validate()?;
     let loaded = LoadedRun::open(registry, request.run, &[])?;
     let device = loaded.device()?;
     let data_config = &loaded.config.data;
@@ -95,13 +79,7 @@ pub fn finetune_images(
     let train = labelled(&train_images);
     let test = test_images.as_ref().map(labelled);
     let test_data = test.as_ref().map(|t| t as &dyn LabelledData);
-    let split = FewLabelSplit::new(
-        &train,
-        test_data,
-        HELD_OUT,
-        request.share,
-        request.config.seed,
-    );
+    let split = FewLabelSplit::new(&train, test_data, request);
     let channels = Some(mean.len() as i64);
     let (trained_vs, trained) = loaded.build(device, channels, false)?;
     let (random_vs, random) = loaded.build(device, channels, true)?;
@@ -115,8 +93,7 @@ pub fn finetune_images(
             vs: &random_vs,
         },
         &split,
-        request.share,
-        &request.config,
+        request,
     )?;
     Ok(ImageFinetuneReport {
         run: request.run.to_path_buf(),

@@ -12,7 +12,7 @@ mod loaded;
 
 pub use evaluate::{evaluate, EvalReport, EvalRequest};
 pub use export::export;
-pub use finetune::{finetune_images, ImageFinetuneReport, ImageFinetuneRequest};
+pub use finetune::{finetune_images, ImageFinetuneReport};
 
 use crate::data::{recipes, ImageSource, LabelledImages, Normalizer, Splits};
 use crate::registry::{VisionContext, VisionMethod, VisionRegistry, VisionRunConfig};
