@@ -1,5 +1,6 @@
 //! AdamW (Loshchilov & Hutter, 2019) with the exact update of `torch.optim.AdamW`.
 
+use super::multi_tensor::{fused_adamw, AdamWStep};
 use super::state::{find, Buffers};
 use super::{Optimizer, ParamGroup};
 use crate::error::Result;
@@ -60,37 +61,28 @@ impl Optimizer for AdamW {
         &mut self.groups
     }
 
+    /// One fused call per group (libtorch's `_fused_adamw_`, what
+    /// `torch.optim.AdamW(fused=True)` runs): the same update as the
+    /// textbook loop, p ← p·(1 − lr·wd) − lr·m̂ / (√v̂ + ε), in one kernel.
     fn step(&mut self, lr: f64) {
         let AdamWConfig { beta1, beta2, eps } = self.config;
         self.steps_taken += 1;
-        let bias_correction1 = 1.0 - beta1.powi(self.steps_taken as i32);
-        let bias_correction2_sqrt = (1.0 - beta2.powi(self.steps_taken as i32)).sqrt();
-        tch::no_grad(|| {
-            for (g, group) in self.groups.iter_mut().enumerate() {
-                let lr = lr * group.lr_scale;
-                for (i, param) in group.params.iter_mut().enumerate() {
-                    let grad = param.grad();
-                    if !grad.defined() {
-                        continue;
-                    }
-                    if group.weight_decay != 0.0 {
-                        let _ = param.g_mul_scalar_(1.0 - lr * group.weight_decay);
-                    }
-                    let m = &mut self.exp_avg.values[g][i];
-                    let _ = m.lerp_(&grad, 1.0 - beta1);
-                    let v = &mut self.exp_avg_sq.values[g][i];
-                    // v ← β2·v + (1 − β2)·g², as a lerp towards g².
-                    let _ = v.lerp_(&grad.square(), 1.0 - beta2);
-                    // p ← p − step · m / (√v / √bc2 + ε), with the step folded into the denominator.
-                    let mut denom = v.sqrt();
-                    let _ = denom
-                        .g_div_scalar_(bias_correction2_sqrt)
-                        .g_add_scalar_(eps)
-                        .g_div_scalar_(-lr / bias_correction1);
-                    let _ = param.addcdiv_(m, &denom);
-                }
-            }
-        });
+        for (g, group) in self.groups.iter().enumerate() {
+            let h = AdamWStep {
+                step: self.steps_taken,
+                lr: lr * group.lr_scale,
+                beta1,
+                beta2,
+                weight_decay: group.weight_decay,
+                eps,
+            };
+            fused_adamw(
+                &group.params,
+                &self.exp_avg.values[g],
+                &self.exp_avg_sq.values[g],
+                h,
+            );
+        }
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

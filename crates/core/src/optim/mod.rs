@@ -6,12 +6,14 @@
 mod adamw;
 mod groups;
 mod lars;
+mod multi_tensor;
 mod sgd;
 pub(crate) mod state;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use groups::{decay_groups, ParamGroup};
 pub use lars::{Lars, LarsConfig};
+pub use multi_tensor::clip_grad_norm;
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::error::Result;

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 use tch::nn::VarStore;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// What a run is made of.
 pub(super) struct Parts<'a> {
@@ -347,29 +347,13 @@ fn guarded<T>(step: usize, batch_size: usize, f: impl FnOnce() -> T) -> Result<T
 }
 
 /// Scales all gradients so their global L2 norm is at most `max_norm`
-/// (`torch.nn.utils.clip_grad_norm_`). The scale stays a device tensor
-/// (`min(1, max_norm / norm)`, in double precision), so clipping costs no
-/// host sync.
+/// (`torch.nn.utils.clip_grad_norm_`, libtorch's multi-tensor kernels); the
+/// scale stays on the device, so clipping costs no host sync.
 fn clip_grad_norm(optimizer: &dyn Optimizer, max_norm: f64) {
-    let grads: Vec<Tensor> = optimizer
+    let params: Vec<Tensor> = optimizer
         .groups()
         .iter()
-        .flat_map(|g| g.params.iter())
-        .map(|p| p.grad())
-        .filter(|g| g.defined())
+        .flat_map(|g| g.params.iter().map(Tensor::shallow_clone))
         .collect();
-    if grads.is_empty() {
-        return;
-    }
-    let norms: Vec<Tensor> = grads
-        .iter()
-        .map(|g| g.norm().to_kind(Kind::Float))
-        .collect();
-    let total = Tensor::stack(&norms, 0).norm().to_kind(Kind::Double);
-    let scale = (max_norm / (total + 1e-6)).clamp_max(1.0);
-    tch::no_grad(|| {
-        for mut g in grads {
-            let _ = g.g_mul_(&scale);
-        }
-    });
+    selfsup_core::optim::clip_grad_norm(&params, max_norm);
 }
