@@ -7,16 +7,25 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Pinned packages of the PyTorch reference environment.
-const REFERENCE_PACKAGES: [&str; 5] = [
-    "torch==2.11.0",
-    "torchvision==0.26.0",
-    "numpy",
-    "pillow",
-    "safetensors",
+/// Pinned packages of the PyTorch reference environment: every ratio moves
+/// when the peer moves (the data bench fell from 8.8x to 5.2-6.4x with Pillow
+/// 13), so all of them are pinned and printed next to each ratio.
+const REFERENCE_PACKAGES: [(&str, &str); 5] = [
+    ("torch", "2.11.0"),
+    ("torchvision", "0.26.0"),
+    ("numpy", "2.4.6"),
+    ("pillow", "13.0.0"),
+    ("safetensors", "0.8.0"),
 ];
 
-/// Creates `.venv-reference` with the pinned PyTorch when missing; returns its python.
+/// Prints `name version` per reference package, as Python sees them.
+const VERSIONS_SCRIPT: &str = "import importlib.metadata as m\n\
+for name in ['torch', 'torchvision', 'numpy', 'pillow', 'safetensors']:\n\
+    try: print(name, m.version(name))\n\
+    except m.PackageNotFoundError: print(name, 'missing')";
+
+/// Creates `.venv-reference` with the pinned packages when missing or
+/// different; returns its python.
 pub fn reference_python(root: &Path) -> Result<PathBuf> {
     let venv = root.join(".venv-reference");
     let python = venv.join("bin/python");
@@ -28,19 +37,36 @@ pub fn reference_python(root: &Path) -> Result<PathBuf> {
         crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
             .context("python3 -m venv (apt-get install -y python3-venv)")?;
     }
-    let ready = Command::new(&python)
-        .args(["-c", "import torch, torchvision, safetensors"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ready {
+    if !pins_hold(&reference_versions(&python).unwrap_or_default()) {
+        let specs: Vec<String> = REFERENCE_PACKAGES
+            .iter()
+            .map(|(name, version)| format!("{name}=={version}"))
+            .collect();
         crate::run(
             Command::new(&python)
                 .args(["-m", "pip", "install", "--quiet"])
-                .args(REFERENCE_PACKAGES),
+                .args(&specs),
         )
         .context("installing the PyTorch reference packages with pip")?;
     }
     Ok(python)
+}
+
+/// The reference packages' versions, one line (`torch 2.11.0+cu130, ...`),
+/// to print next to every ratio.
+pub fn reference_versions(python: &Path) -> Result<String> {
+    let text = capture(Command::new(python).args(["-c", VERSIONS_SCRIPT]))?;
+    Ok(text.lines().collect::<Vec<_>>().join(", "))
+}
+
+/// Whether every pinned package is installed at its version (a local
+/// suffix such as `+cu130` allowed).
+fn pins_hold(versions: &str) -> bool {
+    REFERENCE_PACKAGES.iter().all(|(name, version)| {
+        versions.split(", ").any(|entry| {
+            entry == format!("{name} {version}") || entry.starts_with(&format!("{name} {version}+"))
+        })
+    })
 }
 
 /// Parses `name<TAB>milliseconds` lines.
@@ -141,6 +167,7 @@ pub fn run(root: &Path, suite: &str, threads: usize, rounds: usize) -> Result<()
             None => println!("{name:<34} {ms:>10.3} {:>10} {:>7}", "-", "-"),
         }
     }
+    println!("reference: {}", reference_versions(&python)?);
     Ok(())
 }
 
@@ -212,11 +239,28 @@ pub fn run_data(root: &Path, archive: &Path, threads: usize, rounds: usize) -> R
             rate / theirs
         );
     }
+    println!("reference: {}", reference_versions(&python)?);
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pins_hold_only_at_the_pinned_versions() {
+        let exact = "torch 2.11.0+cu130, torchvision 0.26.0+cu130, numpy 2.4.6, pillow 13.0.0, safetensors 0.8.0";
+        assert!(super::pins_hold(exact));
+        assert!(!super::pins_hold(
+            &exact.replace("pillow 13.0.0", "pillow 12.1.0")
+        ));
+        assert!(!super::pins_hold(
+            &exact.replace("numpy 2.4.6", "numpy 2.4.60")
+        ));
+        assert!(!super::pins_hold(
+            &exact.replace("safetensors 0.8.0", "safetensors missing")
+        ));
+        assert!(!super::pins_hold(""));
+    }
+
     use super::*;
 
     #[test]

@@ -42,6 +42,8 @@ struct Outcome {
     reference: toml::Table,
     ours_wall: f64,
     reference_wall: f64,
+    /// The reference packages' versions, printed next to the ratio.
+    versions: String,
 }
 
 fn number(table: &toml::Table, key: &str) -> Result<f64> {
@@ -150,6 +152,7 @@ fn print(quality: &Quality<'_>, plan: &Plan, outcome: &Outcome) -> Result<()> {
         reference,
         ours_wall,
         reference_wall,
+        versions,
     } = outcome;
     let overrides = match quality.overrides {
         [] => String::new(),
@@ -187,6 +190,7 @@ fn print(quality: &Quality<'_>, plan: &Plan, outcome: &Outcome) -> Result<()> {
             ratio("train_seconds")?
         );
     }
+    println!("reference: {versions}");
     Ok(())
 }
 
@@ -243,6 +247,7 @@ fn run_sides(root: &Path, quality: &Quality<'_>, plan: &Plan, runs: &Path) -> Re
         reference: json_to_toml(stdout.lines().last().unwrap_or_default())?,
         ours_wall,
         reference_wall,
+        versions: crate::bench::reference_versions(&python)?,
     })
 }
 

@@ -47,14 +47,18 @@ bool guarded(F body, char* error, size_t error_len) {
 
 extern "C" {
 
+// The hyper-parameters of one fused AdamW call; `step` is the step count
+// after this update (1 for the first). Mirrors the Rust `AdamWStep`.
+struct AdamWStep {
+  double step, lr, beta1, beta2, weight_decay, eps;
+};
+
 // One AdamW step (torch.optim.AdamW with fused=True) over `count`
-// parameters sharing a learning rate and weight decay; `step` is the step
-// count after this update (1 for the first). Parameters without a gradient
+// parameters sharing a learning rate and weight decay. Parameters without a gradient
 // are skipped, as torch.optim does.
 bool selfsup_fused_adamw(const at::Tensor* const* params, const at::Tensor* const* exp_avgs,
-                         const at::Tensor* const* exp_avg_sqs, int64_t count, double step,
-                         double lr, double beta1, double beta2, double weight_decay,
-                         double eps, char* error, size_t error_len) {
+                         const at::Tensor* const* exp_avg_sqs, int64_t count,
+                         const AdamWStep* h, char* error, size_t error_len) {
   return guarded(
       [&] {
         at::NoGradGuard no_grad;
@@ -70,9 +74,9 @@ bool selfsup_fused_adamw(const at::Tensor* const* params, const at::Tensor* cons
         if (p.empty()) return;
         // The kernel reads one step count per parameter; they all share it.
         at::Tensor shared_step =
-            at::scalar_tensor(step, p[0].options().dtype(at::kFloat));
+            at::scalar_tensor(h->step, p[0].options().dtype(at::kFloat));
         steps.assign(p.size(), shared_step);
-        at::_fused_adamw_(p, g, m, v, {}, steps, lr, beta1, beta2, weight_decay, eps,
+        at::_fused_adamw_(p, g, m, v, {}, steps, h->lr, h->beta1, h->beta2, h->weight_decay, h->eps,
                           /*amsgrad=*/false, /*maximize=*/false);
       },
       error, error_len);

@@ -69,7 +69,7 @@ impl Optimizer for AdamW {
         self.steps_taken += 1;
         for (g, group) in self.groups.iter().enumerate() {
             let h = AdamWStep {
-                step: self.steps_taken,
+                step: self.steps_taken as f64,
                 lr: lr * group.lr_scale,
                 beta1,
                 beta2,

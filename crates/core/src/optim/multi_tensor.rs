@@ -15,18 +15,12 @@ mod ffi {
 
     #[allow(unsafe_code)]
     extern "C" {
-        #[allow(clippy::too_many_arguments)]
         pub fn selfsup_fused_adamw(
             params: *const *const C_tensor,
             exp_avgs: *const *const C_tensor,
             exp_avg_sqs: *const *const C_tensor,
             count: i64,
-            step: f64,
-            lr: f64,
-            beta1: f64,
-            beta2: f64,
-            weight_decay: f64,
-            eps: f64,
+            hyper: *const super::AdamWStep,
             error: *mut c_char,
             error_len: usize,
         ) -> bool;
@@ -41,11 +35,13 @@ mod ffi {
     }
 }
 
-/// Hyper-parameters of one fused AdamW call (one parameter group).
+/// Hyper-parameters of one fused AdamW call (one parameter group), laid
+/// out as the shim's `AdamWStep`.
+#[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct AdamWStep {
     /// Steps taken including this one (1 for the first update).
-    pub step: i64,
+    pub step: f64,
     /// This group's learning rate.
     pub lr: f64,
     /// First-moment decay.
@@ -94,12 +90,7 @@ pub fn fused_adamw(params: &[Tensor], exp_avgs: &[Tensor], exp_avg_sqs: &[Tensor
             m.as_ptr(),
             v.as_ptr(),
             p.len() as i64,
-            h.step as f64,
-            h.lr,
-            h.beta1,
-            h.beta2,
-            h.weight_decay,
-            h.eps,
+            &h,
             error.as_mut_ptr(),
             error.len(),
         )
@@ -169,7 +160,7 @@ mod tests {
         let zeros = || [x.zeros_like(), idle.zeros_like()];
         let (m, v) = (zeros(), zeros());
         let h = AdamWStep {
-            step: 1,
+            step: 1.0,
             lr: 0.1,
             beta1: 0.9,
             beta2: 0.999,
