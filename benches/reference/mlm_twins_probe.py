@@ -8,7 +8,12 @@ same file:
 
     .venv-reference/bin/python benches/reference/mlm_twins_probe.py /tmp/twins.txt [steps]
     target/release/selfsup train text-mlm --data /tmp/twins.txt --set trainer.max_steps=400
+
+With ALIBI=1 in the environment the learned positions stay but attention
+also gets ALiBi's distance biases (−m_h·|i − j|, slopes 1/4 … 1/256 for 4
+heads), as `positions = "alibi"` does in selfsup (without the learned table).
 """
+import os
 import random
 import sys
 
@@ -23,12 +28,15 @@ text = ''.join(c + c + ' ' for c in (random.choice(LETTERS) for _ in range(20000
 open(sys.argv[1], 'w').write(text)
 chars=sorted(set(text)); V=len(chars); ids=torch.tensor([chars.index(c) for c in text])
 MASK=V; D=128; T=128; B=16
+ALIBI=os.environ.get('ALIBI')=='1'
+slopes=torch.tensor([2.0**(-8*(h+1)/4) for h in range(4)])
+pos=torch.arange(T); BIAS=-slopes[:,None,None]*(pos[None,:]-pos[:,None]).abs()[None].float()
 class Block(nn.Module):
     def __init__(s):
         super().__init__(); s.n1=nn.LayerNorm(D); s.qkv=nn.Linear(D,3*D); s.proj=nn.Linear(D,D); s.n2=nn.LayerNorm(D); s.f1=nn.Linear(D,4*D); s.f2=nn.Linear(4*D,D)
     def forward(s,x):
         b,t,d=x.shape; q,k,v=s.qkv(s.n1(x)).view(b,t,3,4,d//4).permute(2,0,3,1,4)
-        a=F.scaled_dot_product_attention(q,k,v).transpose(1,2).reshape(b,t,d)
+        a=F.scaled_dot_product_attention(q,k,v,attn_mask=BIAS[:, :t, :t] if ALIBI else None).transpose(1,2).reshape(b,t,d)
         x=x+s.proj(a); return x+s.f2(F.gelu(s.f1(s.n2(x))))
 class M(nn.Module):
     def __init__(s):

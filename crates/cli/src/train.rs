@@ -155,19 +155,23 @@ fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
         report.trained.tokens
     );
     println!(
-        "    {:<28} {:>8} {:>11} {:>8}",
+        "    {:<28} {:>8} {:>11} {:>9} {:>6}",
         "",
         "loss",
         "perplexity",
-        format!("bits/{unit}")
+        format!("bits/{unit}"),
+        "top-1"
     );
     for (label, s) in [
         ("trained", report.trained),
         ("same model, random init", report.random_init),
     ] {
         println!(
-            "    {label:<28} {:>8.4} {:>11.2} {:>8.3}",
-            s.loss, s.perplexity, s.bits_per_token
+            "    {label:<28} {:>8.4} {:>11.2} {:>9.3} {:>5.1}%",
+            s.loss,
+            s.perplexity,
+            s.bits_per_token,
+            s.top1 * 100.0
         );
     }
     if let (Some(trained), Some(random)) = (
@@ -189,8 +193,12 @@ fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
         }
         Demo::FillMask(choice) => {
             println!(
-                "  fill-mask on validation text ({} of {} masked {unit}s right):",
-                choice.right, choice.hidden
+                "  fill-mask on validation text ({} of {} right here; of all {} masked validation {unit}s {:.1} %, random init {:.1} %):",
+                choice.right,
+                choice.hidden,
+                report.trained.tokens,
+                report.trained.top1 * 100.0,
+                report.random_init.top1 * 100.0
             );
             println!("    masked:  {}", choice.masked.replace('\n', " "));
             println!("    filled:  {}", choice.filled.replace('\n', " "));

@@ -97,9 +97,11 @@ bool selfsup_clip_grad_norm(const at::Tensor* const* params, int64_t count, doub
         }
         if (grads.empty()) return;
         std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
-        at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2);
-        at::Tensor scale =
-            at::scalar_tensor(max_norm, total.options()).div(total.add(1e-6)).clamp_max(1.0);
+        // In double precision, as any finite `max_norm` fits there.
+        at::Tensor total = at::linalg_vector_norm(at::stack(norms), 2).to(at::kDouble);
+        at::Tensor scale = at::scalar_tensor(max_norm, total.options())
+                               .div(total.add(1e-6))
+                               .clamp_max(1.0);
         at::_foreach_mul_(grads, scale);
       },
       error, error_len);

@@ -2,6 +2,7 @@
 //! depend on each other): the pre-LayerNorm transformer block, Xavier
 //! linears and PyTorch-initialised batch norm.
 
+pub use crate::attention_mask::AttentionMask;
 use tch::nn::{self, Module};
 use tch::Tensor;
 
@@ -56,12 +57,6 @@ pub enum Attention {
     Bidirectional,
     /// A token sees itself and earlier tokens only (GPT).
     Causal,
-}
-
-impl Attention {
-    fn is_causal(self) -> bool {
-        self == Attention::Causal
-    }
 }
 
 /// Pre-LN transformer block: `x + attn(ln(x))`, then `x + mlp(ln(x))`, with a
@@ -160,73 +155,41 @@ impl TransformerBlock {
 
     /// As [`TransformerBlock::forward`], with dropout when `train`.
     pub fn forward_t(&self, x: &Tensor, attention: Attention, train: bool) -> Tensor {
-        self.forward_masked(x, attention, None, train)
+        let mask = AttentionMask::new(attention, None, None, x.size()[1], x.device());
+        self.forward_masked(x, &mask, train)
     }
 
-    /// As [`TransformerBlock::forward_t`], with padding: `keep` `[batch,
-    /// tokens]` (bool) is false at padding positions, which no token attends
-    /// to. Pad on the right, so that every token sees at least the first.
-    pub fn forward_masked(
-        &self,
-        x: &Tensor,
-        attention: Attention,
-        keep: Option<&Tensor>,
-        train: bool,
-    ) -> Tensor {
-        let causal = attention.is_causal();
+    /// As [`TransformerBlock::forward_t`], with an attention pattern built
+    /// once for all blocks ([`AttentionMask`]: padding, ALiBi biases).
+    pub fn forward_masked(&self, x: &Tensor, mask: &AttentionMask, train: bool) -> Tensor {
         let p = if train { self.dropout } else { 0.0 };
-        let (b, t, _) = x.size3().expect("[batch, tokens, dim]");
         let (q, k, v) = self.project(x);
-        // SDPA takes either its causal flag or a mask: with padding, the
-        // causal triangle joins the mask. [batch, 1, queries, keys], true = attend.
-        let mask = keep.map(|keep| {
-            let keys = keep.to_kind(tch::Kind::Bool).view([b, 1, 1, t]);
-            match causal {
-                true => {
-                    keys.logical_and(&Tensor::ones([t, t], (tch::Kind::Bool, x.device())).tril(0))
-                }
-                false => keys,
-            }
-        });
-        let attended = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            mask.as_ref(),
-            p,
-            causal && mask.is_none(),
-            None,
-            false,
-        );
+        let (mask, causal) = mask.sdpa();
+        let attended =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, mask, p, causal, None, false);
         self.finish(x, &attended, p, train)
     }
 
     /// Causal decoding with a key/value cache: `x` `[batch, new, dim]` are
     /// the newest tokens, `cache` the keys and values of every earlier one
-    /// (`None` before the first call), which this appends to. The output
-    /// equals [`TransformerBlock::forward`]'s on the whole sequence, at the
-    /// new positions, without recomputing the earlier ones.
-    pub fn forward_cached(&self, x: &Tensor, cache: &mut Option<(Tensor, Tensor)>) -> Tensor {
+    /// (`None` before the first call), which this appends to; `mask` is
+    /// [`AttentionMask::cached`] for them. The output equals
+    /// [`TransformerBlock::forward`]'s on the whole sequence, at the new
+    /// positions, without recomputing the earlier ones.
+    pub fn forward_cached(
+        &self,
+        x: &Tensor,
+        cache: &mut Option<(Tensor, Tensor)>,
+        mask: &AttentionMask,
+    ) -> Tensor {
         let (q, k, v) = self.project(x);
         let (k, v) = match cache.take() {
             Some((past_k, past_v)) => (Tensor::cat(&[past_k, k], 2), Tensor::cat(&[past_v, v], 2)),
             None => (k, v),
         };
-        let (new, all) = (q.size()[2], k.size()[2]);
-        // New token i sits at position all - new + i and sees keys up to it.
-        let mask = (new > 1 && all > new)
-            .then(|| Tensor::ones([new, all], (tch::Kind::Bool, x.device())).tril(all - new));
-        let causal = new > 1 && mask.is_none();
-        let attended = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            mask.as_ref(),
-            0.0,
-            causal,
-            None,
-            false,
-        );
+        let (mask, causal) = mask.sdpa();
+        let attended =
+            Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, causal, None, false);
         *cache = Some((k, v));
         self.finish(x, &attended, 0.0, false)
     }
@@ -290,15 +253,56 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let block = TransformerBlock::new(vs.root(), 8, 2, 2.0);
         let x = Tensor::randn([2, 7, 8], (Kind::Float, Device::Cpu));
-        let whole = block.forward(&x, Attention::Causal);
-        let mut cache = None;
-        // A prompt of 3, one token, then 3 at once after a cache.
-        let parts: Vec<Tensor> = [(0, 3), (3, 1), (4, 3)]
-            .iter()
-            .map(|&(start, len)| block.forward_cached(&x.narrow(1, start, len), &mut cache))
-            .collect();
-        assert!(Tensor::cat(&parts, 1).allclose(&whole, 1e-5, 1e-5, false));
-        assert_eq!(cache.unwrap().0.size(), vec![2, 2, 7, 4]);
+        let slopes = Tensor::from_slice(&[0.5f32, 0.25]);
+        for alibi in [None, Some(&slopes)] {
+            let whole_mask = AttentionMask::new(Attention::Causal, None, alibi, 7, Device::Cpu);
+            let whole = block.forward_masked(&x, &whole_mask, false);
+            let mut cache = None;
+            // A prompt of 3, one token, then 3 at once after a cache.
+            let parts: Vec<Tensor> = [(0, 3), (3, 1), (4, 3)]
+                .iter()
+                .map(|&(start, len)| {
+                    let mask = AttentionMask::cached(len, start + len, alibi, Device::Cpu);
+                    block.forward_cached(&x.narrow(1, start, len), &mut cache, &mask)
+                })
+                .collect();
+            assert!(
+                Tensor::cat(&parts, 1).allclose(&whole, 1e-5, 1e-5, false),
+                "alibi {}",
+                alibi.is_some()
+            );
+            assert_eq!(cache.unwrap().0.size(), vec![2, 2, 7, 4]);
+        }
+    }
+
+    #[test]
+    fn alibi_biases_attention_towards_near_tokens() {
+        // With zero queries and keys every score is equal, so the attention
+        // weights are the softmax of the bias alone: −|i − j|/2 for one head.
+        let vs = nn::VarStore::new(Device::Cpu);
+        let block = TransformerBlock::new(vs.root(), 4, 1, 2.0);
+        tch::no_grad(|| {
+            let _ = block.qkv.ws.narrow(0, 0, 8).zero_();
+        });
+        let x = Tensor::randn([1, 5, 4], (Kind::Float, Device::Cpu));
+        let slopes = Tensor::from_slice(&[0.5f32]);
+        let mask = AttentionMask::new(
+            Attention::Bidirectional,
+            None,
+            Some(&slopes),
+            5,
+            Device::Cpu,
+        );
+        let got = block.forward_masked(&x, &mask, false);
+        let h = x.apply(&block.norm1);
+        let v = block.qkv.forward(&h).narrow(2, 8, 4);
+        let weights = crate::attention_mask::alibi_bias(&slopes, 0, 5, 5).softmax(-1, Kind::Float);
+        let y = &x + block.proj.forward(&weights.matmul(&v));
+        let expected = &y
+            + block
+                .fc2
+                .forward(&block.fc1.forward(&y.apply(&block.norm2)).gelu("none"));
+        assert!(got.allclose(&expected, 1e-5, 1e-5, false));
     }
 
     #[test]
@@ -318,7 +322,8 @@ mod tests {
         for attention in [Attention::Bidirectional, Attention::Causal] {
             let causal = attention == Attention::Causal;
             let alone = block.forward(&short, attention);
-            let masked = block.forward_masked(&padded, attention, Some(&keep), false);
+            let mask = AttentionMask::new(attention, Some(&keep), None, 5, Device::Cpu);
+            let masked = block.forward_masked(&padded, &mask, false);
             assert!(
                 masked.narrow(1, 0, 3).allclose(&alone, 1e-5, 1e-5, false),
                 "causal {causal}"

@@ -25,40 +25,64 @@ pub struct LmScore {
     pub bits_per_token: f64,
     /// Tokens predicted.
     pub tokens: usize,
+    /// Share of the predicted tokens whose most likely token is the right
+    /// one (masked-token accuracy for masked-LM, next-token for GPT).
+    pub top1: f64,
     /// Sentence-pair models: the share of held-out pairs whose
     /// next-sentence (or sentence-order) label is right; chance is 0.5.
     pub sentence_accuracy: Option<f64>,
 }
 
 impl LmScore {
-    fn from_sum(sum: f64, tokens: usize) -> Self {
-        let loss = sum / tokens.max(1) as f64;
+    fn from_sums(sums: Sums) -> Self {
+        let tokens = sums.predicted.max(1) as f64;
+        let loss = sums.loss / tokens;
         Self {
             loss,
             perplexity: loss.exp(),
             bits_per_token: loss / std::f64::consts::LN_2,
-            tokens,
+            tokens: sums.predicted,
+            top1: sums.right as f64 / tokens,
             sentence_accuracy: None,
         }
     }
 }
 
+/// Running totals over the predicted tokens of a validation pass.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sums {
+    loss: f64,
+    predicted: usize,
+    right: usize,
+}
+
+impl std::ops::AddAssign for Sums {
+    fn add_assign(&mut self, other: Self) {
+        self.loss += other.loss;
+        self.predicted += other.predicted;
+        self.right += other.right;
+    }
+}
+
 /// Summed cross-entropy of `logits` `[batch, tokens, vocab]` against
-/// `target` `[batch, tokens]` (−100: not predicted), and the tokens predicted.
-fn summed_loss(logits: &Tensor, target: &Tensor) -> (f64, usize) {
+/// `target` `[batch, tokens]` (−100: not predicted), the tokens predicted
+/// and how many of them the most likely token gets right.
+fn summed_loss(logits: &Tensor, target: &Tensor) -> Sums {
     let vocab = logits.size()[2];
-    let sum = logits
-        .view([-1, vocab])
-        .to_kind(Kind::Float)
-        .cross_entropy_loss::<Tensor>(
-            &target.view([-1]),
-            None,
-            tch::Reduction::Sum,
-            IGNORE_INDEX,
-            0.0,
-        );
-    let count = target.ne(IGNORE_INDEX).sum(Kind::Int64).int64_value(&[]) as usize;
-    (sum.double_value(&[]), count)
+    let logits = logits.view([-1, vocab]).to_kind(Kind::Float);
+    let target = target.view([-1]);
+    let sum =
+        logits.cross_entropy_loss::<Tensor>(&target, None, tch::Reduction::Sum, IGNORE_INDEX, 0.0);
+    let predicted = target.ne(IGNORE_INDEX);
+    let right = logits
+        .argmax(-1, false)
+        .eq_tensor(&target)
+        .logical_and(&predicted);
+    Sums {
+        loss: sum.double_value(&[]),
+        predicted: predicted.sum(Kind::Int64).int64_value(&[]) as usize,
+        right: right.sum(Kind::Int64).int64_value(&[]) as usize,
+    }
 }
 
 /// Scores a BERT model on up to `max_pairs` held-out pairs (drawn and masked
@@ -73,13 +97,12 @@ pub fn pair_score(
     device: Device,
 ) -> selfsup_train::Result<LmScore> {
     let indices: Vec<usize> = (0..pairs.len().min(max_pairs)).collect();
-    let (mut sum, mut count, mut right) = (0.0, 0usize, 0i64);
+    let (mut sums, mut right) = (Sums::default(), 0i64);
     tch::no_grad(|| -> selfsup_train::Result<()> {
         for chunk in indices.chunks(batch.max(1)) {
             let batch = pair_batch(pairs, objective, chunk, |i| (0, u64::MAX, i as u64), device);
             let (mlm, sentence) = bert.pair_logits(&batch, false)?;
-            let (loss, predicted) = summed_loss(&mlm, batch.targets.get("tokens")?);
-            (sum, count) = (sum + loss, count + predicted);
+            sums += summed_loss(&mlm, batch.targets.get("tokens")?);
             let labels = batch.targets.get("sentence")?;
             right += sentence
                 .argmax(-1, false)
@@ -89,7 +112,7 @@ pub fn pair_score(
         }
         Ok(())
     })?;
-    let mut score = LmScore::from_sum(sum, count);
+    let mut score = LmScore::from_sums(sums);
     score.sentence_accuracy = Some(right as f64 / indices.len().max(1) as f64);
     Ok(score)
 }
@@ -114,7 +137,7 @@ pub fn validation_score(
                 masking.apply(&original, &mut sample_rng(0, u64::MAX, index as u64));
         }
     }
-    let (mut sum, mut count) = (0.0, 0usize);
+    let mut sums = Sums::default();
     tch::no_grad(|| {
         for chunk in windows.chunks(batch.max(1)) {
             let rows = chunk.len() as i64;
@@ -126,11 +149,10 @@ pub fn validation_score(
             };
             let input = stack(chunk.iter().map(|w| &w.0).collect());
             let target = stack(chunk.iter().map(|w| &w.1).collect());
-            let (loss, predicted) = summed_loss(&method.logits(&input, false), &target);
-            (sum, count) = (sum + loss, count + predicted);
+            sums += summed_loss(&method.logits(&input, false), &target);
         }
     });
-    LmScore::from_sum(sum, count)
+    LmScore::from_sums(sums)
 }
 
 /// The `k` most likely tokens (id, probability) at each position of `ids`
@@ -174,8 +196,36 @@ mod tests {
 
     #[test]
     fn score_derivations() {
-        let score = LmScore::from_sum(2.0 * std::f64::consts::LN_2 * 10.0, 10);
+        let score = LmScore::from_sums(Sums {
+            loss: 2.0 * std::f64::consts::LN_2 * 10.0,
+            predicted: 10,
+            right: 4,
+        });
         assert!((score.bits_per_token - 2.0).abs() < 1e-12);
         assert!((score.perplexity - 4.0).abs() < 1e-9);
+        assert!((score.top1 - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn summed_loss_counts_only_predicted_tokens() {
+        // Two rows of two positions over 3 tokens; the second row's first
+        // position is not predicted (its argmax would be right).
+        let logits = Tensor::from_slice(&[
+            5.0f32, 0.0, 0.0, 0.0, 5.0, 0.0, //
+            0.0, 0.0, 5.0, 0.0, 5.0, 0.0,
+        ])
+        .view([2, 2, 3]);
+        let target = Tensor::from_slice(&[0i64, 2, IGNORE_INDEX, 1]).view([2, 2]);
+        let sums = summed_loss(&logits, &target);
+        assert_eq!((sums.predicted, sums.right), (3, 2));
+        let expected = logits
+            .view([4, 3])
+            .log_softmax(-1, Kind::Float)
+            .neg()
+            .gather(1, &Tensor::from_slice(&[0i64, 2, 0, 1]).view([4, 1]), false)
+            .view([4]);
+        let want =
+            expected.double_value(&[0]) + expected.double_value(&[1]) + expected.double_value(&[3]);
+        assert!((sums.loss - want).abs() < 1e-4, "{} vs {want}", sums.loss);
     }
 }

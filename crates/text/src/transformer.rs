@@ -6,7 +6,8 @@
 //! Initialised as GPT-2 / nanoGPT: N(0, 0.02), residual projections scaled
 //! by 1/√(2·depth).
 
-use selfsup_core::blocks::{Attention, TransformerBlock};
+use selfsup_core::attention_mask::alibi_slopes;
+use selfsup_core::blocks::{Attention, AttentionMask, TransformerBlock};
 use selfsup_train::{check, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
@@ -21,6 +22,10 @@ pub enum Positions {
     Learned,
     /// Fixed sinusoids (the original Transformer).
     Sinusoidal,
+    /// No position embedding: ALiBi's distance biases on the attention
+    /// scores (Press et al., 2022), which start attention out local; the
+    /// masked-LM defaults use them (see `selfsup_core::attention_mask`).
+    Alibi,
 }
 
 /// Shape of the transformer.
@@ -89,6 +94,8 @@ pub struct Transformer {
     token_embed: nn::Embedding,
     learned_positions: Option<nn::Embedding>,
     fixed_positions: Option<Tensor>,
+    /// ALiBi's per-head slopes `[heads]`, for `Positions::Alibi`.
+    alibi: Option<Tensor>,
     segment_embed: Option<nn::Embedding>,
     blocks: Vec<TransformerBlock>,
     norm: nn::LayerNorm,
@@ -143,7 +150,15 @@ impl Transformer {
                 None,
                 Some(sinusoids(config.context, config.dim, path.device())),
             ),
+            Positions::Alibi => (None, None),
         };
+        let alibi = (config.positions == Positions::Alibi).then(|| {
+            let slopes: Vec<f32> = alibi_slopes(config.heads)
+                .into_iter()
+                .map(|m| m as f32)
+                .collect();
+            Tensor::from_slice(&slopes).to_device(path.device())
+        });
         let blocks = (0..config.depth)
             .map(|i| {
                 TransformerBlock::gpt2(
@@ -162,6 +177,7 @@ impl Transformer {
             token_embed,
             learned_positions,
             fixed_positions,
+            alibi,
             segment_embed: None,
             blocks,
             norm,
@@ -225,8 +241,16 @@ impl Transformer {
             };
         }
         let mut x = x.dropout(self.config.dropout, train);
+        let tokens = ids.size()[1];
+        let mask = AttentionMask::new(
+            self.attention,
+            keep,
+            self.alibi.as_ref(),
+            tokens,
+            ids.device(),
+        );
         for block in &self.blocks {
-            x = block.forward_masked(&x, self.attention, keep, train);
+            x = block.forward_masked(&x, &mask, train);
         }
         x.apply(&self.norm)
     }
@@ -240,16 +264,20 @@ impl Transformer {
             "{end} tokens exceed the context of {}",
             self.config.context
         );
-        let positions = match (&self.learned_positions, &self.fixed_positions) {
-            (Some(embed), _) => embed.forward(&Tensor::arange_start(
-                start,
-                end,
-                (Kind::Int64, ids.device()),
-            )),
-            (None, Some(fixed)) => fixed.narrow(0, start, end - start),
-            (None, None) => unreachable!("one kind of positions"),
-        };
-        self.token_embed.forward(ids) + positions
+        let tokens = self.token_embed.forward(ids);
+        match (&self.learned_positions, &self.fixed_positions) {
+            (Some(embed), _) => {
+                tokens
+                    + embed.forward(&Tensor::arange_start(
+                        start,
+                        end,
+                        (Kind::Int64, ids.device()),
+                    ))
+            }
+            (None, Some(fixed)) => tokens + fixed.narrow(0, start, end - start),
+            // ALiBi: positions enter through the attention mask.
+            (None, None) => tokens,
+        }
     }
 
     /// Hidden states of `ids` `[batch, new]`, the tokens that follow the
@@ -258,9 +286,12 @@ impl Transformer {
     /// and the new tokens together must fit in the context.
     pub fn hidden_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Tensor {
         let mut x = self.embed(ids, cache.length);
+        let new = ids.size()[1];
+        let mask =
+            AttentionMask::cached(new, cache.length + new, self.alibi.as_ref(), ids.device());
         cache.blocks.resize_with(self.blocks.len(), || None);
         for (block, kv) in self.blocks.iter().zip(cache.blocks.iter_mut()) {
-            x = block.forward_cached(&x, kv);
+            x = block.forward_cached(&x, kv, &mask);
         }
         cache.length += ids.size()[1];
         x.apply(&self.norm)
@@ -346,6 +377,30 @@ mod tests {
             .double_value(&[]);
         assert!(effect > 1e-6, "{effect}");
         assert!(!vs.variables().contains_key("position_embed.weight"));
+    }
+
+    #[test]
+    fn alibi_positions_need_no_embedding_and_still_see_order() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = Transformer::new(
+            vs.root(),
+            &config(Positions::Alibi),
+            11,
+            Attention::Bidirectional,
+        )
+        .unwrap();
+        assert!(!vs.variables().keys().any(|n| n.contains("position")));
+        // Without any position embedding, token 1 still reads its
+        // neighbour more than a far token: swapping which is near changes it.
+        let ids = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6]).view([1, 6]);
+        let swapped = Tensor::from_slice(&[1i64, 6, 3, 4, 5, 2]).view([1, 6]);
+        let (a, b) = (model.hidden(&ids, false), model.hidden(&swapped, false));
+        let effect = (a.get(0).get(0) - b.get(0).get(0))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(effect > 1e-6, "{effect}");
     }
 
     #[test]

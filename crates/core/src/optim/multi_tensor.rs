@@ -147,8 +147,9 @@ mod tests {
         );
         assert!((gb[2] - 6.0).abs() < 1e-5, "{gb:?}");
         assert!(!unused.grad().defined());
-        // Below the threshold nothing changes.
+        // Below the threshold nothing changes, up to the largest double.
         clip_grad_norm(&params, 100.0);
+        clip_grad_norm(&params, f64::MAX);
         assert!((values(&a.grad())[0] - 1.5).abs() < 1e-6);
     }
 

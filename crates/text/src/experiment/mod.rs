@@ -104,6 +104,8 @@ struct Summary<'a> {
     validation_perplexity: f64,
     validation_bits_per_token: f64,
     validation_loss_random_init: f64,
+    validation_top1: f64,
+    validation_top1_random_init: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     validation_sentence_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,6 +241,8 @@ impl Experiment {
             validation_perplexity: comparison.trained.perplexity,
             validation_bits_per_token: comparison.trained.bits_per_token,
             validation_loss_random_init: comparison.random_init.loss,
+            validation_top1: comparison.trained.top1,
+            validation_top1_random_init: comparison.random_init.top1,
             validation_sentence_accuracy: comparison.trained.sentence_accuracy,
             validation_sentence_accuracy_random_init: comparison.random_init.sentence_accuracy,
         };
@@ -274,11 +278,13 @@ fn record(metrics: &mut MetricsCsv, stage: Stage, epoch: usize, scored: &LmScore
             scored.bits_per_token,
         )?;
     }
+    let name = stage.metric("validation_top1");
+    metrics.write(step, epoch, "eval", &name, scored.top1)?;
     if let Some(accuracy) = scored.sentence_accuracy {
         let name = stage.metric("validation_sentence_accuracy");
         metrics.write(step, epoch, "eval", &name, accuracy)?;
     }
-    tracing::info!(validation_loss = scored.loss, sentence_accuracy = ?scored.sentence_accuracy, stage = ?stage, "validation");
+    tracing::info!(validation_loss = scored.loss, top1 = scored.top1, sentence_accuracy = ?scored.sentence_accuracy, stage = ?stage, "validation");
     Ok(())
 }
 
