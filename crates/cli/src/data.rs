@@ -186,10 +186,13 @@ pub fn fetch(set: &Catalogued<'_>, from: Option<&Path>) -> Result<PathBuf> {
         }
         bar.set_position(done);
     };
-    let folder = download::ensure(set, &root, source, &mut progress)
+    let installed = download::ensure(set, &root, source, &mut progress)
         .with_context(|| format!("fetching {} into {}", set.name, root.display()))?;
     bar.finish_and_clear();
-    Ok(folder)
+    for (file, check) in &installed.checks {
+        eprintln!("  {file}: matches {check}");
+    }
+    Ok(installed.folder)
 }
 
 fn tokenize(corpus: &Path, out: &Path, bpe: Option<&Path>, json: Option<&Path>) -> Result<()> {

@@ -5,10 +5,12 @@
 //! half-way leaves a `.partial` folder that the next attempt replaces, never
 //! a set that looks installed but is not.
 //!
-//! Checksums are the ones torchvision checks for the same files.
+//! Archive checksums are the ones torchvision checks for the same files;
+//! for the gzipped IDX sets the published MD5s of the uncompressed files
+//! are kept too, so a recompressed local copy is accepted (`checksum.rs`).
 
+pub use crate::checksum::{md5_hex, verify_md5, Verified};
 use crate::error::{Error, Result};
-use md5::{Digest, Md5};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -23,6 +25,9 @@ pub struct RemoteFile<'a> {
     pub url: &'a str,
     /// Its published MD5, lowercase hex.
     pub md5: &'a str,
+    /// The published MD5 of a gzipped file's decompressed content, which
+    /// accepts a recompressed copy of the same data (`--from`).
+    pub content_md5: Option<&'a str>,
     /// A `.tar.gz` to unpack (else the file is kept as it is).
     pub unpack: bool,
 }
@@ -42,10 +47,17 @@ pub struct Catalogued<'a> {
 }
 
 /// IDX files published under one base address (kept gzipped: the reader
-/// reads `.gz` directly).
+/// reads `.gz` directly), each with its archive's MD5 and its decompressed
+/// content's.
 macro_rules! idx_files {
-    ($base:expr, $($name:literal => $md5:literal),+ $(,)?) => {
-        &[$(RemoteFile { name: $name, url: concat!($base, $name), md5: $md5, unpack: false }),+]
+    ($base:expr, $($name:literal => $md5:literal, $content:literal),+ $(,)?) => {
+        &[$(RemoteFile {
+            name: $name,
+            url: concat!($base, $name),
+            md5: $md5,
+            content_md5: Some($content),
+            unpack: false,
+        }),+]
     };
 }
 
@@ -56,10 +68,10 @@ pub const CATALOGUE: &[Catalogued<'static>] = &[
         format: "mnist",
         folder: "",
         files: idx_files!("https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "train-images-idx3-ubyte.gz" => "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-            "train-labels-idx1-ubyte.gz" => "d53e105ee54ea40749a09fcbcd1e9432",
-            "t10k-images-idx3-ubyte.gz" => "9fb629c4189551a2d022fa330f9573f3",
-            "t10k-labels-idx1-ubyte.gz" => "ec29112dd5afa0611ce80d1b7f02629c",
+            "train-images-idx3-ubyte.gz" => "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte.gz" => "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte.gz" => "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte.gz" => "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637",
         ),
     },
     Catalogued {
@@ -67,10 +79,10 @@ pub const CATALOGUE: &[Catalogued<'static>] = &[
         format: "mnist",
         folder: "",
         files: idx_files!("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "train-images-idx3-ubyte.gz" => "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-            "train-labels-idx1-ubyte.gz" => "25c81989df183df01b3e8a0aad5dffbe",
-            "t10k-images-idx3-ubyte.gz" => "bef4ecab320f06d8554ea6380940ec79",
-            "t10k-labels-idx1-ubyte.gz" => "bb300cfdad3c16e7a12a480ee83cd310",
+            "train-images-idx3-ubyte.gz" => "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "train-labels-idx1-ubyte.gz" => "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9",
+            "t10k-images-idx3-ubyte.gz" => "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a",
+            "t10k-labels-idx1-ubyte.gz" => "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965",
         ),
     },
     Catalogued {
@@ -81,6 +93,7 @@ pub const CATALOGUE: &[Catalogued<'static>] = &[
             name: "cifar-10-binary.tar.gz",
             url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
             md5: "c32a1d4ab5d03f1284b67883e8d87530",
+            content_md5: None,
             unpack: true,
         }],
     },
@@ -92,6 +105,7 @@ pub const CATALOGUE: &[Catalogued<'static>] = &[
             name: "cifar-100-binary.tar.gz",
             url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
             md5: "03b5dce01913d631647c71ecec9e9cb8",
+            content_md5: None,
             unpack: true,
         }],
     },
@@ -103,6 +117,7 @@ pub const CATALOGUE: &[Catalogued<'static>] = &[
             name: "stl10_binary.tar.gz",
             url: "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
             md5: "91f7769df0f17e558f3565bffb0c7dfb",
+            content_md5: None,
             unpack: true,
         }],
     },
@@ -162,30 +177,46 @@ pub fn is_installed(set: &Catalogued<'_>, root: &Path) -> bool {
     root.join(set.name).join(COMPLETE).is_file()
 }
 
-/// Installs `set` under `root` unless it is there already, and returns the
-/// folder to point its reader at.
+/// An installed set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// The folder to point its reader at.
+    pub folder: PathBuf,
+    /// Each file and the check it passed; empty when the set was there already.
+    pub checks: Vec<(String, Verified)>,
+}
+
+/// Installs `set` under `root` unless it is there already.
 pub fn ensure(
     set: &Catalogued<'_>,
     root: &Path,
     source: Source<'_>,
     progress: Progress<'_>,
-) -> Result<PathBuf> {
+) -> Result<Installed> {
     if is_installed(set, root) {
-        return Ok(installed_folder(set, root));
+        return Ok(Installed {
+            folder: installed_folder(set, root),
+            checks: Vec::new(),
+        });
     }
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let staging = root.join(format!(".{}.partial-{}", set.name, std::process::id()));
     remove_if_present(&staging)?;
     std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let installed = install_into(set, root, &staging, source, progress);
-    if let Err(error) = installed {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(error);
-    }
+    let checks = match install_into(set, root, &staging, source, progress) {
+        Ok(checks) => checks,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(error);
+        }
+    };
     let target = root.join(set.name);
     remove_if_present(&target)?;
     std::fs::rename(&staging, &target).map_err(|e| Error::io(&target, e))?;
-    Ok(installed_folder(set, root))
+    Ok(Installed {
+        folder: installed_folder(set, root),
+        checks,
+    })
 }
 
 fn install_into(
@@ -194,8 +225,8 @@ fn install_into(
     staging: &Path,
     source: Source<'_>,
     progress: Progress<'_>,
-) -> Result<()> {
-    let mut downloaded = Vec::new();
+) -> Result<Vec<(String, Verified)>> {
+    let (mut downloaded, mut checks) = (Vec::new(), Vec::new());
     for file in set.files {
         let path = match source {
             Source::Local(from) => local_copy(set, file, from)?,
@@ -205,7 +236,8 @@ fn install_into(
                 path
             }
         };
-        verify_md5(&path, file.md5)?;
+        let verified = crate::checksum::verify(&path, file.md5, file.content_md5)?;
+        checks.push((file.name.to_string(), verified));
         if file.unpack {
             unpack_tar_gz(&path, staging)?;
         } else {
@@ -226,7 +258,7 @@ fn install_into(
     for path in downloaded {
         let _ = std::fs::remove_file(path);
     }
-    Ok(())
+    Ok(checks)
 }
 
 /// The file `file` of a `--from` source: the archive itself for a one-file
@@ -301,41 +333,6 @@ pub fn download(file: &RemoteFile<'_>, folder: &Path, progress: Progress<'_>) ->
     }
     std::fs::rename(&part, &path).map_err(|e| Error::io(&path, e))?;
     Ok(path)
-}
-
-/// The MD5 of a file, lowercase hex.
-pub fn md5_hex(path: &Path) -> Result<String> {
-    let mut reader = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
-    let mut hasher = Md5::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let n = reader.read(&mut buffer).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
-}
-
-/// Checks `path` against its published MD5.
-pub fn verify_md5(path: &Path, expected: &str) -> Result<()> {
-    let actual = md5_hex(path)?;
-    if actual == expected {
-        Ok(())
-    } else {
-        Err(Error::format(
-            path,
-            format!(
-                "MD5 {actual}, expected {expected}: a different or damaged copy \
-                 (delete it and fetch again)"
-            ),
-        ))
-    }
 }
 
 /// Unpacks a `.tar.gz` into `into`. Entries that would land outside `into`

@@ -5,6 +5,7 @@
 pub mod augment;
 pub mod bpe;
 pub mod bpe_train;
+pub mod checksum;
 pub mod cifar;
 pub mod documents;
 pub mod download;

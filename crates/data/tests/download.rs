@@ -5,7 +5,7 @@
 use selfsup_data::cifar::{read_cifar10, Split};
 use selfsup_data::download::{
     data_root_from, ensure, installed_folder, is_installed, lookup, md5_hex, Catalogued,
-    RemoteFile, Source,
+    RemoteFile, Source, Verified,
 };
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -70,8 +70,13 @@ fn a_local_archive_is_checked_unpacked_and_readable() {
     let set = cifar10_like(&files);
     let root = dir.path().join("cache");
     assert!(!is_installed(&set, &root));
-    let folder = ensure(&set, &root, Source::Local(&archive), &mut no_progress()).unwrap();
+    let installed = ensure(&set, &root, Source::Local(&archive), &mut no_progress()).unwrap();
+    let folder = installed.folder;
     assert_eq!(folder, root.join("cifar10/cifar-10-batches-bin"));
+    assert_eq!(
+        installed.checks,
+        vec![(files[0].name.to_string(), Verified::PublishedArchive)]
+    );
     assert!(is_installed(&set, &root));
     let train = read_cifar10(&folder, Split::Train).unwrap();
     assert_eq!(train.labels, [0, 1, 2, 3, 4]);
@@ -79,7 +84,8 @@ fn a_local_archive_is_checked_unpacked_and_readable() {
     // Installed: a second call does not need the archive any more.
     std::fs::remove_file(&archive).unwrap();
     let again = ensure(&set, &root, Source::Local(&archive), &mut no_progress()).unwrap();
-    assert_eq!(again, folder);
+    assert_eq!(again.folder, folder);
+    assert!(again.checks.is_empty(), "nothing checked again");
 }
 
 #[test]
@@ -177,7 +183,9 @@ fn a_many_file_set_comes_from_a_folder() {
         error.contains("4 files") && error.contains("t10k-labels"),
         "{error}"
     );
-    let folder = ensure(&set, &root, Source::Local(&from), &mut no_progress()).unwrap();
+    let folder = ensure(&set, &root, Source::Local(&from), &mut no_progress())
+        .unwrap()
+        .folder;
     assert_eq!(folder, installed_folder(&set, &root));
     for file in mnist.files {
         assert_eq!(
@@ -242,7 +250,8 @@ fn http_downloads_report_progress_and_land_in_the_cache() {
         Source::Internet,
         &mut |name: &str, done: u64, total: Option<u64>| seen.push((name.to_string(), done, total)),
     )
-    .unwrap();
+    .unwrap()
+    .folder;
     assert_eq!(read_cifar10(&folder, Split::Train).unwrap().len(), 5);
     let total = Some(bytes.len() as u64);
     assert_eq!(
@@ -300,4 +309,111 @@ fn unknown_names_list_the_catalogue() {
         error.contains("imagenet") && error.contains("cifar100") && error.contains("stl10"),
         "{error}"
     );
+}
+
+/// Gzips `content` into `path` at `level` (a "distribution's" recompression).
+fn gzip(path: &Path, content: &[u8], level: u32) {
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::new(level),
+    );
+    gz.write_all(content).unwrap();
+    gz.finish().unwrap();
+}
+
+#[test]
+fn a_recompressed_copy_passes_on_its_decompressed_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let (published, repacked) = (dir.path().join("published"), dir.path().join("repacked"));
+    std::fs::create_dir(&published).unwrap();
+    std::fs::create_dir(&repacked).unwrap();
+    let mnist = lookup("mnist").unwrap();
+    // The "published" archives and the content MD5s the catalogue would hold.
+    let mut sums = Vec::new();
+    for file in mnist.files {
+        let content: Vec<u8> = file.name.bytes().cycle().take(5000).collect();
+        gzip(&published.join(file.name), &content, 1);
+        gzip(&repacked.join(file.name), &content, 9);
+        let content_path = dir.path().join("content");
+        std::fs::write(&content_path, &content).unwrap();
+        sums.push((
+            md5_hex(&published.join(file.name)).unwrap(),
+            md5_hex(&content_path).unwrap(),
+        ));
+    }
+    let files: Vec<RemoteFile> = mnist
+        .files
+        .iter()
+        .zip(&sums)
+        .map(|(file, (md5, content))| RemoteFile {
+            md5,
+            content_md5: Some(content),
+            ..*file
+        })
+        .collect();
+    let set = Catalogued {
+        files: &files,
+        ..*mnist
+    };
+    let repacked_md5 = md5_hex(&repacked.join(mnist.files[0].name)).unwrap();
+    assert_ne!(
+        &repacked_md5, &sums[0].0,
+        "recompression changes the archive"
+    );
+    // The published copy passes the first check, the recompressed one the second.
+    let exact = ensure(
+        &set,
+        &dir.path().join("a"),
+        Source::Local(&published),
+        &mut no_progress(),
+    );
+    assert!(exact
+        .unwrap()
+        .checks
+        .iter()
+        .all(|(_, c)| *c == Verified::PublishedArchive));
+    let repacked_install = ensure(
+        &set,
+        &dir.path().join("b"),
+        Source::Local(&repacked),
+        &mut no_progress(),
+    )
+    .unwrap();
+    assert_eq!(repacked_install.checks.len(), 4);
+    assert!(repacked_install
+        .checks
+        .iter()
+        .all(|(_, c)| *c == Verified::DecompressedContent));
+    // Other content under a recompressed archive is refused, naming both checks.
+    gzip(&repacked.join(mnist.files[2].name), b"other images", 9);
+    let error = ensure(
+        &set,
+        &dir.path().join("c"),
+        Source::Local(&repacked),
+        &mut no_progress(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains(mnist.files[2].name)
+            && error.contains("published archive")
+            && error.contains("decompressed"),
+        "{error}"
+    );
+    assert!(!is_installed(&set, &dir.path().join("c")));
+}
+
+#[test]
+fn the_catalogue_knows_the_content_of_both_mnist_sets() {
+    for name in ["mnist", "fashion-mnist"] {
+        let set = lookup(name).unwrap();
+        for file in set.files {
+            let content = file.content_md5.unwrap_or_default();
+            assert!(
+                content.len() == 32 && content != file.md5,
+                "{name} {}",
+                file.name
+            );
+        }
+    }
 }
