@@ -36,10 +36,14 @@ fn is_image(path: &Path) -> bool {
     matches!(extension.as_deref(), Some("jpg" | "jpeg" | "png"))
 }
 
-/// Reads every image under `root`; `resize` = `Some((height, width))` resizes each.
-pub fn read_image_folder(root: &Path, resize: Option<(u32, u32)>) -> Result<ImageDataset> {
+/// Image files and their labels.
+pub type LabelledFiles = Vec<(PathBuf, i64)>;
+
+/// The image files under `root` with their labels (class folders in sorted
+/// order, files sorted within each), and the class names; nothing decoded.
+pub fn list_image_folder(root: &Path) -> Result<(Vec<String>, LabelledFiles)> {
     let classes = class_names(root)?;
-    let mut files: Vec<(PathBuf, i64)> = Vec::new();
+    let mut files: LabelledFiles = Vec::new();
     for (label, class) in classes.iter().enumerate() {
         let dir = root.join(class);
         let mut in_class: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -56,6 +60,12 @@ pub fn read_image_folder(root: &Path, resize: Option<(u32, u32)>) -> Result<Imag
             "no .jpg, .jpeg or .png files in any class folder",
         ));
     }
+    Ok((classes, files))
+}
+
+/// Reads every image under `root`; `resize` = `Some((height, width))` resizes each.
+pub fn read_image_folder(root: &Path, resize: Option<(u32, u32)>) -> Result<ImageDataset> {
+    let (classes, files) = list_image_folder(root)?;
     let decoded: Vec<image::RgbImage> = files
         .par_iter()
         .map(|(path, _)| {

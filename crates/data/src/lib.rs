@@ -19,6 +19,7 @@ pub mod mail;
 pub mod sampler;
 pub mod sentence_pairs;
 pub mod stl10;
+pub mod streaming;
 pub mod text;
 pub mod token_batches;
 pub mod token_file;

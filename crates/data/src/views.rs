@@ -8,11 +8,12 @@
 use crate::augment;
 use crate::images::ImageDataset;
 use crate::sampler::mix;
-use ndarray::{Array3, Array4, ArrayView3, Axis};
+use ndarray::{Array3, Array4, ArrayView3, Axis, CowArray, Ix3};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use std::convert::Infallible;
 
 /// ColorJitter strengths, as torchvision: factors drawn from
 /// `[max(0, 1 − s), 1 + s]` for brightness, contrast and saturation, and the
@@ -213,27 +214,46 @@ pub fn make_views(
     seed: u64,
     epoch: u64,
 ) -> Vec<Array4<u8>> {
+    let image = |index: usize| -> Result<CowArray<'_, u8, Ix3>, Infallible> {
+        Ok(data.images.index_axis(Axis(0), index).into())
+    };
+    match views_of(indices, recipes, seed, epoch, image) {
+        Ok(views) => views,
+        Err(never) => match never {},
+    }
+}
+
+/// As [`make_views`] for images that `image(index)` produces (decoded from
+/// disk, of any size: the crops are drawn in each image's own coordinates);
+/// the first error stops the batch.
+pub fn views_of<'a, E: Send>(
+    indices: &[usize],
+    recipes: &[ViewRecipe],
+    seed: u64,
+    epoch: u64,
+    image: impl Fn(usize) -> Result<CowArray<'a, u8, Ix3>, E> + Sync,
+) -> Result<Vec<Array4<u8>>, E> {
     let views: Vec<Vec<Array3<u8>>> = indices
         .par_iter()
         .map(|&index| {
-            let image = data.images.index_axis(Axis(0), index);
-            recipes
+            let image = image(index)?;
+            Ok(recipes
                 .iter()
                 .enumerate()
                 .map(|(v, recipe)| {
                     let stream = mix(mix(seed, epoch), (index as u64) << 8 | v as u64);
-                    recipe.apply(image, &mut ChaCha8Rng::seed_from_u64(stream))
+                    recipe.apply(image.view(), &mut ChaCha8Rng::seed_from_u64(stream))
                 })
-                .collect()
+                .collect())
         })
-        .collect();
-    (0..recipes.len())
+        .collect::<Result<_, E>>()?;
+    Ok((0..recipes.len())
         .map(|v| {
             let stacked: Vec<ArrayView3<u8>> =
                 views.iter().map(|sample| sample[v].view()).collect();
             ndarray::stack(Axis(0), &stacked).expect("views of one recipe share a shape")
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

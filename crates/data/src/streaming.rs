@@ -1,0 +1,138 @@
+//! Image sets read from disk per batch instead of decoded into memory once:
+//! an index of the files (path, label, byte size; nothing decoded), and
+//! batches whose images are read, decoded and augmented in the rayon pool.
+//! Memory is bounded by the batches in flight, whatever the set's size,
+//! and each image keeps its own size, so RandomResizedCrop samples its box
+//! in the original photo's coordinates, as torchvision does.
+//!
+//! A batch is still a function of (seed, epoch, indices) and each view of
+//! (seed, epoch, sample, view) ([`crate::views::views_of`]), so streaming
+//! and in-memory batches of the same decoded pixels are equal, and resume
+//! is exact.
+
+use crate::error::{Error, Result};
+use crate::image_folder::list_image_folder;
+use crate::views::{views_of, ViewRecipe};
+use ndarray::{Array3, Array4, CowArray};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One indexed image file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedImage {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its class, in `0..num_classes`.
+    pub label: i64,
+    /// Its size on disk (for the streaming decision and progress).
+    pub bytes: u64,
+}
+
+/// The files of an image set, without their pixels.
+#[derive(Debug, Clone)]
+pub struct ImageIndex {
+    /// Every image, in label then name order.
+    pub files: Vec<IndexedImage>,
+    /// The class names, in label order.
+    pub classes: Vec<String>,
+}
+
+/// What a batch does with a file that does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCorrupt {
+    /// Stop with an error naming the file (the default: a damaged data set
+    /// should not train silently).
+    #[default]
+    Fail,
+    /// Leave the image out of its batch (the batch is one smaller) and go on.
+    Skip,
+}
+
+impl ImageIndex {
+    /// Indexes an ImageFolder (`root/<class>/<image>`): lists and sizes the
+    /// files, decodes none.
+    pub fn image_folder(root: &Path) -> Result<Self> {
+        let (classes, listed) = list_image_folder(root)?;
+        let files = listed
+            .into_iter()
+            .map(|(path, label)| {
+                let bytes = std::fs::metadata(&path)
+                    .map_err(|e| Error::io(&path, e))?
+                    .len();
+                Ok(IndexedImage { path, label, bytes })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { files, classes })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether there is no image.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Bytes on disk of all the files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+
+    /// Image `index` decoded to RGB, `[height, width, 3]`.
+    pub fn decode(&self, index: usize) -> Result<Array3<u8>> {
+        decode_rgb(&self.files[index].path)
+    }
+
+    /// One `[batch, size, size, 3]` array per recipe for the images at
+    /// `indices`, and the indices that made it into the batch (all of them
+    /// unless `on_corrupt` skips some).
+    pub fn views(
+        &self,
+        indices: &[usize],
+        recipes: &[ViewRecipe],
+        (seed, epoch): (u64, u64),
+        on_corrupt: OnCorrupt,
+    ) -> Result<(Vec<Array4<u8>>, Vec<usize>)> {
+        let decoded: Vec<(usize, Result<Array3<u8>>)> =
+            indices.par_iter().map(|&i| (i, self.decode(i))).collect();
+        let mut kept = Vec::with_capacity(decoded.len());
+        let mut images = Vec::with_capacity(decoded.len());
+        for (index, image) in decoded {
+            match (image, on_corrupt) {
+                (Ok(image), _) => {
+                    kept.push(index);
+                    images.push(image);
+                }
+                (Err(error), OnCorrupt::Fail) => return Err(error),
+                (Err(error), OnCorrupt::Skip) => tracing::warn!(%error, "skipping an image"),
+            }
+        }
+        if kept.is_empty() {
+            return Err(Error::Mismatch(
+                "no image of the batch could be decoded".to_string(),
+            ));
+        }
+        let position = |index: usize| kept.iter().position(|&k| k == index);
+        let views = views_of(&kept, recipes, seed, epoch, |index| {
+            let at = position(index).expect("kept indices only");
+            Ok::<_, Error>(CowArray::from(images[at].view()))
+        })?;
+        Ok((views, kept))
+    }
+}
+
+/// A JPEG or PNG file decoded to RGB `[height, width, 3]`; the error names the file.
+pub fn decode_rgb(path: &Path) -> Result<Array3<u8>> {
+    let image = image::open(path)
+        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
+        .to_rgb8();
+    let (width, height) = image.dimensions();
+    Ok(
+        Array3::from_shape_vec((height as usize, width as usize, 3), image.into_raw())
+            .expect("RGB buffers hold height * width * 3 bytes"),
+    )
+}
