@@ -546,3 +546,71 @@ fn data_fetch_from_a_local_copy_checks_the_checksum() {
         "{stdout}"
     );
 }
+
+/// `root/train/<class>/<i>.png`, two classes of photos of varied sizes.
+fn image_folder_of_mixed_sizes(root: &Path) {
+    for (c, class) in ["bright", "dark"].iter().enumerate() {
+        let dir = root.join("train").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..12u32 {
+            let (w, h) = (30 + 3 * i, 60 - 2 * i);
+            let base = if c == 0 { 200 } else { 30 };
+            image::RgbImage::from_fn(w, h, |x, y| {
+                image::Rgb([base + (x % 20) as u8, base - (y % 20) as u8, base])
+            })
+            .save(dir.join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_streamed_image_folder_trains_and_evaluates() {
+    let data = tempfile::tempdir().unwrap();
+    image_folder_of_mixed_sizes(data.path());
+    let folder = data.path().to_str().unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "train",
+        "vision-simclr",
+        "--data",
+        "imagefolder",
+        "--data-dir",
+        folder,
+    ];
+    let settings = [
+        "data.split=\"train\"",
+        "data.stream=\"on\"",
+        "method.backbone.in_channels=3",
+        "trainer.epochs=1",
+        "trainer.batch_size=8",
+        "trainer.device=cpu",
+        "eval.knn_k=5",
+    ];
+    for s in &settings {
+        args.extend(["--set", s]);
+    }
+    // Streaming needs the size evaluation reads.
+    let out = selfsup(&args, runs.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("data.resize"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(runs.path()).unwrap().count(),
+        0,
+        "no run folder"
+    );
+    args.extend(["--set", "data.resize=[28, 28]"]);
+    let out = selfsup(&args, runs.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("random init"), "{stdout}");
+    let config = std::fs::read_to_string(only_run_folder(runs.path()).join("config.toml")).unwrap();
+    assert!(config.contains("stream = \"on\""), "{config}");
+}

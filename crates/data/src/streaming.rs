@@ -77,6 +77,51 @@ impl ImageIndex {
         self.files.is_empty()
     }
 
+    /// The images at `positions`, in that order.
+    pub fn subset(&self, positions: &[usize]) -> Self {
+        Self {
+            files: positions.iter().map(|&i| self.files[i].clone()).collect(),
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// (training, held out): every `k`-th image held out, as
+    /// [`crate::images::ImageDataset::split_every`] splits a decoded set.
+    pub fn split_every(&self, k: usize) -> (Self, Self) {
+        let (held, train): (Vec<usize>, Vec<usize>) =
+            (0..self.len()).partition(|i| i % k.max(1) == k.max(1) - 1);
+        (self.subset(&train), self.subset(&held))
+    }
+
+    /// Images `indices` decoded and resized (bilinear) to `height` x
+    /// `width`, stacked `[len, height, width, 3]`, for evaluation; a file
+    /// that does not decode is an error naming it.
+    pub fn resized(&self, indices: &[usize], (height, width): (u32, u32)) -> Result<Array4<u8>> {
+        let images: Vec<image::RgbImage> = indices
+            .par_iter()
+            .map(|&i| {
+                let path = &self.files[i].path;
+                let image = image::open(path)
+                    .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
+                    .to_rgb8();
+                Ok(image::imageops::resize(
+                    &image,
+                    width,
+                    height,
+                    image::imageops::FilterType::Triangle,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let pixels: Vec<u8> = images
+            .iter()
+            .flat_map(|im| im.as_raw().iter().copied())
+            .collect();
+        Ok(
+            Array4::from_shape_vec((indices.len(), height as usize, width as usize, 3), pixels)
+                .expect("every image was resized to the same size"),
+        )
+    }
+
     /// Bytes on disk of all the files.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes).sum()

@@ -138,3 +138,19 @@ fn corrupt_files_fail_by_name_or_are_skipped() {
         .to_string();
     assert!(error.contains("no image"), "{error}");
 }
+
+#[test]
+fn held_out_split_and_resized_evaluation_images_match_the_decoded_set() {
+    let dir = tempfile::tempdir().unwrap();
+    folder(dir.path(), |n| (10 + n, 12));
+    let index = ImageIndex::image_folder(dir.path()).unwrap();
+    let memory = read_image_folder(dir.path(), Some((8, 8))).unwrap();
+    let (train, held) = index.split_every(3);
+    let (memory_train, memory_held) = memory.split_every(3).unwrap();
+    assert_eq!((train.len(), held.len()), (4, 2));
+    let labels = |i: &ImageIndex| i.files.iter().map(|f| f.label).collect::<Vec<_>>();
+    assert_eq!(labels(&train), memory_train.labels);
+    assert_eq!(labels(&held), memory_held.labels);
+    // The same bilinear resize as the in-memory ImageFolder reader.
+    assert_eq!(held.resized(&[0, 1], (8, 8)).unwrap(), memory_held.images);
+}

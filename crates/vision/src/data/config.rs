@@ -1,8 +1,11 @@
 //! `[data]` of a vision run: which image set, which splits, normalisation
 //! and the views each training image gives.
 
+use super::split_images::{
+    streamed_size, SplitImages, StreamMode, StreamedImages, STREAM_ABOVE_BYTES,
+};
 use super::views::ViewConfig;
-use selfsup_data::images::UNLABELED;
+use selfsup_data::streaming::{ImageIndex, OnCorrupt};
 use selfsup_data::{cifar, idx, image_folder, stl10, ImageDataset};
 use selfsup_train::check;
 use selfsup_train::config::Validate;
@@ -74,6 +77,16 @@ pub struct ImageDataConfig {
     /// ImageFolder only: resize every image to `[height, width]` on load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<[u32; 2]>,
+    /// ImageFolder only: `"auto"` reads folders of more than 1 GiB from
+    /// disk per batch (bounded memory, crops of the original photos) and
+    /// decodes smaller ones into memory once; `"on"` and `"off"` choose.
+    /// Streaming needs `resize` (the size evaluation reads).
+    #[serde(default)]
+    pub stream: StreamMode,
+    /// Streamed training: `"fail"` (default) stops at a file that does not
+    /// decode, naming it; `"skip"` leaves it out of its batch.
+    #[serde(default)]
+    pub on_corrupt: OnCorrupt,
     /// Use only the first this many images (quick smoke runs); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
@@ -87,20 +100,20 @@ fn default_held_out_every() -> usize {
     5
 }
 
-/// The splits of a run, decoded in memory.
+/// The splits of a run, decoded in memory or streamed.
 #[derive(Debug)]
 pub struct Splits {
     /// What pretraining reads.
-    pub train: ImageDataset,
+    pub train: SplitImages,
     /// What evaluation learns from (the training split, or `memory_split`).
-    pub memory: Option<ImageDataset>,
+    pub memory: Option<SplitImages>,
     /// What evaluation scores.
-    pub held_out: ImageDataset,
+    pub held_out: SplitImages,
 }
 
 impl Splits {
     /// The labelled set evaluation learns from.
-    pub fn memory(&self) -> &ImageDataset {
+    pub fn memory(&self) -> &SplitImages {
         self.memory.as_ref().unwrap_or(&self.train)
     }
 }
@@ -167,14 +180,24 @@ impl ImageDataConfig {
     /// every `held_out_every`-th image of `split`. Evaluation needs labels:
     /// an unlabelled memory bank or held-out split is an error naming the key.
     pub fn load_splits(&self) -> Result<Splits> {
-        let data = self.load()?;
-        let (train, held_out) = match &self.eval_split {
-            Some(split) => (data, self.load_split(split)?),
-            None => data.split_every(self.held_out_every)?,
-        };
-        let memory = match &self.memory_split {
-            Some(split) => Some(self.load_split(split)?),
-            None => None,
+        let (train, memory, held_out) = match self.streamed_index()? {
+            Some(index) => self.stream_splits(index)?,
+            None => {
+                let data = self.load()?;
+                let (train, held_out) = match &self.eval_split {
+                    Some(split) => (data, self.load_split(split)?),
+                    None => data.split_every(self.held_out_every)?,
+                };
+                let memory = match &self.memory_split {
+                    Some(split) => Some(SplitImages::Memory(self.load_split(split)?)),
+                    None => None,
+                };
+                (
+                    SplitImages::Memory(train),
+                    memory,
+                    SplitImages::Memory(held_out),
+                )
+            }
         };
         if train.is_empty() || held_out.is_empty() {
             let key = match &self.eval_split {
@@ -193,7 +216,7 @@ impl ImageDataConfig {
             memory,
             held_out,
         };
-        if has_unlabelled(splits.memory()) {
+        if splits.memory().has_unlabelled() {
             let key = if self.memory_split.is_some() {
                 "data.memory_split"
             } else {
@@ -202,10 +225,62 @@ impl ImageDataConfig {
             let message = "the split evaluation learns from has unlabelled images; set data.memory_split to a labelled split (e.g. \"train\") for k-NN, the probe and fine-tuning";
             return Err(check::invalid(key, message));
         }
-        if has_unlabelled(&splits.held_out) {
+        if splits.held_out.has_unlabelled() {
             return Err(check::invalid("data.eval_split", "the held-out split has unlabelled images; evaluate on a labelled split (e.g. \"test\")"));
         }
         Ok(splits)
+    }
+
+    /// The training split's index when it streams (`data.stream`), else `None`.
+    fn streamed_index(&self) -> Result<Option<ImageIndex>> {
+        let folder = self.dataset == DatasetKind::ImageFolder;
+        match (self.stream, folder) {
+            (StreamMode::Off, _) | (StreamMode::Auto, false) => return Ok(None),
+            (StreamMode::On, false) => {
+                let message = format!(
+                    "streams ImageFolder sets; {} is read into memory (data.stream = \"off\")",
+                    self.dataset.name()
+                );
+                return Err(check::invalid("data.stream", message));
+            }
+            _ => {}
+        }
+        let index = self.index(&self.split)?;
+        let large = index.total_bytes() > STREAM_ABOVE_BYTES;
+        Ok((self.stream == StreamMode::On || large).then_some(index))
+    }
+
+    /// Split `split` of an ImageFolder, indexed (first `max_images` only).
+    fn index(&self, split: &str) -> Result<ImageIndex> {
+        let index = ImageIndex::image_folder(&self.path.join(split))?;
+        Ok(match self.max_images {
+            Some(limit) if limit < index.len() => index.subset(&(0..limit).collect::<Vec<_>>()),
+            _ => index,
+        })
+    }
+
+    /// Streamed (train, memory, held-out) splits from the training split's index.
+    fn stream_splits(
+        &self,
+        index: ImageIndex,
+    ) -> Result<(SplitImages, Option<SplitImages>, SplitImages)> {
+        let size = streamed_size(self.resize)?;
+        let streamed = |index| {
+            SplitImages::Streamed(StreamedImages {
+                index,
+                size,
+                on_corrupt: self.on_corrupt,
+            })
+        };
+        let (train, held_out) = match &self.eval_split {
+            Some(split) => (index, self.index(split)?),
+            None => index.split_every(self.held_out_every),
+        };
+        let memory = match &self.memory_split {
+            Some(split) => Some(streamed(self.index(split)?)),
+            None => None,
+        };
+        Ok((streamed(train), memory, streamed(held_out)))
     }
 
     /// Reads split `split` of the data set the config names.
@@ -247,10 +322,6 @@ impl ImageDataConfig {
             }
         }
     }
-}
-
-fn has_unlabelled(data: &ImageDataset) -> bool {
-    data.labels.contains(&UNLABELED)
 }
 
 fn cifar_split(split: &str) -> Result<cifar::Split> {

@@ -6,9 +6,11 @@
 mod config;
 mod normalize;
 mod source;
+mod split_images;
 mod views;
 
 pub use config::{DatasetKind, ImageDataConfig, Splits};
 pub use normalize::Normalizer;
 pub use source::{ImageSource, LabelledImages};
+pub use split_images::{SplitImages, StreamMode, StreamedImages, STREAM_ABOVE_BYTES};
 pub use views::{recipes, BlurConfig, JitterConfig, ViewConfig};

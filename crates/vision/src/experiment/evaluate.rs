@@ -40,7 +40,7 @@ pub fn evaluate(registry: &VisionRegistry, request: EvalRequest<'_>) -> Result<E
     let loaded = LoadedRun::open(registry, request.run, request.overrides)?;
     let device = loaded.device()?;
     let splits = loaded.config.data.load_splits()?;
-    let channels = splits.train.image_shape().2 as i64;
+    let channels = splits.train.channels() as i64;
     loaded.config.eval.validate_for(splits.memory().len())?;
     let (mean, std) = loaded.config.data.mean_std();
     let normalizer = Normalizer::new(&mean, &std, device);

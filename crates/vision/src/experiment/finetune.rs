@@ -6,7 +6,7 @@
 //! linear head by the runner every modality shares.
 
 use super::loaded::LoadedRun;
-use crate::data::{DatasetKind, LabelledImages, Normalizer};
+use crate::data::{DatasetKind, LabelledImages, Normalizer, SplitImages};
 use crate::registry::VisionRegistry;
 use crate::Result;
 use ndarray::s;
@@ -63,8 +63,8 @@ pub fn finetune_images(
         })
     };
     let classes = class_names(request.data)?;
-    let train_images = read(request.data)?;
-    let test_images = request.test.map(read).transpose()?;
+    let train_images = SplitImages::Memory(read(request.data)?);
+    let test_images = request.test.map(read).transpose()?.map(SplitImages::Memory);
     if let Some(test) = request.test {
         if class_names(test)? != classes {
             let message = "the test folder's classes differ from the training folder's";
@@ -72,12 +72,14 @@ pub fn finetune_images(
         }
     }
     let normalizer = Normalizer::new(&mean, &std, device);
-    let labelled = |images| LabelledImages {
-        images,
+    let train = LabelledImages {
+        images: &train_images,
         normalizer: &normalizer,
     };
-    let train = labelled(&train_images);
-    let test = test_images.as_ref().map(labelled);
+    let test = test_images.as_ref().map(|images| LabelledImages {
+        images,
+        normalizer: &normalizer,
+    });
     let test_data = test.as_ref().map(|t| t as &dyn LabelledData);
     let split = FewLabelSplit::new(&train, test_data, request);
     let channels = Some(mean.len() as i64);
@@ -98,7 +100,10 @@ pub fn finetune_images(
     Ok(ImageFinetuneReport {
         run: request.run.to_path_buf(),
         classes,
-        image_shape: train_images.image_shape(),
+        image_shape: {
+            let (height, width) = train_images.size();
+            (height, width, train_images.channels())
+        },
         scores,
     })
 }

@@ -118,7 +118,7 @@ impl Experiment {
         config.data.path = data_folder(&config, request.data_dir, request.fetch)?;
         let device = parse_device(&config.trainer.device)?;
         let splits = config.data.load_splits()?;
-        let channels = splits.train.image_shape().2;
+        let channels = splits.train.channels();
         let (mean, std) = config.data.mean_std();
         if mean.len() != channels {
             let message = format!("{} values for images of {channels} channel(s)", mean.len());
@@ -225,7 +225,7 @@ impl Experiment {
         };
         write_summary(&self.run, &summary)?;
         let shown: Vec<usize> = (0..self.splits.held_out.len().min(8)).collect();
-        let images = self.normalizer.apply(&self.splits.held_out.gather(&shown));
+        let images = self.normalizer.apply(&self.splits.held_out.gather(&shown)?);
         let pictures = self
             .method
             .write_pictures(&images, &self.normalizer, self.run.path())?;
@@ -254,7 +254,7 @@ fn check_sizes(config: &VisionRunConfig, splits: &Splits, min: usize) -> Result<
             return Err(check::invalid(&format!("data.views[{i}].size"), message).into());
         }
     }
-    let (height, width, _) = splits.train.image_shape();
+    let (height, width) = splits.train.size();
     if config.data.views.is_empty() && height.min(width) < min {
         let message =
             format!("reads images of at least {min} px a side; these are {height}x{width}");

@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn multi_crop_views_of_two_sizes_reach_a_vit() {
-        use crate::data::{recipes, ImageSource, Normalizer, ViewConfig};
+        use crate::data::{recipes, ImageSource, Normalizer, SplitImages, ViewConfig};
         use selfsup_train::BatchSource;
         let _rng = lock_torch_rng();
         let views: Vec<ViewConfig> = toml::from_str::<toml::Table>(
@@ -127,7 +127,7 @@ mod tests {
         .unwrap();
         let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
         let source = ImageSource {
-            images: &images,
+            images: &SplitImages::Memory(images),
             normalizer: &normalizer,
             recipes: recipes(&views, 3).unwrap(),
             seed: 0,

@@ -3,7 +3,7 @@
 //! mid-epoch and resumed ends with a final checkpoint equal, tensor for
 //! tensor, to an uninterrupted one (teachers, queues and the probe included).
 
-use crate::data::{recipes, ImageSource, Normalizer, ViewConfig};
+use crate::data::{recipes, ImageSource, Normalizer, SplitImages, ViewConfig};
 use crate::registry::VisionContext;
 use ndarray::Array4;
 use selfsup_data::ImageDataset;
@@ -90,7 +90,7 @@ fn check(smoke: Smoke<'_>) {
             ..Default::default()
         },
     };
-    let data = images();
+    let data = SplitImages::Memory(images());
     let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
     let source = ImageSource {
         images: &data,
