@@ -39,6 +39,20 @@ pub enum DataCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes an ImageFolder (`<folder>/<class>/<image>`) as WebDataset
+    /// shards: `<out>/shard-000000.tar`, … of `--shard-size` images each
+    /// (`<key>.jpg|png` with `<key>.cls`) and `<out>/classes.txt`; train on
+    /// them with `--data webdataset`.
+    Shard {
+        /// The ImageFolder (one split, e.g. `imagenet/train`).
+        folder: PathBuf,
+        /// Where the shards go (e.g. `shards/train`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Images per shard.
+        #[arg(long, default_value_t = 1000)]
+        shard_size: usize,
+    },
     /// Tokenises a text file or folder into a token file (u16 or u32 ids)
     /// that training memory-maps; the tokenizer is saved as `<out>.toml`.
     Tokenize {
@@ -94,17 +108,13 @@ pub fn run(command: DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::Mails { archive, out } => run_mails(&archive, &out),
+        DataCommand::Shard {
+            folder,
+            out,
+            shard_size,
+        } => run_shard(&folder, &out, shard_size),
         DataCommand::List => {
-            let root = download::data_root();
-            println!("cache: {}", root.display());
-            for set in CATALOGUE {
-                let state = if download::is_installed(set, &root) {
-                    download::installed_folder(set, &root).display().to_string()
-                } else {
-                    "not fetched".to_string()
-                };
-                println!("  {:<14} {state}", set.name);
-            }
+            list();
             Ok(())
         }
         DataCommand::Tokenize {
@@ -193,6 +203,33 @@ pub fn fetch(set: &Catalogued<'_>, from: Option<&Path>) -> Result<PathBuf> {
         eprintln!("  {file}: matches {check}");
     }
     Ok(installed.folder)
+}
+
+/// Prints the cache folder and each set's state.
+fn list() {
+    let root = download::data_root();
+    println!("cache: {}", root.display());
+    for set in CATALOGUE {
+        let state = if download::is_installed(set, &root) {
+            download::installed_folder(set, &root).display().to_string()
+        } else {
+            "not fetched".to_string()
+        };
+        println!("  {:<14} {state}", set.name);
+    }
+}
+
+fn run_shard(folder: &Path, out: &Path, shard_size: usize) -> Result<()> {
+    let index = selfsup_data::streaming::ImageIndex::image_folder(folder)?;
+    let shards = selfsup_data::webdataset::write_shards(&index, out, shard_size)?;
+    println!(
+        "{} images of {} classes in {} shards under {}",
+        index.len(),
+        index.classes.len(),
+        shards.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn tokenize(corpus: &Path, out: &Path, bpe: Option<&Path>, json: Option<&Path>) -> Result<()> {

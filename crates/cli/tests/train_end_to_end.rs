@@ -614,3 +614,53 @@ fn a_streamed_image_folder_trains_and_evaluates() {
     let config = std::fs::read_to_string(only_run_folder(runs.path()).join("config.toml")).unwrap();
     assert!(config.contains("stream = \"on\""), "{config}");
 }
+
+#[test]
+fn webdataset_shards_written_by_data_shard_train_and_evaluate() {
+    let data = tempfile::tempdir().unwrap();
+    image_folder_of_mixed_sizes(data.path());
+    let shards = data.path().join("shards");
+    let train = data.path().join("train");
+    let stdout = succeeds(&[
+        "data",
+        "shard",
+        train.to_str().unwrap(),
+        "--out",
+        shards.join("train").to_str().unwrap(),
+        "--shard-size",
+        "5",
+    ]);
+    assert!(
+        stdout.contains("24 images of 2 classes in 5 shards"),
+        "{stdout}"
+    );
+    let runs = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "train",
+        "vision-simclr",
+        "--data",
+        "webdataset",
+        "--data-dir",
+        shards.to_str().unwrap(),
+    ];
+    for s in [
+        "data.split=\"train\"",
+        "data.resize=[28, 28]",
+        "data.shuffle_buffer=4",
+        "method.backbone.in_channels=3",
+        "trainer.epochs=2",
+        "trainer.batch_size=8",
+        "trainer.device=cpu",
+        "eval.knn_k=5",
+    ] {
+        args.extend(["--set", s]);
+    }
+    let out = selfsup(&args, runs.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("random init"), "{stdout}");
+}

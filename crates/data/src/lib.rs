@@ -25,6 +25,7 @@ pub mod token_batches;
 pub mod token_file;
 pub mod tokenizer;
 pub mod views;
+pub mod webdataset;
 
 pub use error::{Error, Result};
 pub use images::ImageDataset;

@@ -33,6 +33,11 @@ impl EpochSampler {
     pub fn epoch(&self, epoch: u64) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.len).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(self.seed, epoch)));
+        self.batches(&order)
+    }
+
+    /// `order` (a permutation of `0..len`) cut into batches.
+    pub fn batches(&self, order: &[usize]) -> Vec<Vec<usize>> {
         let mut batches: Vec<Vec<usize>> = order
             .chunks(self.batch_size)
             .map(<[usize]>::to_vec)

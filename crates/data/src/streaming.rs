@@ -21,12 +21,41 @@ use std::path::{Path, PathBuf};
 /// One indexed image file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedImage {
-    /// Where it is.
+    /// Where it is: the image file, or the shard that holds it.
     pub path: PathBuf,
     /// Its class, in `0..num_classes`.
     pub label: i64,
     /// Its size on disk (for the streaming decision and progress).
     pub bytes: u64,
+    /// Inside a shard (`.tar` of a WebDataset): the byte offset of its
+    /// content, read with one seek (its length is `bytes`).
+    pub offset: Option<u64>,
+}
+
+impl IndexedImage {
+    /// Decodes it (any format the `image` crate reads); errors name the file.
+    pub fn open(&self) -> Result<image::DynamicImage> {
+        let cannot = |e: &dyn std::fmt::Display| {
+            let at = match self.offset {
+                Some(offset) => format!(" (member at byte {offset})"),
+                None => String::new(),
+            };
+            Error::format(&self.path, format!("cannot decode image{at}: {e}"))
+        };
+        match self.offset {
+            None => image::open(&self.path).map_err(|e| cannot(&e)),
+            Some(offset) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file =
+                    std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+                let mut bytes = vec![0u8; self.bytes as usize];
+                file.seek(SeekFrom::Start(offset))
+                    .and_then(|_| file.read_exact(&mut bytes))
+                    .map_err(|e| Error::io(&self.path, e))?;
+                image::load_from_memory(&bytes).map_err(|e| cannot(&e))
+            }
+        }
+    }
 }
 
 /// The files of an image set, without their pixels.
@@ -61,7 +90,12 @@ impl ImageIndex {
                 let bytes = std::fs::metadata(&path)
                     .map_err(|e| Error::io(&path, e))?
                     .len();
-                Ok(IndexedImage { path, label, bytes })
+                Ok(IndexedImage {
+                    path,
+                    label,
+                    bytes,
+                    offset: None,
+                })
             })
             .collect::<Result<_>>()?;
         Ok(Self { files, classes })
@@ -100,10 +134,7 @@ impl ImageIndex {
         let images: Vec<image::RgbImage> = indices
             .par_iter()
             .map(|&i| {
-                let path = &self.files[i].path;
-                let image = image::open(path)
-                    .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-                    .to_rgb8();
+                let image = self.files[i].open()?.to_rgb8();
                 Ok(image::imageops::resize(
                     &image,
                     width,
@@ -129,7 +160,7 @@ impl ImageIndex {
 
     /// Image `index` decoded to RGB, `[height, width, 3]`.
     pub fn decode(&self, index: usize) -> Result<Array3<u8>> {
-        decode_rgb(&self.files[index].path)
+        rgb_array(self.files[index].open()?.to_rgb8())
     }
 
     /// One `[batch, size, size, 3]` array per recipe for the images at
@@ -170,11 +201,8 @@ impl ImageIndex {
     }
 }
 
-/// A JPEG or PNG file decoded to RGB `[height, width, 3]`; the error names the file.
-pub fn decode_rgb(path: &Path) -> Result<Array3<u8>> {
-    let image = image::open(path)
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-        .to_rgb8();
+/// An RGB image as `[height, width, 3]`.
+fn rgb_array(image: image::RgbImage) -> Result<Array3<u8>> {
     let (width, height) = image.dimensions();
     Ok(
         Array3::from_shape_vec((height as usize, width as usize, 3), image.into_raw())

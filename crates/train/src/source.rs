@@ -34,6 +34,12 @@ pub trait BatchSource: Sync {
     fn units_per_sample(&self) -> usize {
         1
     }
+    /// The order of `epoch`'s samples when the source wants its own (e.g.
+    /// shard after shard for WebDataset shards); `None`: the sampler's
+    /// shuffle. It must depend on `(seed, epoch)` alone, as batches do.
+    fn epoch_order(&self, _seed: u64, _epoch: u64) -> Option<Vec<usize>> {
+        None
+    }
 }
 
 /// One planned batch: its epoch and sample indices.

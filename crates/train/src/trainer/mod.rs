@@ -153,22 +153,23 @@ impl Trainer {
             metrics,
         };
         let mut fit = fit::Fit::start(parts, optimizer, resume)?;
-        let plans = self.plans(data.len(), &schedule, fit.start_step());
+        let plans = self.plans(data, &schedule, fit.start_step());
         std::thread::scope(|scope| {
             let batches = prefetch(scope, data, plans, Self::PREFETCH);
             fit.run(&batches)
         })
     }
 
-    /// Every micro-batch from `start_step` on, in training order.
-    fn plans(
+    /// Every micro-batch from `start_step` on, in training order: the
+    /// sampler's shuffle, or the source's own order when it has one.
+    fn plans<'a, S: BatchSource + ?Sized>(
         &self,
-        len: usize,
+        data: &'a S,
         schedule: &Schedule,
         start_step: usize,
-    ) -> impl Iterator<Item = Plan> + Send {
+    ) -> impl Iterator<Item = Plan> + Send + 'a {
         let sampler = EpochSampler {
-            len,
+            len: data.len(),
             batch_size: self.config.batch_size,
             drop_last: true,
             seed: self.config.seed,
@@ -183,7 +184,11 @@ impl Trainer {
         (start_step..total_steps).flat_map(move |step| {
             let epoch = step / steps_per_epoch;
             if shuffled.0 != epoch {
-                shuffled = (epoch, Arc::new(sampler.epoch(epoch as u64)));
+                let batches = match data.epoch_order(sampler.seed, epoch as u64) {
+                    Some(order) => sampler.batches(&order),
+                    None => sampler.epoch(epoch as u64),
+                };
+                shuffled = (epoch, Arc::new(batches));
             }
             let batches = Arc::clone(&shuffled.1);
             let first = (step % steps_per_epoch) * accumulate;
@@ -231,16 +236,50 @@ mod tests {
         assert_eq!(huge.total_steps, usize::MAX, "no overflow");
     }
 
+    /// Sixteen samples, in the sampler's order or (`reversed`) its own.
+    struct Sixteen {
+        reversed: bool,
+    }
+
+    impl BatchSource for Sixteen {
+        fn len(&self) -> usize {
+            16
+        }
+        fn batch(&self, _: usize, _: &[usize]) -> crate::Result<crate::Batch> {
+            unreachable!("plans only")
+        }
+        fn epoch_order(&self, _seed: u64, epoch: u64) -> Option<Vec<usize>> {
+            let order = (0..16).map(|i| (15 - i + epoch as usize) % 16).collect();
+            self.reversed.then_some(order)
+        }
+    }
+
+    #[test]
+    fn plans_follow_a_source_s_own_order() {
+        let trainer = trainer(4, 1, 2);
+        let schedule = trainer.schedule(16).unwrap();
+        let plans: Vec<Plan> = trainer
+            .plans(&Sixteen { reversed: true }, &schedule, 0)
+            .collect();
+        assert_eq!(plans[0], (0, vec![15, 14, 13, 12]));
+        assert_eq!(plans[4], (1, vec![0, 15, 14, 13]));
+        let resumed: Vec<Plan> = trainer
+            .plans(&Sixteen { reversed: true }, &schedule, 6)
+            .collect();
+        assert_eq!(resumed, plans[6..].to_vec());
+    }
+
     #[test]
     fn plans_cover_each_epoch_once_from_any_start() {
         let trainer = trainer(4, 1, 2);
         let schedule = trainer.schedule(16).unwrap();
-        let all: Vec<Plan> = trainer.plans(16, &schedule, 0).collect();
+        let data = Sixteen { reversed: false };
+        let all: Vec<Plan> = trainer.plans(&data, &schedule, 0).collect();
         assert_eq!(all.len(), 8);
         let mut first_epoch: Vec<usize> = all[..4].iter().flat_map(|p| p.1.clone()).collect();
         first_epoch.sort();
         assert_eq!(first_epoch, (0..16).collect::<Vec<_>>());
-        let resumed: Vec<Plan> = trainer.plans(16, &schedule, 5).collect();
+        let resumed: Vec<Plan> = trainer.plans(&data, &schedule, 5).collect();
         assert_eq!(resumed, all[5..].to_vec());
     }
 }

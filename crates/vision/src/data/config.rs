@@ -6,6 +6,7 @@ use super::split_images::{
 };
 use super::views::ViewConfig;
 use selfsup_data::streaming::{ImageIndex, OnCorrupt};
+use selfsup_data::webdataset::index_shards;
 use selfsup_data::{cifar, idx, image_folder, stl10, ImageDataset};
 use selfsup_train::check;
 use selfsup_train::config::Validate;
@@ -28,6 +29,10 @@ pub enum DatasetKind {
     /// `path/<split>/<class>/<image>` JPEG or PNG files (ImageNet layout).
     #[serde(rename = "imagefolder")]
     ImageFolder,
+    /// `path/<split>/*.tar` WebDataset shards (`<key>.jpg|png` with
+    /// `<key>.cls`, as `selfsup data shard` writes them); always streamed.
+    #[serde(rename = "webdataset")]
+    WebDataset,
 }
 
 impl DatasetKind {
@@ -40,6 +45,7 @@ impl DatasetKind {
             DatasetKind::Cifar100 => "cifar100",
             DatasetKind::Stl10 => "stl10",
             DatasetKind::ImageFolder => "imagefolder",
+            DatasetKind::WebDataset => "webdataset",
         }
     }
 }
@@ -87,6 +93,10 @@ pub struct ImageDataConfig {
     /// decode, naming it; `"skip"` leaves it out of its batch.
     #[serde(default)]
     pub on_corrupt: OnCorrupt,
+    /// WebDataset: the shuffle buffer an epoch reads each shard through
+    /// (shards themselves come in a new random order every epoch).
+    #[serde(default = "default_shuffle_buffer")]
+    pub shuffle_buffer: usize,
     /// Use only the first this many images (quick smoke runs); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
@@ -98,6 +108,10 @@ pub struct ImageDataConfig {
 
 fn default_held_out_every() -> usize {
     5
+}
+
+fn default_shuffle_buffer() -> usize {
+    1000
 }
 
 /// The splits of a run, decoded in memory or streamed.
@@ -233,13 +247,19 @@ impl ImageDataConfig {
 
     /// The training split's index when it streams (`data.stream`), else `None`.
     fn streamed_index(&self) -> Result<Option<ImageIndex>> {
-        let folder = self.dataset == DatasetKind::ImageFolder;
-        match (self.stream, folder) {
-            (StreamMode::Off, _) | (StreamMode::Auto, false) => return Ok(None),
-            (StreamMode::On, false) => {
+        let kind = self.dataset;
+        match (self.stream, kind) {
+            (StreamMode::Off, DatasetKind::WebDataset) => {
+                let message = "WebDataset shards are always streamed; use \"auto\" or \"on\"";
+                return Err(check::invalid("data.stream", message));
+            }
+            (_, DatasetKind::WebDataset) => return Ok(Some(self.index(&self.split)?)),
+            (StreamMode::Off, _) => return Ok(None),
+            (StreamMode::Auto, k) if k != DatasetKind::ImageFolder => return Ok(None),
+            (StreamMode::On, k) if k != DatasetKind::ImageFolder => {
                 let message = format!(
-                    "streams ImageFolder sets; {} is read into memory (data.stream = \"off\")",
-                    self.dataset.name()
+                    "streams ImageFolder and WebDataset sets; {} is read into memory (data.stream = \"off\")",
+                    kind.name()
                 );
                 return Err(check::invalid("data.stream", message));
             }
@@ -250,9 +270,14 @@ impl ImageDataConfig {
         Ok((self.stream == StreamMode::On || large).then_some(index))
     }
 
-    /// Split `split` of an ImageFolder, indexed (first `max_images` only).
+    /// Split `split` of an ImageFolder or WebDataset, indexed (first
+    /// `max_images` only).
     fn index(&self, split: &str) -> Result<ImageIndex> {
-        let index = ImageIndex::image_folder(&self.path.join(split))?;
+        let folder = self.path.join(split);
+        let index = match self.dataset {
+            DatasetKind::WebDataset => index_shards(&folder)?,
+            _ => ImageIndex::image_folder(&folder)?,
+        };
         Ok(match self.max_images {
             Some(limit) if limit < index.len() => index.subset(&(0..limit).collect::<Vec<_>>()),
             _ => index,
@@ -270,6 +295,8 @@ impl ImageDataConfig {
                 index,
                 size,
                 on_corrupt: self.on_corrupt,
+                shuffle_buffer: (self.dataset == DatasetKind::WebDataset)
+                    .then_some(self.shuffle_buffer),
             })
         };
         let (train, held_out) = match &self.eval_split {
@@ -300,6 +327,7 @@ impl ImageDataConfig {
                 &self.path.join(split),
                 self.resize.map(|[h, w]| (h, w)),
             )?,
+            DatasetKind::WebDataset => unreachable!("WebDataset shards are always streamed"),
         };
         Ok(match self.max_images {
             Some(limit) if limit < data.len() => data.subset(&(0..limit).collect::<Vec<_>>()),
@@ -317,7 +345,7 @@ impl ImageDataConfig {
             DatasetKind::Cifar10 => (vec![0.4914, 0.4822, 0.4465], vec![0.2470, 0.2435, 0.2616]),
             DatasetKind::Cifar100 => (vec![0.5071, 0.4865, 0.4409], vec![0.2673, 0.2564, 0.2762]),
             // Solo-learn normalises STL-10 with ImageNet's statistics.
-            DatasetKind::Stl10 | DatasetKind::ImageFolder => {
+            DatasetKind::Stl10 | DatasetKind::ImageFolder | DatasetKind::WebDataset => {
                 (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225])
             }
         }

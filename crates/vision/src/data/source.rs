@@ -5,6 +5,7 @@ use super::normalize::Normalizer;
 use super::split_images::SplitImages;
 use ndarray::Array4;
 use selfsup_data::views::{make_views, ViewRecipe};
+use selfsup_data::webdataset::shard_order;
 use selfsup_train::eval::LabelledData;
 use selfsup_train::{Batch, BatchSource, Named, Result};
 use tch::Tensor;
@@ -43,6 +44,15 @@ impl BatchSource for ImageSource<'_> {
             self.images.num_classes()
         } else {
             0
+        }
+    }
+
+    fn epoch_order(&self, seed: u64, epoch: u64) -> Option<Vec<usize>> {
+        match self.images {
+            SplitImages::Streamed(s) => s
+                .shuffle_buffer
+                .map(|buffer| shard_order(&s.index, seed, epoch, buffer)),
+            SplitImages::Memory(_) => None,
         }
     }
 

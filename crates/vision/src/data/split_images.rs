@@ -32,6 +32,9 @@ pub struct StreamedImages {
     pub size: (u32, u32),
     /// What a training batch does with a file that does not decode.
     pub on_corrupt: OnCorrupt,
+    /// WebDataset shards: each epoch reads shard after shard through a
+    /// shuffle buffer of this many images instead of a global shuffle.
+    pub shuffle_buffer: Option<usize>,
 }
 
 /// A split's images.

@@ -50,7 +50,7 @@ pub fn finetune_images(
                 DatasetKind::Mnist => 28,
                 DatasetKind::Cifar10 | DatasetKind::Cifar100 => 32,
                 DatasetKind::Stl10 => 96,
-                DatasetKind::ImageFolder => 224,
+                DatasetKind::ImageFolder | DatasetKind::WebDataset => 224,
             };
             (side, side)
         }
