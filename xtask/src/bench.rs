@@ -243,6 +243,74 @@ pub fn run_data(root: &Path, archive: &Path, threads: usize, rounds: usize) -> R
     Ok(())
 }
 
+/// `cargo xtask bench data --full-size`: builds the full-size JPEG set under
+/// `target/bench-full-size` when missing, then alternates our streamed
+/// pipeline and torchvision's ImageFolder + DataLoader for `rounds` rounds,
+/// keeping each side's best rate; prints both, the ratio and our peak RSS.
+pub fn run_data_full(root: &Path, threads: usize, rounds: usize) -> Result<()> {
+    let set = root.join("target/bench-full-size");
+    let python = reference_python(root)?;
+    if !set.join("train").is_dir() {
+        eprintln!(
+            "xtask: building the full-size JPEG set in {}",
+            set.display()
+        );
+        crate::run(
+            Command::new(&python)
+                .arg(root.join("benches/reference/make_full_size_set.py"))
+                .arg(&set),
+        )?;
+    }
+    let images = set.join("train");
+    let binary = example(root, "selfsup-vision", "bench_data_full")?;
+    let threads_arg = threads.to_string();
+    let (mut ours, mut reference): (BTreeMap<String, f64>, BTreeMap<String, f64>) =
+        (BTreeMap::new(), BTreeMap::new());
+    let keep_max = |best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>| {
+        for (name, value) in round {
+            let entry = best.entry(name).or_insert(0.0);
+            *entry = entry.max(value);
+        }
+    };
+    for round in 1..=rounds.max(1) {
+        eprintln!("xtask: bench data --full-size, round {round} of {rounds}");
+        let args = ["--threads", &threads_arg, "--data-dir"];
+        keep_max(
+            &mut ours,
+            parse_times(&capture(Command::new(&binary).args(args).arg(&images))?)?,
+        );
+        let script = root.join("benches/reference/bench_data_full.py");
+        let theirs = capture(
+            Command::new(&python)
+                .arg(&script)
+                .arg(&images)
+                .args(["--workers", &threads_arg]),
+        )?;
+        keep_max(&mut reference, parse_times(&theirs)?);
+    }
+    let key = "full-size two-view simclr images/s";
+    let (a, b) = (
+        ours.get(key).copied().unwrap_or(f64::NAN),
+        reference.get(key).copied().unwrap_or(f64::NAN),
+    );
+    println!("full-size data benchmark on {} ({threads} threads vs {threads} DataLoader workers), best of {rounds} rounds", images.display());
+    println!(
+        "{:<40} {:>10} {:>12} {:>7}",
+        "images/s", "selfsup", "torchvision", "ratio"
+    );
+    println!(
+        "{:<40} {a:>10.1} {b:>12.1} {:>7.2}",
+        "two-view SimCLR 224 px, streamed",
+        a / b
+    );
+    println!(
+        "selfsup peak RSS: {:.0} MB",
+        ours.get("full-size peak RSS MB").copied().unwrap_or(0.0)
+    );
+    println!("reference: {}", reference_versions(&python)?);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -66,6 +66,11 @@ enum Task {
         /// text (default: ../shared/datasets/text/shakespeare.txt).
         #[arg(long)]
         archive: Option<PathBuf>,
+        /// `data` suite: ImageNet-sized JPEGs streamed from disk (SimCLR's
+        /// 224-px two-view pipeline) instead of CIFAR-10 held in memory; the
+        /// set is built once by benches/reference/make_full_size_set.py.
+        #[arg(long)]
+        full_size: bool,
     },
     /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
     Test {
@@ -90,6 +95,7 @@ fn main() -> Result<()> {
             threads,
             rounds,
             archive,
+            full_size,
         } => {
             setup::ensure(&root)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
@@ -99,7 +105,9 @@ fn main() -> Result<()> {
                 _ => shared.join("cifar10/cifar10-jpeg.tar.gz"),
             };
             let archive = archive.unwrap_or(default);
-            if suite == "data" {
+            if suite == "data" && full_size {
+                bench::run_data_full(&root, threads, rounds)
+            } else if suite == "data" {
                 bench::run_data(&root, &archive, threads, rounds)
             } else if suite == "quality" {
                 let task = task.context("bench quality needs a task, e.g. vision-simclr")?;
