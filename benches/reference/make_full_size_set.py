@@ -23,7 +23,7 @@ SHARED = os.path.join(HERE, "..", "..", "..", "shared", "datasets")
 def sizes(rng):
     """A width and height around ImageNet's average (about 400 x 350)."""
     width = rng.randint(300, 500)
-    aspect = rng.uniform(0.75, 1.33)
+    aspect = rng.uniform(0.95, 1.35)
     return width, max(200, min(600, int(width / aspect)))
 
 
