@@ -19,10 +19,12 @@ const REFERENCE_PACKAGES: [(&str, &str); 5] = [
 ];
 
 /// Prints `name version` per reference package, as Python sees them.
-const VERSIONS_SCRIPT: &str = "import importlib.metadata as m\n\
-for name in ['torch', 'torchvision', 'numpy', 'pillow', 'safetensors']:\n\
-    try: print(name, m.version(name))\n\
-    except m.PackageNotFoundError: print(name, 'missing')";
+const VERSIONS_SCRIPT: &str = concat!(
+    "import importlib.metadata as m\n",
+    "for name in ['torch', 'torchvision', 'numpy', 'pillow', 'safetensors']:\n",
+    "    try: print(name, m.version(name))\n",
+    "    except m.PackageNotFoundError: print(name, 'missing')\n",
+);
 
 /// Creates `.venv-reference` with the pinned packages when missing or
 /// different; returns its python.
@@ -313,6 +315,14 @@ pub fn run_data_full(root: &Path, threads: usize, rounds: usize) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_versions_script_runs_under_any_python() {
+        // Missing packages print `missing`, so any python3 runs it.
+        let text = super::reference_versions(std::path::Path::new("python3")).unwrap();
+        assert_eq!(text.split(", ").count(), 5, "{text}");
+        assert!(text.starts_with("torch "), "{text}");
+    }
+
     #[test]
     fn pins_hold_only_at_the_pinned_versions() {
         let exact = "torch 2.11.0+cu130, torchvision 0.26.0+cu130, numpy 2.4.6, pillow 13.0.0, safetensors 0.8.0";
