@@ -112,6 +112,15 @@ fn keep_best(best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>) {
     }
 }
 
+/// Keeps, per case, the highest rate seen so far (images/s: interference
+/// only ever lowers it).
+fn keep_fastest(best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>) {
+    for (name, rate) in round {
+        let entry = best.entry(name).or_insert(0.0);
+        *entry = entry.max(rate);
+    }
+}
+
 /// Builds example `name` of `package` in release; returns the binary.
 fn example(root: &Path, package: &str, name: &str) -> Result<std::path::PathBuf> {
     crate::cargo(
@@ -199,12 +208,6 @@ pub fn run_data(root: &Path, archive: &Path, threads: usize, rounds: usize) -> R
     let threads_arg = threads.to_string();
     let (mut ours, mut reference): (BTreeMap<String, f64>, BTreeMap<String, f64>) =
         (BTreeMap::new(), BTreeMap::new());
-    let keep_fastest = |best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>| {
-        for (name, rate) in round {
-            let entry = best.entry(name).or_insert(0.0);
-            *entry = entry.max(rate);
-        }
-    };
     let binary = example(root, "selfsup-vision", "bench_data")?;
     for round in 1..=rounds.max(1) {
         eprintln!("xtask: bench data, round {round} of {rounds}");
@@ -268,16 +271,10 @@ pub fn run_data_full(root: &Path, threads: usize, rounds: usize) -> Result<()> {
     let threads_arg = threads.to_string();
     let (mut ours, mut reference): (BTreeMap<String, f64>, BTreeMap<String, f64>) =
         (BTreeMap::new(), BTreeMap::new());
-    let keep_max = |best: &mut BTreeMap<String, f64>, round: BTreeMap<String, f64>| {
-        for (name, value) in round {
-            let entry = best.entry(name).or_insert(0.0);
-            *entry = entry.max(value);
-        }
-    };
     for round in 1..=rounds.max(1) {
         eprintln!("xtask: bench data --full-size, round {round} of {rounds}");
         let args = ["--threads", &threads_arg, "--data-dir"];
-        keep_max(
+        keep_fastest(
             &mut ours,
             parse_times(&capture(Command::new(&binary).args(args).arg(&images))?)?,
         );
@@ -288,7 +285,7 @@ pub fn run_data_full(root: &Path, threads: usize, rounds: usize) -> Result<()> {
                 .arg(&images)
                 .args(["--workers", &threads_arg]),
         )?;
-        keep_max(&mut reference, parse_times(&theirs)?);
+        keep_fastest(&mut reference, parse_times(&theirs)?);
     }
     let key = "full-size two-view simclr images/s";
     let (a, b) = (

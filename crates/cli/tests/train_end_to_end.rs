@@ -564,34 +564,52 @@ fn image_folder_of_mixed_sizes(root: &Path) {
     }
 }
 
-#[test]
-fn a_streamed_image_folder_trains_and_evaluates() {
-    let data = tempfile::tempdir().unwrap();
-    image_folder_of_mixed_sizes(data.path());
-    let folder = data.path().to_str().unwrap();
-    let runs = tempfile::tempdir().unwrap();
+/// `selfsup train vision-simclr` for a few tiny steps on RGB images read
+/// as `format` from `folder`, with `extra` settings, into `runs`.
+fn streamed_simclr(format: &str, folder: &Path, extra: &[&str], runs: &Path) -> Output {
+    let folder = folder.to_str().unwrap();
     let mut args = vec![
         "train",
         "vision-simclr",
         "--data",
-        "imagefolder",
+        format,
         "--data-dir",
         folder,
     ];
     let settings = [
         "data.split=\"train\"",
-        "data.stream=\"on\"",
         "method.backbone.in_channels=3",
-        "trainer.epochs=1",
+        "trainer.epochs=2",
         "trainer.batch_size=8",
         "trainer.device=cpu",
         "eval.knn_k=5",
     ];
-    for s in &settings {
+    for s in settings.iter().chain(extra) {
         args.extend(["--set", s]);
     }
+    selfsup(&args, runs)
+}
+
+/// The stdout of a run that must have succeeded and printed both k-NN rows.
+fn trained(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("random init"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn a_streamed_image_folder_trains_and_evaluates() {
+    let data = tempfile::tempdir().unwrap();
+    image_folder_of_mixed_sizes(data.path());
+    let runs = tempfile::tempdir().unwrap();
     // Streaming needs the size evaluation reads.
-    let out = selfsup(&args, runs.path());
+    let on = ["data.stream=\"on\""];
+    let out = streamed_simclr("imagefolder", data.path(), &on, runs.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("data.resize"),
@@ -602,15 +620,13 @@ fn a_streamed_image_folder_trains_and_evaluates() {
         0,
         "no run folder"
     );
-    args.extend(["--set", "data.resize=[28, 28]"]);
-    let out = selfsup(&args, runs.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("random init"), "{stdout}");
+    let sized = ["data.stream=\"on\"", "data.resize=[28, 28]"];
+    trained(&streamed_simclr(
+        "imagefolder",
+        data.path(),
+        &sized,
+        runs.path(),
+    ));
     let config = std::fs::read_to_string(only_run_folder(runs.path()).join("config.toml")).unwrap();
     assert!(config.contains("stream = \"on\""), "{config}");
 }
@@ -635,32 +651,6 @@ fn webdataset_shards_written_by_data_shard_train_and_evaluate() {
         "{stdout}"
     );
     let runs = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "train",
-        "vision-simclr",
-        "--data",
-        "webdataset",
-        "--data-dir",
-        shards.to_str().unwrap(),
-    ];
-    for s in [
-        "data.split=\"train\"",
-        "data.resize=[28, 28]",
-        "data.shuffle_buffer=4",
-        "method.backbone.in_channels=3",
-        "trainer.epochs=2",
-        "trainer.batch_size=8",
-        "trainer.device=cpu",
-        "eval.knn_k=5",
-    ] {
-        args.extend(["--set", s]);
-    }
-    let out = selfsup(&args, runs.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("random init"), "{stdout}");
+    let extra = ["data.resize=[28, 28]", "data.shuffle_buffer=4"];
+    trained(&streamed_simclr("webdataset", &shards, &extra, runs.path()));
 }
