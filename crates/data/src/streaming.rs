@@ -160,7 +160,7 @@ impl ImageIndex {
 
     /// Image `index` decoded to RGB, `[height, width, 3]`.
     pub fn decode(&self, index: usize) -> Result<Array3<u8>> {
-        rgb_array(self.files[index].open()?.to_rgb8())
+        Ok(rgb_array(self.files[index].open()?.to_rgb8()))
     }
 
     /// One `[batch, size, size, 3]` array per recipe for the images at
@@ -192,20 +192,16 @@ impl ImageIndex {
                 "no image of the batch could be decoded".to_string(),
             ));
         }
-        let position = |index: usize| kept.iter().position(|&k| k == index);
-        let views = views_of(&kept, recipes, seed, epoch, |index| {
-            let at = position(index).expect("kept indices only");
-            Ok::<_, Error>(CowArray::from(images[at].view()))
+        let views = views_of(&kept, recipes, seed, epoch, |position, _| {
+            Ok::<_, Error>(CowArray::from(images[position].view()))
         })?;
         Ok((views, kept))
     }
 }
 
 /// An RGB image as `[height, width, 3]`.
-fn rgb_array(image: image::RgbImage) -> Result<Array3<u8>> {
+fn rgb_array(image: image::RgbImage) -> Array3<u8> {
     let (width, height) = image.dimensions();
-    Ok(
-        Array3::from_shape_vec((height as usize, width as usize, 3), image.into_raw())
-            .expect("RGB buffers hold height * width * 3 bytes"),
-    )
+    Array3::from_shape_vec((height as usize, width as usize, 3), image.into_raw())
+        .expect("RGB buffers hold height * width * 3 bytes")
 }

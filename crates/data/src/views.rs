@@ -214,7 +214,7 @@ pub fn make_views(
     seed: u64,
     epoch: u64,
 ) -> Vec<Array4<u8>> {
-    let image = |index: usize| -> Result<CowArray<'_, u8, Ix3>, Infallible> {
+    let image = |_: usize, index: usize| -> Result<CowArray<'_, u8, Ix3>, Infallible> {
         Ok(data.images.index_axis(Axis(0), index).into())
     };
     match views_of(indices, recipes, seed, epoch, image) {
@@ -223,20 +223,21 @@ pub fn make_views(
     }
 }
 
-/// As [`make_views`] for images that `image(index)` produces (decoded from
-/// disk, of any size: the crops are drawn in each image's own coordinates);
-/// the first error stops the batch.
+/// As [`make_views`] for images that `image(position in indices, index)`
+/// produces (decoded from disk, of any size: the crops are drawn in each
+/// image's own coordinates); the first error stops the batch.
 pub fn views_of<'a, E: Send>(
     indices: &[usize],
     recipes: &[ViewRecipe],
     seed: u64,
     epoch: u64,
-    image: impl Fn(usize) -> Result<CowArray<'a, u8, Ix3>, E> + Sync,
+    image: impl Fn(usize, usize) -> Result<CowArray<'a, u8, Ix3>, E> + Sync,
 ) -> Result<Vec<Array4<u8>>, E> {
     let views: Vec<Vec<Array3<u8>>> = indices
         .par_iter()
-        .map(|&index| {
-            let image = image(index)?;
+        .enumerate()
+        .map(|(position, &index)| {
+            let image = image(position, index)?;
             Ok(recipes
                 .iter()
                 .enumerate()

@@ -7,10 +7,12 @@ mod config;
 mod normalize;
 mod source;
 mod split_images;
+mod splits;
 mod views;
 
-pub use config::{DatasetKind, ImageDataConfig, Splits};
+pub use config::{DatasetKind, ImageDataConfig};
 pub use normalize::Normalizer;
 pub use source::{ImageSource, LabelledImages};
 pub use split_images::{SplitImages, StreamMode, StreamedImages, STREAM_ABOVE_BYTES};
+pub use splits::Splits;
 pub use views::{recipes, BlurConfig, JitterConfig, ViewConfig};
