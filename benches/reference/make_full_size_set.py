@@ -6,7 +6,12 @@ of the side, resized), half CIFAR-10 test images upscaled, in an ImageFolder
 `OUT/train/c0 ... c9`. Seeded, so every machine builds the same set; it is
 not committed.
 
-    .venv-reference/bin/python benches/reference/make_full_size_set.py OUT [--count 10000]
+With --labelled it builds a set to train and evaluate on instead: CIFAR-10
+upscaled to those sizes with its real classes, COUNT training images from
+CIFAR's training split in `OUT/train/<class>` and COUNT / 5 held-out ones
+from its test split in `OUT/val/<class>` (the `fullsize-cpu` recipe).
+
+    .venv-reference/bin/python benches/reference/make_full_size_set.py OUT [--count 10000] [--labelled]
 """
 import argparse
 import io
@@ -31,8 +36,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--count", type=int, default=10000)
+    parser.add_argument("--labelled", action="store_true")
     args = parser.parse_args()
     rng = random.Random(0)
+    if args.labelled:
+        labelled(args.out, args.count, rng)
+        return
     photos_dir = os.path.join(SHARED, "photos")
     photos = [Image.open(os.path.join(photos_dir, n)).convert("RGB")
               for n in sorted(os.listdir(photos_dir)) if n.endswith(".jpg")]
@@ -54,6 +63,25 @@ def main():
             image = cifar[(i // 2) % len(cifar)].resize((width, height), Image.BICUBIC)
         image.save(os.path.join(args.out, "train", f"c{i % 10}", f"{i:05d}.jpg"), quality=90)
     print(f"{args.count} JPEGs in {args.out}/train")
+
+
+def labelled(out, count, rng):
+    """CIFAR-10 upscaled, real classes: train from its train split, val from test."""
+    with tarfile.open(os.path.join(SHARED, "cifar10", "cifar10-jpeg.tar.gz")) as tar:
+        for split, source, n in [("train", "train/", count), ("val", "test/", count // 5)]:
+            members = sorted(
+                (m for m in tar.getmembers() if m.name.startswith(source) and m.name.endswith(".jpg")),
+                key=lambda m: m.name,
+            )
+            rng.shuffle(members)
+            for m in members[:n]:
+                label = m.name.split("/")[-2]
+                os.makedirs(os.path.join(out, split, label), exist_ok=True)
+                image = Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")
+                width, height = sizes(rng)
+                name = os.path.basename(m.name)
+                image.resize((width, height), Image.BICUBIC).save(os.path.join(out, split, label, name), quality=90)
+            print(f"{n} JPEGs in {out}/{split}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 //! size; with one, each is resized on load (bilinear) so a folder of mixed
 //! sizes becomes one `u8` array.
 
+use crate::decode::{decode_file, rgb_image};
 use crate::error::{Error, Result};
 use crate::images::ImageDataset;
 use ndarray::Array4;
@@ -69,9 +70,7 @@ pub fn read_image_folder(root: &Path, resize: Option<(u32, u32)>) -> Result<Imag
     let decoded: Vec<image::RgbImage> = files
         .par_iter()
         .map(|(path, _)| {
-            let image = image::open(path)
-                .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?
-                .to_rgb8();
+            let image = rgb_image(decode_file(path)?);
             Ok(match resize {
                 Some((h, w)) => {
                     image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle)

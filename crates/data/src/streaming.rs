@@ -10,10 +10,13 @@
 //! and in-memory batches of the same decoded pixels are equal, and resume
 //! is exact.
 
+use crate::augment::{resized_crop, resized_crop_fractional};
+use crate::decode::{decode_rgb, rgb_image};
 use crate::error::{Error, Result};
 use crate::image_folder::list_image_folder;
-use crate::views::{views_of, ViewRecipe};
-use ndarray::{Array3, Array4, CowArray};
+use crate::jpeg;
+use crate::views::{stack_views, view_rng, CropBox, ViewRecipe};
+use ndarray::{Array3, Array4};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -33,17 +36,10 @@ pub struct IndexedImage {
 }
 
 impl IndexedImage {
-    /// Decodes it (any format the `image` crate reads); errors name the file.
-    pub fn open(&self) -> Result<image::DynamicImage> {
-        let cannot = |e: &dyn std::fmt::Display| {
-            let at = match self.offset {
-                Some(offset) => format!(" (member at byte {offset})"),
-                None => String::new(),
-            };
-            Error::format(&self.path, format!("cannot decode image{at}: {e}"))
-        };
+    /// Its bytes, from its file or its shard.
+    pub fn read(&self) -> Result<Vec<u8>> {
         match self.offset {
-            None => image::open(&self.path).map_err(|e| cannot(&e)),
+            None => std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e)),
             Some(offset) => {
                 use std::io::{Read, Seek, SeekFrom};
                 let mut file =
@@ -52,7 +48,95 @@ impl IndexedImage {
                 file.seek(SeekFrom::Start(offset))
                     .and_then(|_| file.read_exact(&mut bytes))
                     .map_err(|e| Error::io(&self.path, e))?;
-                image::load_from_memory(&bytes).map_err(|e| cannot(&e))
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Decodes `bytes` (its content) with [`decode_rgb`]; errors name it.
+    pub fn decode_scaled(&self, bytes: &[u8], denominator: usize) -> Result<(Array3<u8>, usize)> {
+        decode_rgb(bytes, denominator).map_err(|problem| self.cannot(&problem))
+    }
+
+    /// A decoding error naming the file (and the member, in a shard).
+    fn cannot(&self, problem: &str) -> Error {
+        let at = match self.offset {
+            Some(offset) => format!(" (member at byte {offset})"),
+            None => String::new(),
+        };
+        Error::format(&self.path, format!("cannot decode image{at}: {problem}"))
+    }
+
+    /// Decoded whole to RGB `[height, width, 3]`.
+    pub fn decode(&self) -> Result<Array3<u8>> {
+        Ok(self.decode_scaled(&self.read()?, 1)?.0)
+    }
+
+    /// One view per recipe, view `v` drawn with [`view_rng`]`(seed, epoch,
+    /// index, v)`. A JPEG's crop boxes are drawn from its header first, and
+    /// the file decoded at the smallest DCT scale that keeps every box at
+    /// least its view's size ([`jpeg::denominator_for`]); at full scale the
+    /// views equal those of [`crate::views::views_of`] on the decoded image.
+    pub fn views(
+        &self,
+        index: usize,
+        recipes: &[ViewRecipe],
+        (seed, epoch): (u64, u64),
+    ) -> Result<Vec<Array3<u8>>> {
+        let bytes = self.read()?;
+        let mut rngs: Vec<_> = (0..recipes.len())
+            .map(|v| view_rng(seed, epoch, index, v))
+            .collect();
+        let full = match jpeg::is_jpeg(&bytes) {
+            true => jpeg::jpeg_size(&bytes, 1).ok(),
+            false => None,
+        };
+        match full {
+            Some(full) => {
+                let crops: Vec<(CropBox, usize)> = recipes
+                    .iter()
+                    .zip(&mut rngs)
+                    .map(|(recipe, rng)| (recipe.crop_box(full, rng), recipe.size))
+                    .collect();
+                let (image, denominator) =
+                    self.decode_scaled(&bytes, jpeg::denominator_for(&crops))?;
+                Ok(recipes
+                    .iter()
+                    .zip(crops)
+                    .zip(&mut rngs)
+                    .map(|((recipe, (crop, size)), rng)| {
+                        let view = match denominator {
+                            1 => resized_crop(
+                                image.view(),
+                                crop.0,
+                                crop.1,
+                                crop.2,
+                                crop.3,
+                                size,
+                                size,
+                            ),
+                            d => resized_crop_fractional(
+                                image.view(),
+                                jpeg::scale_box(crop, d),
+                                size,
+                                size,
+                            ),
+                        };
+                        recipe.finish_crop(view, rng)
+                    })
+                    .collect())
+            }
+            None => {
+                let image = self.decode_scaled(&bytes, 1)?.0;
+                let dims = (image.dim().0, image.dim().1);
+                Ok(recipes
+                    .iter()
+                    .zip(&mut rngs)
+                    .map(|(recipe, rng)| {
+                        let crop = recipe.crop_box(dims, rng);
+                        recipe.finish(image.view(), crop, rng)
+                    })
+                    .collect())
             }
         }
     }
@@ -129,18 +213,35 @@ impl ImageIndex {
 
     /// Images `indices` decoded and resized (bilinear) to `height` x
     /// `width`, stacked `[len, height, width, 3]`, for evaluation; a file
-    /// that does not decode is an error naming it.
-    pub fn resized(&self, indices: &[usize], (height, width): (u32, u32)) -> Result<Array4<u8>> {
+    /// that does not decode is an error naming it. With `center_crop` =
+    /// `Some(f)` each image keeps its aspect: its shorter side is resized to
+    /// the output's over `f`, then the centre is cut out (ImageNet's
+    /// Resize(256) + CenterCrop(224) is `f` = 0.875); without, it is squashed.
+    pub fn resized(
+        &self,
+        indices: &[usize],
+        (height, width): (u32, u32),
+        center_crop: Option<f64>,
+    ) -> Result<Array4<u8>> {
         let images: Vec<image::RgbImage> = indices
             .par_iter()
             .map(|&i| {
-                let image = self.files[i].open()?.to_rgb8();
-                Ok(image::imageops::resize(
-                    &image,
-                    width,
-                    height,
-                    image::imageops::FilterType::Triangle,
-                ))
+                let image = rgb_image(self.files[i].decode()?);
+                Ok(match center_crop {
+                    None => resize(&image, width, height),
+                    Some(fraction) => {
+                        let (w, h) = image.dimensions();
+                        let scale = (height.max(width) as f64 / fraction) / h.min(w) as f64;
+                        let along = |side: u32, least: u32| {
+                            ((side as f64 * scale).round() as u32).max(least)
+                        };
+                        let resized = resize(&image, along(w, width), along(h, height));
+                        let (rw, rh) = resized.dimensions();
+                        let left = ((rw - width) as f64 / 2.0).round() as u32;
+                        let top = ((rh - height) as f64 / 2.0).round() as u32;
+                        image::imageops::crop_imm(&resized, left, top, width, height).to_image()
+                    }
+                })
             })
             .collect::<Result<_>>()?;
         let pixels: Vec<u8> = images
@@ -160,28 +261,31 @@ impl ImageIndex {
 
     /// Image `index` decoded to RGB, `[height, width, 3]`.
     pub fn decode(&self, index: usize) -> Result<Array3<u8>> {
-        Ok(rgb_array(self.files[index].open()?.to_rgb8()))
+        self.files[index].decode()
     }
 
     /// One `[batch, size, size, 3]` array per recipe for the images at
-    /// `indices`, and the indices that made it into the batch (all of them
-    /// unless `on_corrupt` skips some).
+    /// `indices` (each read, decoded and augmented in the rayon pool, see
+    /// [`IndexedImage::views`]), and the indices that made it into the
+    /// batch (all of them unless `on_corrupt` skips some).
     pub fn views(
         &self,
         indices: &[usize],
         recipes: &[ViewRecipe],
-        (seed, epoch): (u64, u64),
+        seed_epoch: (u64, u64),
         on_corrupt: OnCorrupt,
     ) -> Result<(Vec<Array4<u8>>, Vec<usize>)> {
-        let decoded: Vec<(usize, Result<Array3<u8>>)> =
-            indices.par_iter().map(|&i| (i, self.decode(i))).collect();
+        let decoded: Vec<(usize, Result<Vec<Array3<u8>>>)> = indices
+            .par_iter()
+            .map(|&i| (i, self.files[i].views(i, recipes, seed_epoch)))
+            .collect();
         let mut kept = Vec::with_capacity(decoded.len());
-        let mut images = Vec::with_capacity(decoded.len());
-        for (index, image) in decoded {
-            match (image, on_corrupt) {
-                (Ok(image), _) => {
+        let mut views = Vec::with_capacity(decoded.len());
+        for (index, sample) in decoded {
+            match (sample, on_corrupt) {
+                (Ok(sample), _) => {
                     kept.push(index);
-                    images.push(image);
+                    views.push(sample);
                 }
                 (Err(error), OnCorrupt::Fail) => return Err(error),
                 (Err(error), OnCorrupt::Skip) => tracing::warn!(%error, "skipping an image"),
@@ -192,16 +296,11 @@ impl ImageIndex {
                 "no image of the batch could be decoded".to_string(),
             ));
         }
-        let views = views_of(&kept, recipes, seed, epoch, |position, _| {
-            Ok::<_, Error>(CowArray::from(images[position].view()))
-        })?;
-        Ok((views, kept))
+        Ok((stack_views(&views, recipes.len()), kept))
     }
 }
 
-/// An RGB image as `[height, width, 3]`.
-fn rgb_array(image: image::RgbImage) -> Array3<u8> {
-    let (width, height) = image.dimensions();
-    Array3::from_shape_vec((height as usize, width as usize, 3), image.into_raw())
-        .expect("RGB buffers hold height * width * 3 bytes")
+/// Bilinear resize, as the in-memory ImageFolder reader does.
+fn resize(image: &image::RgbImage, width: u32, height: u32) -> image::RgbImage {
+    image::imageops::resize(image, width, height, image::imageops::FilterType::Triangle)
 }

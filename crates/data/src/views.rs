@@ -102,9 +102,28 @@ impl ViewRecipe {
 
     /// One random view of `image` `[H, W, 3]`.
     pub fn apply(&self, image: ArrayView3<u8>, rng: &mut impl Rng) -> Array3<u8> {
-        let (top, left, height, width) =
-            random_resized_crop_box(image.dim().0, image.dim().1, self.scale, self.ratio, rng);
-        let mut view = augment::resized_crop(image, top, left, height, width, self.size, self.size);
+        let crop = self.crop_box((image.dim().0, image.dim().1), rng);
+        self.finish(image, crop, rng)
+    }
+
+    /// The first draw of a view: RandomResizedCrop's box `(top, left,
+    /// height, width)` in an image of `(height, width)`.
+    pub fn crop_box(&self, (height, width): (usize, usize), rng: &mut impl Rng) -> CropBox {
+        random_resized_crop_box(height, width, self.scale, self.ratio, rng)
+    }
+
+    /// The rest of a view after [`Self::crop_box`]: resize the box of `image`,
+    /// then [`Self::finish_crop`].
+    pub fn finish(&self, image: ArrayView3<u8>, crop: CropBox, rng: &mut impl Rng) -> Array3<u8> {
+        let (top, left, height, width) = crop;
+        let view = augment::resized_crop(image, top, left, height, width, self.size, self.size);
+        self.finish_crop(view, rng)
+    }
+
+    /// The colour, blur, solarize and flip draws, from the `rng` that drew
+    /// the crop box, on the resized crop `view`. (A streamed JPEG decoded
+    /// at a reduced DCT scale resizes its box itself, then comes here.)
+    pub fn finish_crop(&self, mut view: Array3<u8>, rng: &mut impl Rng) -> Array3<u8> {
         if let Some((jitter, p)) = self.jitter {
             if rng.gen_bool(p) {
                 view = color_jitter(view.view(), &jitter, rng);
@@ -128,6 +147,9 @@ impl ViewRecipe {
     }
 }
 
+/// A crop box `(top, left, height, width)` in pixels.
+pub type CropBox = (usize, usize, usize, usize);
+
 /// RandomResizedCrop's box `(top, left, height, width)`: up to 10 tries of an
 /// area fraction from `scale` and a log-uniform aspect ratio from `ratio`,
 /// else a centre crop with the ratio clamped into range (torchvision's algorithm).
@@ -137,7 +159,7 @@ pub fn random_resized_crop_box(
     scale: (f64, f64),
     ratio: (f64, f64),
     rng: &mut impl Rng,
-) -> (usize, usize, usize, usize) {
+) -> CropBox {
     let area = (height * width) as f64;
     let (log_low, log_high) = (ratio.0.ln(), ratio.1.ln());
     for _ in 0..10 {
@@ -241,20 +263,27 @@ pub fn views_of<'a, E: Send>(
             Ok(recipes
                 .iter()
                 .enumerate()
-                .map(|(v, recipe)| {
-                    let stream = mix(mix(seed, epoch), (index as u64) << 8 | v as u64);
-                    recipe.apply(image.view(), &mut ChaCha8Rng::seed_from_u64(stream))
-                })
+                .map(|(v, recipe)| recipe.apply(image.view(), &mut view_rng(seed, epoch, index, v)))
                 .collect())
         })
         .collect::<Result<_, E>>()?;
-    Ok((0..recipes.len())
+    Ok(stack_views(&views, recipes.len()))
+}
+
+/// The RNG of view `v` of sample `index` in `epoch`.
+pub fn view_rng(seed: u64, epoch: u64, index: usize, v: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(mix(mix(seed, epoch), (index as u64) << 8 | v as u64))
+}
+
+/// Per-sample views (`views[sample][recipe]`) as one batch per recipe.
+pub fn stack_views(views: &[Vec<Array3<u8>>], recipes: usize) -> Vec<Array4<u8>> {
+    (0..recipes)
         .map(|v| {
             let stacked: Vec<ArrayView3<u8>> =
                 views.iter().map(|sample| sample[v].view()).collect();
             ndarray::stack(Axis(0), &stacked).expect("views of one recipe share a shape")
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -152,5 +152,39 @@ fn held_out_split_and_resized_evaluation_images_match_the_decoded_set() {
     assert_eq!(labels(&train), memory_train.labels);
     assert_eq!(labels(&held), memory_held.labels);
     // The same bilinear resize as the in-memory ImageFolder reader.
-    assert_eq!(held.resized(&[0, 1], (8, 8)).unwrap(), memory_held.images);
+    assert_eq!(
+        held.resized(&[0, 1], (8, 8), None).unwrap(),
+        memory_held.images
+    );
+}
+
+#[test]
+fn evaluation_can_keep_the_aspect_and_cut_the_centre() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("wide")).unwrap();
+    // 60 x 20: red, green and blue thirds.
+    let image = image::RgbImage::from_fn(60, 20, |x, _| {
+        let mut pixel = [0u8; 3];
+        pixel[(x / 20) as usize] = 255;
+        image::Rgb(pixel)
+    });
+    image.save(dir.path().join("wide/0.png")).unwrap();
+    let index = ImageIndex::image_folder(dir.path()).unwrap();
+    let squashed = index.resized(&[0], (10, 10), None).unwrap();
+    let centred = index.resized(&[0], (10, 10), Some(1.0)).unwrap();
+    let mean = |batch: &ndarray::Array4<u8>, channel: usize| {
+        batch
+            .index_axis(ndarray::Axis(3), channel)
+            .mapv(f64::from)
+            .mean()
+            .unwrap()
+    };
+    // Squashed, the three thirds stay; centred, only the green one is left
+    // (but for the filter's blending at its edges).
+    assert!(mean(&squashed, 0) > 60.0 && mean(&squashed, 2) > 60.0);
+    assert!(mean(&centred, 0) < 5.0 && mean(&centred, 2) < 5.0 && mean(&centred, 1) > 245.0);
+    // 0.5: the shorter side goes to 20 and the centre 10 x 10 of the
+    // resulting 60 x 20 lies inside the green third.
+    let half = index.resized(&[0], (10, 10), Some(0.5)).unwrap();
+    assert_eq!((mean(&half, 0), mean(&half, 1)), (0.0, 255.0));
 }

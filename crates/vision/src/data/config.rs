@@ -86,6 +86,11 @@ pub struct ImageDataConfig {
     /// Streaming needs `resize` (the size evaluation reads).
     #[serde(default)]
     pub stream: StreamMode,
+    /// Streamed evaluation: keep each image's aspect, resize its shorter
+    /// side to `resize` over this fraction and cut out the centre (0.875:
+    /// ImageNet's Resize(256) + CenterCrop(224)); absent: squash to `resize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center_crop: Option<f64>,
     /// Streamed training: `"fail"` (default) stops at a file that does not
     /// decode, naming it; `"skip"` leaves it out of its batch.
     #[serde(default)]
@@ -128,6 +133,14 @@ impl Validate for ImageDataConfig {
                 return Err(check::invalid(
                     "data.resize",
                     format!("{height}x{width} must be 1 to 8192 pixels a side"),
+                ));
+            }
+        }
+        if let Some(fraction) = self.center_crop {
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(check::invalid(
+                    "data.center_crop",
+                    format!("{fraction} must be in (0, 1], e.g. 0.875 for 224 of 256"),
                 ));
             }
         }

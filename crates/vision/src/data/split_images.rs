@@ -30,6 +30,8 @@ pub struct StreamedImages {
     pub index: ImageIndex,
     /// `(height, width)` that evaluation (and training without views) resizes to.
     pub size: (u32, u32),
+    /// Evaluation keeps the aspect and cuts the centre (`data.center_crop`).
+    pub center_crop: Option<f64>,
     /// What a training batch does with a file that does not decode.
     pub on_corrupt: OnCorrupt,
     /// WebDataset shards: each epoch reads shard after shard through a
@@ -108,7 +110,7 @@ impl SplitImages {
     pub fn gather(&self, indices: &[usize]) -> Result<ndarray::Array4<u8>> {
         match self {
             SplitImages::Memory(data) => Ok(data.gather(indices)),
-            SplitImages::Streamed(s) => Ok(s.index.resized(indices, s.size)?),
+            SplitImages::Streamed(s) => Ok(s.index.resized(indices, s.size, s.center_crop)?),
         }
     }
 }

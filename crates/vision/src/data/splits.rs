@@ -133,6 +133,7 @@ impl ImageDataConfig {
             SplitImages::Streamed(StreamedImages {
                 index,
                 size,
+                center_crop: self.center_crop,
                 on_corrupt: self.on_corrupt,
                 shuffle_buffer: (self.dataset == DatasetKind::WebDataset)
                     .then_some(self.shuffle_buffer),
