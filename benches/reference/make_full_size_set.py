@@ -67,21 +67,23 @@ def main():
 
 def labelled(out, count, rng):
     """CIFAR-10 upscaled, real classes: train from its train split, val from test."""
+    # Read the archive once, in order (a .tar.gz cannot seek back cheaply).
+    files = {}
     with tarfile.open(os.path.join(SHARED, "cifar10", "cifar10-jpeg.tar.gz")) as tar:
-        for split, source, n in [("train", "train/", count), ("val", "test/", count // 5)]:
-            members = sorted(
-                (m for m in tar.getmembers() if m.name.startswith(source) and m.name.endswith(".jpg")),
-                key=lambda m: m.name,
-            )
-            rng.shuffle(members)
-            for m in members[:n]:
-                label = m.name.split("/")[-2]
-                os.makedirs(os.path.join(out, split, label), exist_ok=True)
-                image = Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")
-                width, height = sizes(rng)
-                name = os.path.basename(m.name)
-                image.resize((width, height), Image.BICUBIC).save(os.path.join(out, split, label, name), quality=90)
-            print(f"{n} JPEGs in {out}/{split}")
+        for m in tar:
+            if m.isfile() and m.name.endswith(".jpg"):
+                files[m.name] = tar.extractfile(m).read()
+    for split, source, n in [("train", "train/", count), ("val", "test/", count // 5)]:
+        names = sorted(name for name in files if name.startswith(source))
+        rng.shuffle(names)
+        for name in names[:n]:
+            label = name.split("/")[-2]
+            os.makedirs(os.path.join(out, split, label), exist_ok=True)
+            image = Image.open(io.BytesIO(files[name])).convert("RGB")
+            width, height = sizes(rng)
+            path = os.path.join(out, split, label, os.path.basename(name))
+            image.resize((width, height), Image.BICUBIC).save(path, quality=90)
+        print(f"{n} JPEGs in {out}/{split}")
 
 
 if __name__ == "__main__":

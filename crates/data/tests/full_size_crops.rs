@@ -119,7 +119,12 @@ fn reduced_scale_decoding_gives_the_same_crops_within_a_small_tolerance() {
     let recipe = crops_only();
     for epoch in 0..4 {
         let (streamed, _) = index
-            .views(&[0], &[recipe.clone()], (3, epoch), OnCorrupt::Fail)
+            .views(
+                &[0],
+                std::slice::from_ref(&recipe),
+                (3, epoch),
+                OnCorrupt::Fail,
+            )
             .unwrap();
         let crop = recipe.crop_box((333, 500), &mut view_rng(3, epoch, 0, 0));
         let point_sampled = resized_crop(full.view(), crop.0, crop.1, crop.2, crop.3, 64, 64);
