@@ -3,6 +3,7 @@
 //! tensors happens at the edge, in the trainer, so this crate does not link tch.
 
 pub mod augment;
+pub mod blur;
 pub mod bpe;
 pub mod bpe_train;
 pub mod checksum;
