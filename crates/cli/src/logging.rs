@@ -15,6 +15,16 @@ pub fn init_stderr() {
         .try_init();
 }
 
+/// [`init_with_file`] on rank 0 (or alone); stderr only on the other ranks
+/// of a data-parallel run, whose output the launcher keeps per rank.
+pub fn init_for_rank(path: &Path) {
+    if selfsup_train::distributed::is_primary() {
+        init_with_file(path);
+    } else {
+        init_stderr();
+    }
+}
+
 /// Installs stderr plus a log file; falls back to stderr alone if the file cannot be created.
 pub fn init_with_file(path: &Path) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

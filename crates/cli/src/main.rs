@@ -92,3 +92,36 @@ fn message(error: &anyhow::Error) -> String {
 fn default_runs_dir() -> PathBuf {
     PathBuf::from("runs")
 }
+
+/// `args` without `flag` and its value (`--flag N` or `--flag=N`): what a
+/// launcher passes on to the processes it starts.
+fn worker_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    flag: &str,
+) -> Vec<std::ffi::OsString> {
+    let mut kept = Vec::new();
+    let mut skip_value = false;
+    for arg in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match arg.to_str() {
+            Some(text) if text == flag => skip_value = true,
+            Some(text) if text.starts_with(&format!("{flag}=")) => {}
+            _ => kept.push(arg),
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_args;
+
+    #[test]
+    fn workers_get_every_argument_but_the_launcher_s() {
+        let args = ["train", "vision-simclr", "--nproc-per-node", "2", "--set", "a=1", "--nproc-per-node=3"];
+        let kept = worker_args(args.map(Into::into), "--nproc-per-node");
+        assert_eq!(kept, ["train", "vision-simclr", "--set", "a=1"].map(std::ffi::OsString::from));
+    }
+}

@@ -38,10 +38,38 @@ pub struct TrainArgs {
     /// Parent folder of run folders.
     #[arg(long, default_value_os_t = crate::default_runs_dir())]
     runs: PathBuf,
+    /// Train data-parallel on N local processes (Gloo), as `torchrun
+    /// --standalone --nproc-per-node N`; each takes `trainer.batch_size`.
+    #[arg(long, value_name = "N")]
+    nproc_per_node: Option<usize>,
+    /// Seconds a rank waits for the others (rendezvous, each collective)
+    /// before it stops with an error.
+    #[arg(long, default_value_t = 300)]
+    dist_timeout: u64,
 }
 
-/// Runs `selfsup train`.
+/// Runs `selfsup train`: as the launcher of `--nproc-per-node` ranks, as
+/// one rank of a launched run (torchrun's or SLURM's variables set), or alone.
 pub fn run(args: TrainArgs) -> Result<()> {
+    use selfsup_train::distributed::{self, launch, WorldEnv};
+    let timeout = std::time::Duration::from_secs(args.dist_timeout.max(1));
+    let world = WorldEnv::from_env()?;
+    if let (Some(nproc), None) = (args.nproc_per_node, &world) {
+        let log_dir = args.runs.join("launch-logs").join(std::process::id().to_string());
+        println!("starting {nproc} ranks (logs of ranks 1-{}: {})", nproc - 1, log_dir.display());
+        let launch = launch::Launch {
+            program: std::env::current_exe()?,
+            args: crate::worker_args(std::env::args_os().skip(1), "--nproc-per-node"),
+            nproc,
+            log_dir,
+            timeout,
+            env: Vec::new(),
+        };
+        return Ok(launch::run(&launch)?);
+    }
+    if let Some(world) = &world {
+        distributed::init(world, timeout)?;
+    }
     let all = tasks::all();
     let task = find_task(&all, &args.task)?;
     let choice = ConfigChoice {
@@ -79,7 +107,7 @@ fn vision(args: &TrainArgs, task: &str, text: &str, origin: &str, start: RunStar
         fetch: &fetch,
     };
     let experiment = Experiment::prepare(&selfsup_vision::registry(), request)?;
-    logging::init_with_file(&experiment.run_dir().file("train.log"));
+    logging::init_for_rank(&experiment.run_dir().file("train.log"));
     tracing::info!(task, run = %experiment.run_dir().path().display(), "starting");
     let report = experiment.run()?;
     println!();
@@ -131,7 +159,7 @@ fn text_task(
         start,
     };
     let experiment = Experiment::prepare(&selfsup_text::registry(), request)?;
-    logging::init_with_file(&experiment.run_dir().file("train.log"));
+    logging::init_for_rank(&experiment.run_dir().file("train.log"));
     tracing::info!(task, run = %experiment.run_dir().path().display(), "starting");
     print_text_report(&experiment.run()?);
     Ok(())
@@ -217,6 +245,9 @@ fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
 }
 
 fn print_fit(fit: &selfsup_train::trainer::FitReport) {
+    if fit.world_size > 1 {
+        println!("  data-parallel: world size {} (Gloo), rates count every rank", fit.world_size);
+    }
     println!(
         "  pretraining: {} steps in {:.0} s ({:.0} {}/s, {:.0} % waiting for data), loss {:.4} -> {:.4}",
         fit.steps,

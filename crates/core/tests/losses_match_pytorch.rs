@@ -71,6 +71,34 @@ fn nt_xent_three_views() {
     f.check(&losses::nt_xent(&z, 3, 0.5, None).unwrap(), &[("z", &z)]);
 }
 
+/// Every rank's block of a global batch, stacked rank-major as an
+/// all_gather returns them: rank r holds samples r·b..(r+1)·b of each view.
+fn as_gathered(z: &tch::Tensor, n_views: i64, world: i64) -> tch::Tensor {
+    let (rows, dim) = (z.size()[0], z.size()[1]);
+    let b = rows / n_views / world;
+    z.view([n_views, world, b, dim]).transpose(0, 1).reshape([rows, dim])
+}
+
+/// Data-parallel SimCLR: the mean of the ranks' losses over gathered
+/// embeddings is the global batch's NT-Xent, value and gradient.
+#[test]
+fn nt_xent_gathered_over_ranks_is_the_global_batch_s() {
+    for (name, n_views, temperature) in [("nt_xent_2", 2, 0.2), ("nt_xent_3", 3, 0.5)] {
+        let f = Fixture::load(name);
+        let mut z = f.input("z");
+        let world = 2;
+        let gathered = as_gathered(&z, n_views, world);
+        let per_rank: Vec<tch::Tensor> = (0..world)
+            .map(|rank| losses::nt_xent_gathered(&gathered, n_views, world, rank, temperature).unwrap())
+            .collect();
+        let mean = tch::Tensor::stack(&per_rank, 0).mean(tch::Kind::Float);
+        f.check(&mean, &[("z", &z)]);
+        let alone = losses::nt_xent_gathered(&z, n_views, 1, 0, temperature).unwrap();
+        z.zero_grad();
+        f.check(&alone, &[("z", &z)]);
+    }
+}
+
 #[test]
 fn nt_xent_with_extra_negatives() {
     let f = Fixture::load("nt_xent_neg");

@@ -15,7 +15,7 @@ use selfsup_data::token_file::Tokens;
 use tch::{Device, Kind, Tensor};
 
 /// Loss on held-out text, and what papers derive from it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LmScore {
     /// Mean cross-entropy per predicted token (nats).
     pub loss: f64,

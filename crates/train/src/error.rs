@@ -55,9 +55,17 @@ pub enum Error {
     /// libtorch raised an error.
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    /// A collective, the rendezvous or another rank failed.
+    #[error("distributed: {0}")]
+    Distributed(String),
 }
 
 impl Error {
+    /// A failure of the distributed layer.
+    pub fn distributed(message: impl Into<String>) -> Self {
+        Error::Distributed(message.into())
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -13,6 +13,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod experiment;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct MetricsCsv {
     path: PathBuf,
-    file: std::fs::File,
+    /// `None` on ranks other than 0, which write nothing.
+    file: Option<std::fs::File>,
 }
 
 impl MetricsCsv {
@@ -26,8 +27,21 @@ impl MetricsCsv {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
         })
+    }
+
+    /// The file at `path` on rank 0 (see [`MetricsCsv::open`]); on other
+    /// ranks of a data-parallel run, a sink that writes nothing.
+    pub fn open_on_primary(path: &Path) -> Result<Self> {
+        if crate::distributed::is_primary() {
+            Self::open(path)
+        } else {
+            Ok(Self {
+                path: path.to_path_buf(),
+                file: None,
+            })
+        }
     }
 
     /// Writes one value; `kind` is `train` or `eval`.
@@ -39,8 +53,11 @@ impl MetricsCsv {
         name: &str,
         value: f64,
     ) -> Result<()> {
-        writeln!(self.file, "{step},{epoch},{kind},{name},{value}")
-            .map_err(|e| Error::io(&self.path, e))
+        match &mut self.file {
+            Some(file) => writeln!(file, "{step},{epoch},{kind},{name},{value}")
+                .map_err(|e| Error::io(&self.path, e)),
+            None => Ok(()),
+        }
     }
 }
 

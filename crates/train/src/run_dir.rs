@@ -30,6 +30,14 @@ impl RunDir {
         unreachable!("the loop returns")
     }
 
+    /// A folder this process never writes (a data-parallel rank other than
+    /// 0 holds one); nothing is created.
+    pub fn unwritten(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+        }
+    }
+
     /// Opens an existing run folder (for `eval` and `--resume`).
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join("config.toml").is_file() {

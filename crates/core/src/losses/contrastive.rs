@@ -72,6 +72,62 @@ pub fn nt_xent(
     Ok(-log_prob.gather(1, &positives, false).mean(Kind::Float))
 }
 
+/// NT-Xent of one rank's anchors against every rank's embeddings: SimCLR
+/// with gathered negatives under data parallelism (Chen et al., 2020, train
+/// on 128 TPU cores this way).
+///
+/// `gathered` is every rank's view-major `[n_views * batch, dim]` block,
+/// stacked in rank order (what an all_gather returns). The loss is
+/// [`nt_xent`]'s over the global batch (`world * batch` samples, each rank's
+/// block in rank order), restricted to this rank's anchors: the mean of
+/// the `world` ranks' values is exactly `nt_xent` of the global batch, and
+/// with a differentiable gather so is the averaged gradient.
+///
+/// # Shapes
+/// - `gathered`: `[world * n_views * batch, dim]`; returns a scalar.
+pub fn nt_xent_gathered(
+    gathered: &Tensor,
+    n_views: i64,
+    world: i64,
+    rank: i64,
+    temperature: f64,
+) -> Result<Tensor> {
+    check_matrix(gathered, "nt_xent_gathered: embeddings")?;
+    let (rows, dim) = (gathered.size()[0], gathered.size()[1]);
+    check_shape(
+        n_views >= 2 && world >= 1 && (0..world).contains(&rank) && rows % (world * n_views) == 0,
+        "nt_xent_gathered: embeddings",
+        &format!("[world ({world}) * n_views ({n_views}) * batch, dim] with rank {rank} < world"),
+        gathered,
+    )?;
+    let batch = rows / (world * n_views);
+    let global_batch = world * batch;
+    let device = gathered.device();
+    // View-major over the global batch, as one process holding it would see it.
+    let z = l2_normalize(
+        &gathered
+            .view([world, n_views, batch, dim])
+            .transpose(0, 1)
+            .reshape([rows, dim]),
+    );
+    // This rank's anchors: sample i of view v sits at v·global_batch + rank·batch + i.
+    let own = (Tensor::arange(n_views, (Kind::Int64, device)) * global_batch).unsqueeze(1)
+        + Tensor::arange(batch, (Kind::Int64, device)).unsqueeze(0)
+        + rank * batch; // [n_views, batch]
+    let anchors_index = own.reshape([-1]);
+    let anchors = z.index_select(0, &anchors_index);
+    let logits = (&anchors / temperature)
+        .matmul(&z.tr())
+        .scatter_value(1, &anchors_index.unsqueeze(1), f64::NEG_INFINITY); // not its own candidate
+    // Anchor (v, i)'s positives: the same sample in views v + 1, …, v + n_views - 1.
+    let positives = Tensor::stack(
+        &(1..n_views).map(|k| own.roll([-k], [0]).reshape([-1])).collect::<Vec<_>>(),
+        1,
+    ); // [n_views * batch, n_views - 1]
+    let log_prob = logits.log_softmax(1, Kind::Float);
+    Ok(-log_prob.gather(1, &positives, false).mean(Kind::Float))
+}
+
 /// MoCo v2's InfoNCE (He et al., 2020; Chen et al., 2020): each query's positive
 /// is its key, its negatives the queue. Queries and keys are L2-normalised here;
 /// the queue is expected normalised already (as [`NegativeQueue`] stores it).

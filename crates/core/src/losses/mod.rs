@@ -11,7 +11,7 @@ mod redundancy;
 mod swav;
 
 pub use classification::{masked_lm, next_token, rotation_prediction, IGNORE_INDEX};
-pub use contrastive::{moco_infonce, moco_v3, nt_xent};
+pub use contrastive::{moco_infonce, moco_v3, nt_xent, nt_xent_gathered};
 pub use dino::{dino_loss, DinoCenter};
 pub use mae::{mae_loss, normalize_patches};
 pub use redundancy::{

@@ -58,12 +58,18 @@ pub struct Comparison<E> {
 
 /// Evaluates the method, trains it, evaluates it again; `evaluate` also
 /// writes its metrics rows (it gets the file, the step and whether the
-/// model is trained).
-pub fn fit_and_compare<M: ?Sized + AsMethod, E>(
+/// model is trained). In a data-parallel run every rank trains and rank 0
+/// alone evaluates and writes; the others report `E::default()` and no plots.
+pub fn fit_and_compare<M: ?Sized + AsMethod, E: Default>(
     fitting: Fitting<'_, M>,
     mut evaluate: impl FnMut(&M, &mut MetricsCsv, Stage) -> Result<E>,
 ) -> Result<Comparison<E>> {
-    let mut metrics = MetricsCsv::open(&fitting.run.file("metrics.csv"))?;
+    let primary = crate::distributed::is_primary();
+    let mut evaluate = |method: &M, metrics: &mut MetricsCsv, stage| match primary {
+        true => evaluate(method, metrics, stage),
+        false => Ok(E::default()),
+    };
+    let mut metrics = MetricsCsv::open_on_primary(&fitting.run.file("metrics.csv"))?;
     let random_init = evaluate(&*fitting.method, &mut metrics, Stage::RandomInit)?;
     let report = fitting.trainer.fit(
         fitting.method.as_method(),
@@ -79,7 +85,10 @@ pub fn fit_and_compare<M: ?Sized + AsMethod, E>(
         Stage::Trained { step: report.steps },
     )?;
     drop(metrics);
-    let plots = crate::plots::plot_metrics(&fitting.run.file("metrics.csv"), fitting.run.path())?;
+    let plots = match primary {
+        true => crate::plots::plot_metrics(&fitting.run.file("metrics.csv"), fitting.run.path())?,
+        false => Vec::new(),
+    };
     Ok(Comparison {
         report,
         random_init,
@@ -121,6 +130,9 @@ impl Stage {
 /// Writes `summary` as `summary.toml` in `run`: the numbers benchmarks compare.
 pub fn write_summary(run: &RunDir, summary: &impl Serialize) -> Result<PathBuf> {
     let path = run.file("summary.toml");
+    if !crate::distributed::is_primary() {
+        return Ok(path);
+    }
     let text = toml::to_string(summary).map_err(|e| Error::Config {
         origin: path.display().to_string(),
         message: e.to_string(),

@@ -23,22 +23,30 @@ pub struct RunStart {
 /// resolved config into it; returns the folder and, when resuming, the
 /// checkpoint to continue from. Call it last, once everything that can
 /// fail on bad input has been checked: a run that cannot start leaves no folder.
+/// Only rank 0 of a data-parallel run writes: the others get the resumed
+/// folder to read from, or a folder name that is never created.
 pub fn start_run(
     start: &RunStart,
     name: &str,
     resolved_config: &str,
 ) -> Result<(RunDir, Option<PathBuf>)> {
+    let checkpoint = |run: &RunDir| start.resume.as_ref().map(|_| run.checkpoints().join("last.safetensors"));
+    if !crate::distributed::is_primary() {
+        let run = match &start.resume {
+            Some(dir) => RunDir::open(dir)?,
+            None => RunDir::unwritten(&start.runs.join(format!("{name}-rank{}", crate::distributed::rank()))),
+        };
+        let resume = checkpoint(&run);
+        return Ok((run, resume));
+    }
     let run = match &start.resume {
         Some(dir) => RunDir::open(dir)?,
         None => RunDir::create(&start.runs, name)?,
     };
     let config_file = run.file("config.toml");
     std::fs::write(&config_file, resolved_config).map_err(|e| Error::io(&config_file, e))?;
-    let checkpoint = start
-        .resume
-        .as_ref()
-        .map(|_| run.checkpoints().join("last.safetensors"));
-    Ok((run, checkpoint))
+    let resume = checkpoint(&run);
+    Ok((run, resume))
 }
 
 /// One evaluation-mode step of `method` on `batch`, without gradients: a

@@ -123,8 +123,11 @@ impl<'a> Fit<'a> {
 
     /// Optimizer step `step` (0-based): its micro-batches, hooks and update.
     fn step(&mut self, step: usize, batches: &Receiver<Result<Batch>>) -> Result<()> {
-        // Every random op of this step (masking, noise) draws from here.
-        tch::manual_seed(mix(self.parts.trainer.config.seed, step as u64) as i64);
+        // Every random op of this step (masking, noise) draws from here;
+        // ranks other than 0 draw their own stream.
+        let seed = mix(self.parts.trainer.config.seed, step as u64);
+        let rank = crate::distributed::rank() as u64;
+        tch::manual_seed(if rank == 0 { seed } else { mix(seed, rank) } as i64);
         let lr = self.apply_schedules(step);
         self.optimizer.zero_grad();
         for _ in 0..self.parts.schedule.accumulate {
@@ -136,11 +139,19 @@ impl<'a> Fit<'a> {
             self.clock.data_seconds += started.elapsed().as_secs_f64();
             self.forward_backward(step, &batch)?;
         }
+        if let Some(group) = crate::distributed::current() {
+            let params = self.optimizer_params();
+            crate::distributed::data_parallel::average_gradients(
+                group,
+                &params,
+                crate::distributed::data_parallel::DEFAULT_BUCKET_BYTES,
+            )?;
+        }
         self.parts
             .method
             .before_optimizer_step(&self.progress(step, step))?;
         if let Some(max_norm) = self.parts.trainer.config.grad_clip {
-            clip_grad_norm(self.optimizer.as_ref(), max_norm);
+            clip_grad_norm(&self.optimizer_params(), max_norm);
         }
         self.optimizer.step(lr);
         let done = step + 1;
@@ -263,6 +274,7 @@ impl<'a> Fit<'a> {
         let schedule = &self.parts.schedule;
         let per_step = self.parts.trainer.config.batch_size
             * schedule.accumulate
+            * crate::distributed::world_size()
             * self.parts.data.units_per_sample();
         ((done - self.clock.start_step) * per_step) as f64
             / self.clock.started.elapsed().as_secs_f64().max(1e-9)
@@ -288,8 +300,18 @@ impl<'a> Fit<'a> {
         Ok(is_best)
     }
 
-    /// Writes `last` (and `best` when `is_best`).
+    /// Every parameter the optimizer updates.
+    fn optimizer_params(&self) -> Vec<Tensor> {
+        let groups = self.optimizer.groups();
+        groups.iter().flat_map(|g| g.params.iter().map(Tensor::shallow_clone)).collect()
+    }
+
+    /// Writes `last` (and `best` when `is_best`); rank 0 alone in a
+    /// data-parallel run, where every rank holds the same weights.
     fn checkpoint(&self, is_best: bool) -> Result<()> {
+        if !crate::distributed::is_primary() {
+            return Ok(());
+        }
         let snapshot = Snapshot {
             vs: self.parts.vs,
             optimizer: self.optimizer.as_ref(),
@@ -324,6 +346,7 @@ impl<'a> Fit<'a> {
             units_per_second,
             unit,
             data_wait_share,
+            world_size: crate::distributed::world_size(),
         }
     }
 }
@@ -349,11 +372,6 @@ fn guarded<T>(step: usize, batch_size: usize, f: impl FnOnce() -> T) -> Result<T
 /// Scales all gradients so their global L2 norm is at most `max_norm`
 /// (`torch.nn.utils.clip_grad_norm_`, libtorch's multi-tensor kernels); the
 /// scale stays on the device, so clipping costs no host sync.
-fn clip_grad_norm(optimizer: &dyn Optimizer, max_norm: f64) {
-    let params: Vec<Tensor> = optimizer
-        .groups()
-        .iter()
-        .flat_map(|g| g.params.iter().map(Tensor::shallow_clone))
-        .collect();
-    selfsup_core::optim::clip_grad_norm(&params, max_norm);
+fn clip_grad_norm(params: &[Tensor], max_norm: f64) {
+    selfsup_core::optim::clip_grad_norm(params, max_norm);
 }

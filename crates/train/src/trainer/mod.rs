@@ -52,6 +52,8 @@ pub struct FitReport {
     /// Share of the loop's time spent waiting for batches: the accelerator
     /// waits for data this much.
     pub data_wait_share: f64,
+    /// Processes that trained together (1 alone); throughput counts all.
+    pub world_size: usize,
 }
 
 /// Runs the loop; owns no model, only the settings.
@@ -93,11 +95,13 @@ impl Trainer {
     /// it before creating a run folder, so a run that cannot start leaves none.
     pub fn schedule(&self, len: usize) -> Result<Schedule> {
         let accumulate = self.config.accumulate.max(1);
-        let per_step = self.config.batch_size.max(1).saturating_mul(accumulate);
+        let world = crate::distributed::world_size();
+        let per_step = self.config.batch_size.max(1).saturating_mul(accumulate).saturating_mul(world);
         let steps_per_epoch = len / per_step;
         if steps_per_epoch == 0 {
+            let ranks = if world > 1 { format!(" x {world} ranks") } else { String::new() };
             let message = format!(
-                "{} x {accumulate} accumulated (trainer.accumulate) is more than the {len} training samples",
+                "{} x {accumulate} accumulated (trainer.accumulate){ranks} is more than the {len} training samples",
                 self.config.batch_size
             );
             return Err(check::invalid("trainer.batch_size", message));
@@ -153,6 +157,10 @@ impl Trainer {
             metrics,
         };
         let mut fit = fit::Fit::start(parts, optimizer, resume)?;
+        if let Some(group) = crate::distributed::current() {
+            // Fresh or resumed, every rank starts from rank 0's weights.
+            crate::distributed::data_parallel::broadcast_variables(group, vs)?;
+        }
         let plans = self.plans(data, &schedule, fit.start_step());
         std::thread::scope(|scope| {
             let batches = prefetch(scope, data, plans, Self::PREFETCH);
@@ -161,16 +169,21 @@ impl Trainer {
     }
 
     /// Every micro-batch from `start_step` on, in training order: the
-    /// sampler's shuffle, or the source's own order when it has one.
+    /// sampler's shuffle, or the source's own order when it has one. In a
+    /// data-parallel run the sampler deals global batches of
+    /// `world × batch_size` (the same order for any world size, the last
+    /// partial one dropped) and this rank takes its slice of each.
     fn plans<'a, S: BatchSource + ?Sized>(
         &self,
         data: &'a S,
         schedule: &Schedule,
         start_step: usize,
     ) -> impl Iterator<Item = Plan> + Send + 'a {
+        let (rank, world) = (crate::distributed::rank(), crate::distributed::world_size());
+        let per_rank = self.config.batch_size;
         let sampler = EpochSampler {
             len: data.len(),
-            batch_size: self.config.batch_size,
+            batch_size: per_rank * world,
             drop_last: true,
             seed: self.config.seed,
         };
@@ -192,7 +205,10 @@ impl Trainer {
             }
             let batches = Arc::clone(&shuffled.1);
             let first = (step % steps_per_epoch) * accumulate;
-            (0..accumulate).map(move |micro| (epoch, batches[first + micro].clone()))
+            (0..accumulate).map(move |micro| {
+                let global = &batches[first + micro];
+                (epoch, global[rank * per_rank..(rank + 1) * per_rank].to_vec())
+            })
         })
     }
 }

@@ -68,8 +68,8 @@ impl Tracker {
         }
         let (steps, tensors): (Vec<usize>, Vec<Tensor>) =
             std::mem::take(&mut self.pending).into_iter().unzip();
-        let values: Vec<f64> =
-            Vec::<f32>::try_from(Tensor::stack(&tensors, 0).to_kind(Kind::Float))?
+        let stacked = crate::distributed::mean_over_ranks(&Tensor::stack(&tensors, 0))?;
+        let values: Vec<f64> = Vec::<f32>::try_from(stacked)?
                 .into_iter()
                 .map(f64::from)
                 .collect();
@@ -88,11 +88,17 @@ impl Tracker {
     pub fn take_window(&mut self) -> Result<(f64, Vec<(&'static str, f64)>)> {
         let window = std::mem::take(&mut self.window);
         let loss = window.iter().sum::<f64>() / window.len().max(1) as f64;
-        let scalars = std::mem::take(&mut self.scalars)
-            .into_iter()
-            .map(|(name, sum, count)| Ok((name, sum.f_double_value(&[])? / count as f64)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((loss, scalars))
+        let scalars = std::mem::take(&mut self.scalars);
+        if scalars.is_empty() {
+            return Ok((loss, Vec::new()));
+        }
+        let means: Vec<Tensor> = scalars
+            .iter()
+            .map(|(_, sum, count)| sum.reshape([1]) / *count as f64)
+            .collect();
+        let means = Vec::<f32>::try_from(crate::distributed::mean_over_ranks(&Tensor::cat(&means, 0))?)?;
+        let named = scalars.iter().zip(means).map(|((name, _, _), mean)| (*name, f64::from(mean)));
+        Ok((loss, named.collect()))
     }
 }
 

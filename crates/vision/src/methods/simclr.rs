@@ -11,7 +11,7 @@ use super::{views_of, Encoder};
 use crate::backbones::BackboneConfig;
 use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::heads::Mlp;
-use selfsup_core::losses::nt_xent;
+use selfsup_core::losses::{nt_xent, nt_xent_gathered};
 use selfsup_core::monitor::embedding_std;
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,17 @@ impl Method for SimClr {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, batch_size) = views_of("simclr", batch, 2)?;
         let (features, z) = self.encoder.forward(&views, train);
-        let loss = nt_xent(&z, views.len() as i64, self.config.temperature, None)?;
+        let n_views = views.len() as i64;
+        let loss = match selfsup_train::distributed::current().filter(|_| train) {
+            // Data-parallel: every rank's embeddings are negatives (and
+            // positives) for every anchor, as in one batch of world × batch.
+            Some(group) => {
+                let gathered = group.all_gather_with_grad(&z)?;
+                let (world, rank) = (group.world_size() as i64, group.rank() as i64);
+                nt_xent_gathered(&gathered, n_views, world, rank, self.config.temperature)?
+            }
+            None => nt_xent(&z, n_views, self.config.temperature, None)?,
+        };
         Ok(StepOutput::new(loss)
             .with_features(features.narrow(0, 0, batch_size))
             .with_scalar("embedding_std", embedding_std(&z)))

@@ -1,0 +1,267 @@
+//! Safe handles on libtorch's c10d: the TCP store every rank meets at and
+//! the Gloo process group over all ranks, with its collectives.
+//!
+//! Every call blocks until the collective completes on this rank or the
+//! group's timeout passes; a rank that died or hangs surfaces as an
+//! [`Error::Distributed`] carrying Gloo's message, never as a hang or a panic.
+
+#![allow(unsafe_code)]
+
+use super::ffi;
+use crate::error::{Error, Result};
+use std::ffi::CString;
+use std::os::raw::c_char;
+use std::ptr::NonNull;
+use std::time::Duration;
+use tch::Tensor;
+
+const ERROR_LEN: usize = 1024;
+
+fn message(error: &[c_char]) -> String {
+    let bytes: Vec<u8> = error
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn c_string(what: &str, value: &str) -> Result<CString> {
+    CString::new(value).map_err(|_| Error::distributed(format!("{what} {value:?} contains a NUL byte")))
+}
+
+fn millis(timeout: Duration) -> i64 {
+    i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A c10d `TCPStore`: rank 0 (or the launcher) serves it, every other
+/// process connects to it.
+pub struct Store {
+    raw: NonNull<ffi::RawStore>,
+}
+
+// SAFETY: TCPStore is thread-safe in libtorch; the handle is only freed on drop.
+unsafe impl Send for Store {}
+unsafe impl Sync for Store {}
+
+impl Store {
+    /// Serves a store on `host:port` (port 0 picks a free one) for `world` ranks.
+    pub fn serve(host: &str, port: u16, world: usize, timeout: Duration) -> Result<Store> {
+        Self::open(host, port, true, world, timeout)
+    }
+
+    /// Connects to the store at `host:port`, retrying until `timeout`.
+    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Store> {
+        Self::open(host, port, false, 0, timeout)
+    }
+
+    fn open(host: &str, port: u16, serve: bool, world: usize, timeout: Duration) -> Result<Store> {
+        let c_host = c_string("host", host)?;
+        let world = i32::try_from(world).map_err(|_| Error::distributed("world size too large"))?;
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: the strings and the buffer outlive the call; the shim
+        // writes at most `error.len()` bytes.
+        let raw = unsafe {
+            ffi::selfsup_store_open(
+                c_host.as_ptr(),
+                port,
+                serve,
+                world,
+                millis(timeout),
+                error.as_mut_ptr(),
+                error.len(),
+            )
+        };
+        let role = if serve { "serve" } else { "reach" };
+        NonNull::new(raw).map(|raw| Store { raw }).ok_or_else(|| {
+            Error::distributed(format!(
+                "cannot {role} the rendezvous store at {host}:{port}: {}",
+                message(&error)
+            ))
+        })
+    }
+
+    /// The port the store listens on (the chosen one when opened with port 0).
+    pub fn port(&self) -> u16 {
+        // SAFETY: `raw` is live until drop.
+        unsafe { ffi::selfsup_store_port(self.raw.as_ptr()) }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `selfsup_store_open`, freed once.
+        unsafe { ffi::selfsup_store_free(self.raw.as_ptr()) }
+    }
+}
+
+/// How [`ProcessGroup::all_reduce_`] combines the ranks' tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Element-wise sum.
+    Sum,
+    /// Element-wise maximum.
+    Max,
+    /// Element-wise minimum.
+    Min,
+}
+
+/// A Gloo process group over every rank of the run.
+pub struct ProcessGroup {
+    raw: NonNull<ffi::RawGroup>,
+    rank: usize,
+    world: usize,
+    // Dropped after the group, which holds the store only through libtorch.
+    _store: Store,
+}
+
+// SAFETY: c10d process groups are used from any thread in PyTorch; the
+// handle is only freed on drop.
+unsafe impl Send for ProcessGroup {}
+unsafe impl Sync for ProcessGroup {}
+
+impl ProcessGroup {
+    /// Forms the group over `store`: every rank calls this with the same
+    /// `prefix` and `world`, and its own `rank`. Collectives that do not
+    /// complete within `timeout` fail.
+    pub fn new(store: Store, prefix: &str, rank: usize, world: usize, timeout: Duration) -> Result<Self> {
+        if world == 0 || rank >= world {
+            return Err(Error::distributed(format!("rank {rank} is outside a world of {world}")));
+        }
+        // The name libtorch registers the group under, where the functional
+        // collectives (the differentiable all_gather) look it up; unique per
+        // process, so that tests may form several ranks in one.
+        let name = format!("{prefix}:rank{rank}");
+        let (c_prefix, c_name) = (c_string("prefix", prefix)?, c_string("name", &name)?);
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: as in `Store::open`; the store outlives the group (field order).
+        let raw = unsafe {
+            ffi::selfsup_group_new(
+                store.raw.as_ptr(),
+                c_prefix.as_ptr(),
+                c_name.as_ptr(),
+                rank as i32,
+                world as i32,
+                millis(timeout),
+                error.as_mut_ptr(),
+                error.len(),
+            )
+        };
+        let raw = NonNull::new(raw).ok_or_else(|| {
+            Error::distributed(format!(
+                "rank {rank} of {world} could not form the process group: {}",
+                message(&error)
+            ))
+        })?;
+        Ok(ProcessGroup { raw, rank, world, _store: store })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The number of ranks.
+    pub fn world_size(&self) -> usize {
+        self.world
+    }
+
+    fn check(&self, ok: bool, what: &str, error: &[c_char]) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::distributed(format!("rank {}: {what} failed: {}", self.rank, message(error))))
+        }
+    }
+
+    /// Combines `tensor` across ranks in place.
+    pub fn all_reduce_(&self, tensor: &mut Tensor, op: ReduceOp) -> Result<()> {
+        let op = match op {
+            ReduceOp::Sum => 0,
+            ReduceOp::Max => 1,
+            ReduceOp::Min => 2,
+        };
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: the tensor handle is live and borrowed mutably for the call.
+        let ok = unsafe {
+            ffi::selfsup_group_all_reduce(self.raw.as_ptr(), tensor.as_mut_ptr(), op, error.as_mut_ptr(), error.len())
+        };
+        self.check(ok, "all_reduce", &error)
+    }
+
+    /// Every rank's `input` stacked along dim 0 in rank order
+    /// (`world × input.size(0)` rows); no gradient flows through it.
+    pub fn all_gather(&self, input: &Tensor) -> Result<Tensor> {
+        let mut input = input.detach().contiguous();
+        let mut shape = input.size();
+        if shape.is_empty() {
+            input = input.reshape([1]);
+            shape = vec![1];
+        }
+        shape[0] *= self.world as i64;
+        let mut output = Tensor::empty(shape.as_slice(), (input.kind(), input.device()));
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: both handles are live for the call; output has world × input elements.
+        let ok = unsafe {
+            ffi::selfsup_group_all_gather(
+                self.raw.as_ptr(),
+                output.as_mut_ptr(),
+                input.as_mut_ptr(),
+                error.as_mut_ptr(),
+                error.len(),
+            )
+        };
+        self.check(ok, "all_gather", &error)?;
+        Ok(output)
+    }
+
+    /// As [`ProcessGroup::all_gather`], differentiable: the backward pass
+    /// sums the gradient of the gathered tensor across ranks and keeps this
+    /// rank's rows, so a loss over everyone's embeddings trains every rank's
+    /// encoder as one big batch would (libtorch's
+    /// `_c10d_functional_autograd::all_gather_into_tensor`).
+    pub fn all_gather_with_grad(&self, input: &Tensor) -> Result<Tensor> {
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: the input handle is live for the call; the result is a new
+        // handle that the returned Tensor owns.
+        let raw = unsafe {
+            ffi::selfsup_all_gather_with_grad(self.raw.as_ptr(), input.as_ptr(), error.as_mut_ptr(), error.len())
+        };
+        if raw.is_null() {
+            self.check(false, "all_gather (with grad)", &error)?;
+        }
+        // SAFETY: non-null, freshly allocated by the shim.
+        Ok(unsafe { Tensor::from_ptr(raw) })
+    }
+
+    /// Overwrites `tensor` on every rank with rank `root`'s.
+    pub fn broadcast_(&self, tensor: &mut Tensor, root: usize) -> Result<()> {
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: the tensor handle is live and borrowed mutably for the call.
+        let ok = unsafe {
+            ffi::selfsup_group_broadcast(
+                self.raw.as_ptr(),
+                tensor.as_mut_ptr(),
+                root as i32,
+                error.as_mut_ptr(),
+                error.len(),
+            )
+        };
+        self.check(ok, "broadcast", &error)
+    }
+
+    /// Returns once every rank has called it.
+    pub fn barrier(&self) -> Result<()> {
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: the buffer outlives the call.
+        let ok = unsafe { ffi::selfsup_group_barrier(self.raw.as_ptr(), error.as_mut_ptr(), error.len()) };
+        self.check(ok, "barrier", &error)
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `selfsup_group_new`, freed once.
+        unsafe { ffi::selfsup_group_free(self.raw.as_ptr()) }
+    }
+}

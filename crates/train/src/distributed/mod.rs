@@ -1,0 +1,72 @@
+//! Data-parallel training on PyTorch's c10d, through the small C++ shim in
+//! `csrc/c10d.cpp`: the TCP store and Gloo process group of libtorch
+//! ([`group`]), where a process learns its rank ([`world`]), and the
+//! process-wide group that the trainer and the methods use once it is
+//! formed ([`init`], [`current`]).
+//!
+//! Nothing here sends a byte or adds a number itself: rendezvous,
+//! transport and reductions are libtorch's and Gloo's.
+
+pub mod data_parallel;
+mod ffi;
+pub mod group;
+pub mod launch;
+pub mod world;
+
+pub use group::{ProcessGroup, ReduceOp, Store};
+pub use world::WorldEnv;
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+static CURRENT: OnceLock<Arc<ProcessGroup>> = OnceLock::new();
+
+/// Joins the run described by `env`: connects to (or, on rank 0 without a
+/// launcher, serves) the store and forms the process group, which
+/// [`current`] then returns for the rest of the process.
+pub fn init(env: &WorldEnv, timeout: Duration) -> Result<Arc<ProcessGroup>> {
+    let serve = env.rank == 0 && !env.agent_store;
+    let store = if serve {
+        Store::serve(&env.master_addr, env.master_port, env.world_size, timeout)?
+    } else {
+        Store::connect(&env.master_addr, env.master_port, timeout)?
+    };
+    let prefix = format!("selfsup/attempt{}", env.attempt);
+    let group = Arc::new(ProcessGroup::new(store, &prefix, env.rank, env.world_size, timeout)?);
+    CURRENT
+        .set(Arc::clone(&group))
+        .map_err(|_| Error::distributed("this process already joined a process group"))?;
+    Ok(group)
+}
+
+/// The process group this process joined, if it trains with others.
+pub fn current() -> Option<&'static Arc<ProcessGroup>> {
+    CURRENT.get()
+}
+
+/// This process's rank (0 when it trains alone).
+pub fn rank() -> usize {
+    current().map_or(0, |g| g.rank())
+}
+
+/// The number of processes training together (1 when alone).
+pub fn world_size() -> usize {
+    current().map_or(1, |g| g.world_size())
+}
+
+/// Whether this process writes the run folder: rank 0, or the only one.
+pub fn is_primary() -> bool {
+    rank() == 0
+}
+
+/// The mean of `values` over the ranks (a copy of `values` when alone):
+/// logged losses and scalars describe the global batch.
+pub fn mean_over_ranks(values: &tch::Tensor) -> Result<tch::Tensor> {
+    let mut mean = values.detach().to_kind(tch::Kind::Float).contiguous().copy();
+    if let Some(group) = current() {
+        group.all_reduce_(&mut mean, ReduceOp::Sum)?;
+        mean = mean / group.world_size() as f64;
+    }
+    Ok(mean)
+}

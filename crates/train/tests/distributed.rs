@@ -1,0 +1,124 @@
+//! Two ranks over Gloo on loopback, started the way `--nproc-per-node`
+//! starts them: each test runs itself again as the ranks (this test binary,
+//! filtered to the one test, with torchrun's variables set), and the
+//! ranks check the collectives against values computed locally.
+
+use selfsup_train::distributed::launch::{self, Launch};
+use selfsup_train::distributed::{self, ReduceOp, WorldEnv};
+use std::time::Duration;
+use tch::{Kind, Tensor};
+
+/// Runs `test` as `world` ranks; true in the parent, which then has nothing
+/// more to do, and false in a rank, which goes on to the test's body.
+fn as_ranks(test: &str, world: usize, env: &[(&str, &str)]) -> bool {
+    if std::env::var_os("RANK").is_some() {
+        return false;
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let launch = Launch {
+        program: std::env::current_exe().unwrap(),
+        args: [test, "--exact", "--nocapture", "--test-threads=1"].map(Into::into).to_vec(),
+        nproc: world,
+        log_dir: logs.path().into(),
+        timeout: Duration::from_secs(60),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    if let Err(error) = launch::run(&launch) {
+        panic!("{error}");
+    }
+    true
+}
+
+fn join() -> std::sync::Arc<distributed::ProcessGroup> {
+    let env = WorldEnv::from_env().unwrap().expect("launched as a rank");
+    std::sync::Arc::clone(&distributed::init(&env, Duration::from_secs(30)).unwrap())
+}
+
+/// What rank `r` contributes: distinct per rank, differentiable.
+fn contribution(rank: usize) -> Tensor {
+    Tensor::arange(6, (Kind::Float, tch::Device::Cpu)).reshape([3, 2]) * (rank as f64 + 1.0)
+}
+
+#[test]
+fn collectives_agree_with_local_arithmetic() {
+    if as_ranks("collectives_agree_with_local_arithmetic", 2, &[]) {
+        return;
+    }
+    let group = join();
+    let rank = group.rank();
+    assert_eq!((distributed::rank(), distributed::world_size()), (rank, 2));
+
+    let mut summed = contribution(rank);
+    group.all_reduce_(&mut summed, ReduceOp::Sum).unwrap();
+    assert!(summed.allclose(&(contribution(0) + contribution(1)), 0.0, 0.0, false));
+
+    let mut largest = Tensor::from_slice(&[rank as f32, -(rank as f32)]);
+    group.all_reduce_(&mut largest, ReduceOp::Max).unwrap();
+    assert_eq!(Vec::<f32>::try_from(&largest).unwrap(), vec![1.0, 0.0]);
+
+    let gathered = group.all_gather(&contribution(rank)).unwrap();
+    let expected = Tensor::cat(&[contribution(0), contribution(1)], 0);
+    assert!(gathered.allclose(&expected, 0.0, 0.0, false));
+
+    let mut shared = Tensor::full([4], rank as f64 + 7.0, (Kind::Double, tch::Device::Cpu));
+    group.broadcast_(&mut shared, 1).unwrap();
+    assert_eq!(Vec::<f64>::try_from(&shared).unwrap(), vec![8.0; 4]);
+    group.barrier().unwrap();
+}
+
+/// The gradient of a loss over the gathered rows, as one process holding
+/// every rank's rows would compute it: every rank's loss reaches every
+/// rank's rows, and the backward pass sums those contributions.
+#[test]
+fn gathered_rows_carry_every_rank_s_gradient() {
+    if as_ranks("gathered_rows_carry_every_rank_s_gradient", 2, &[]) {
+        return;
+    }
+    let group = join();
+    let rank = group.rank();
+    let mine = contribution(rank).set_requires_grad(true);
+    let all = group.all_gather_with_grad(&mine).unwrap();
+    assert_eq!(all.size(), [6, 2]);
+    // Rank r weighs the gathered rows by (r + 1) * row index: a loss that
+    // differs per rank, so the summed gradient is not one rank's.
+    let weights = Tensor::arange(6, (Kind::Float, tch::Device::Cpu)).reshape([6, 1]) * (rank as f64 + 1.0);
+    (&all * &weights).sum(Kind::Float).backward();
+    // d(sum over ranks s of loss_s) / d(rows of rank r) = sum_s (s + 1) * index = 3 * index.
+    let index = Tensor::arange_start(3 * rank as i64, 3 * rank as i64 + 3, (Kind::Float, tch::Device::Cpu));
+    let expected = (index * 3.0).reshape([3, 1]).expand([3, 2], false);
+    let grad = mine.grad();
+    assert!(grad.allclose(&expected, 1e-6, 1e-6, false), "rank {rank}: {grad}");
+}
+
+/// A rank that dies takes the run down with it: the launcher names it.
+#[test]
+fn a_failing_rank_stops_the_others_and_is_named() {
+    if std::env::var_os("RANK").is_none() {
+        let logs = tempfile::tempdir().unwrap();
+        let launch = Launch {
+            program: std::env::current_exe().unwrap(),
+            args: ["a_failing_rank_stops_the_others_and_is_named", "--exact", "--nocapture"]
+                .map(Into::into)
+                .to_vec(),
+            nproc: 2,
+            log_dir: logs.path().into(),
+            timeout: Duration::from_secs(60),
+            env: vec![],
+        };
+        let error = launch::run(&launch).unwrap_err().to_string();
+        assert!(error.contains("rank 1 exited"), "{error}");
+        assert!(error.contains("rank 1 gives up"), "the log's tail is quoted: {error}");
+        return;
+    }
+    let group = join();
+    if group.rank() == 1 {
+        eprintln!("rank 1 gives up");
+        std::process::exit(3);
+    }
+    // Rank 0 waits in a collective that can never complete: it must fail
+    // (connection closed, or the launcher's SIGTERM), not hang.
+    let mut x = Tensor::ones([1], (Kind::Float, tch::Device::Cpu));
+    let outcome = group.all_reduce_(&mut x, ReduceOp::Sum);
+    assert!(outcome.is_err());
+    std::process::exit(4);
+}
