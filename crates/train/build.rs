@@ -23,7 +23,13 @@ fn main() {
         .std("c++17")
         .define("USE_C10D_GLOO", None)
         .include(&include)
-        .include(include.join("torch").join("csrc").join("api").join("include"))
+        .include(
+            include
+                .join("torch")
+                .join("csrc")
+                .join("api")
+                .join("include"),
+        )
         .include("csrc/vendor")
         .file("csrc/c10d.cpp")
         .warnings(false)

@@ -120,8 +120,19 @@ mod tests {
 
     #[test]
     fn workers_get_every_argument_but_the_launcher_s() {
-        let args = ["train", "vision-simclr", "--nproc-per-node", "2", "--set", "a=1", "--nproc-per-node=3"];
+        let args = [
+            "train",
+            "vision-simclr",
+            "--nproc-per-node",
+            "2",
+            "--set",
+            "a=1",
+            "--nproc-per-node=3",
+        ];
         let kept = worker_args(args.map(Into::into), "--nproc-per-node");
-        assert_eq!(kept, ["train", "vision-simclr", "--set", "a=1"].map(std::ffi::OsString::from));
+        assert_eq!(
+            kept,
+            ["train", "vision-simclr", "--set", "a=1"].map(std::ffi::OsString::from)
+        );
     }
 }

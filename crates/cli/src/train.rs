@@ -44,7 +44,7 @@ pub struct TrainArgs {
     nproc_per_node: Option<usize>,
     /// Seconds a rank waits for the others (rendezvous, each collective)
     /// before it stops with an error.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 1800)]
     dist_timeout: u64,
 }
 
@@ -55,8 +55,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let timeout = std::time::Duration::from_secs(args.dist_timeout.max(1));
     let world = WorldEnv::from_env()?;
     if let (Some(nproc), None) = (args.nproc_per_node, &world) {
-        let log_dir = args.runs.join("launch-logs").join(std::process::id().to_string());
-        println!("starting {nproc} ranks (logs of ranks 1-{}: {})", nproc - 1, log_dir.display());
+        let log_dir = args
+            .runs
+            .join("launch-logs")
+            .join(std::process::id().to_string());
+        println!(
+            "starting {nproc} ranks (logs of ranks 1-{}: {})",
+            nproc - 1,
+            log_dir.display()
+        );
         let launch = launch::Launch {
             program: std::env::current_exe()?,
             args: crate::worker_args(std::env::args_os().skip(1), "--nproc-per-node"),
@@ -110,6 +117,10 @@ fn vision(args: &TrainArgs, task: &str, text: &str, origin: &str, start: RunStar
     logging::init_for_rank(&experiment.run_dir().file("train.log"));
     tracing::info!(task, run = %experiment.run_dir().path().display(), "starting");
     let report = experiment.run()?;
+    if !selfsup_train::distributed::is_primary() {
+        rank_done();
+        return Ok(());
+    }
     println!();
     println!(
         "{} on {} ({} train / {} held-out images)",
@@ -161,7 +172,12 @@ fn text_task(
     let experiment = Experiment::prepare(&selfsup_text::registry(), request)?;
     logging::init_for_rank(&experiment.run_dir().file("train.log"));
     tracing::info!(task, run = %experiment.run_dir().path().display(), "starting");
-    print_text_report(&experiment.run()?);
+    let report = experiment.run()?;
+    if !selfsup_train::distributed::is_primary() {
+        rank_done();
+        return Ok(());
+    }
+    print_text_report(&report);
     Ok(())
 }
 
@@ -244,9 +260,21 @@ fn print_text_report(report: &selfsup_text::experiment::TrainReport) {
     print_files(&report.run, &report.pictures);
 }
 
+/// What a rank other than 0 prints at the end: rank 0 evaluates and reports.
+fn rank_done() {
+    let (rank, world) = (
+        selfsup_train::distributed::rank(),
+        selfsup_train::distributed::world_size(),
+    );
+    println!("rank {rank} of {world}: training done; rank 0 evaluates and writes the run folder");
+}
+
 fn print_fit(fit: &selfsup_train::trainer::FitReport) {
     if fit.world_size > 1 {
-        println!("  data-parallel: world size {} (Gloo), rates count every rank", fit.world_size);
+        println!(
+            "  data-parallel: world size {} (Gloo), rates count every rank",
+            fit.world_size
+        );
     }
     println!(
         "  pretraining: {} steps in {:.0} s ({:.0} {}/s, {:.0} % waiting for data), loss {:.4} -> {:.4}",

@@ -76,7 +76,9 @@ fn nt_xent_three_views() {
 fn as_gathered(z: &tch::Tensor, n_views: i64, world: i64) -> tch::Tensor {
     let (rows, dim) = (z.size()[0], z.size()[1]);
     let b = rows / n_views / world;
-    z.view([n_views, world, b, dim]).transpose(0, 1).reshape([rows, dim])
+    z.view([n_views, world, b, dim])
+        .transpose(0, 1)
+        .reshape([rows, dim])
 }
 
 /// Data-parallel SimCLR: the mean of the ranks' losses over gathered
@@ -89,7 +91,9 @@ fn nt_xent_gathered_over_ranks_is_the_global_batch_s() {
         let world = 2;
         let gathered = as_gathered(&z, n_views, world);
         let per_rank: Vec<tch::Tensor> = (0..world)
-            .map(|rank| losses::nt_xent_gathered(&gathered, n_views, world, rank, temperature).unwrap())
+            .map(|rank| {
+                losses::nt_xent_gathered(&gathered, n_views, world, rank, temperature).unwrap()
+            })
             .collect();
         let mean = tch::Tensor::stack(&per_rank, 0).mean(tch::Kind::Float);
         f.check(&mean, &[("z", &z)]);

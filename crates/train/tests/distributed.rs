@@ -17,11 +17,16 @@ fn as_ranks(test: &str, world: usize, env: &[(&str, &str)]) -> bool {
     let logs = tempfile::tempdir().unwrap();
     let launch = Launch {
         program: std::env::current_exe().unwrap(),
-        args: [test, "--exact", "--nocapture", "--test-threads=1"].map(Into::into).to_vec(),
+        args: [test, "--exact", "--nocapture", "--test-threads=1"]
+            .map(Into::into)
+            .to_vec(),
         nproc: world,
         log_dir: logs.path().into(),
         timeout: Duration::from_secs(60),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     if let Err(error) = launch::run(&launch) {
         panic!("{error}");
@@ -81,13 +86,21 @@ fn gathered_rows_carry_every_rank_s_gradient() {
     assert_eq!(all.size(), [6, 2]);
     // Rank r weighs the gathered rows by (r + 1) * row index: a loss that
     // differs per rank, so the summed gradient is not one rank's.
-    let weights = Tensor::arange(6, (Kind::Float, tch::Device::Cpu)).reshape([6, 1]) * (rank as f64 + 1.0);
+    let weights =
+        Tensor::arange(6, (Kind::Float, tch::Device::Cpu)).reshape([6, 1]) * (rank as f64 + 1.0);
     (&all * &weights).sum(Kind::Float).backward();
     // d(sum over ranks s of loss_s) / d(rows of rank r) = sum_s (s + 1) * index = 3 * index.
-    let index = Tensor::arange_start(3 * rank as i64, 3 * rank as i64 + 3, (Kind::Float, tch::Device::Cpu));
+    let index = Tensor::arange_start(
+        3 * rank as i64,
+        3 * rank as i64 + 3,
+        (Kind::Float, tch::Device::Cpu),
+    );
     let expected = (index * 3.0).reshape([3, 1]).expand([3, 2], false);
     let grad = mine.grad();
-    assert!(grad.allclose(&expected, 1e-6, 1e-6, false), "rank {rank}: {grad}");
+    assert!(
+        grad.allclose(&expected, 1e-6, 1e-6, false),
+        "rank {rank}: {grad}"
+    );
 }
 
 /// A rank that dies takes the run down with it: the launcher names it.
@@ -97,9 +110,13 @@ fn a_failing_rank_stops_the_others_and_is_named() {
         let logs = tempfile::tempdir().unwrap();
         let launch = Launch {
             program: std::env::current_exe().unwrap(),
-            args: ["a_failing_rank_stops_the_others_and_is_named", "--exact", "--nocapture"]
-                .map(Into::into)
-                .to_vec(),
+            args: [
+                "a_failing_rank_stops_the_others_and_is_named",
+                "--exact",
+                "--nocapture",
+            ]
+            .map(Into::into)
+            .to_vec(),
             nproc: 2,
             log_dir: logs.path().into(),
             timeout: Duration::from_secs(60),
@@ -107,7 +124,10 @@ fn a_failing_rank_stops_the_others_and_is_named() {
         };
         let error = launch::run(&launch).unwrap_err().to_string();
         assert!(error.contains("rank 1 exited"), "{error}");
-        assert!(error.contains("rank 1 gives up"), "the log's tail is quoted: {error}");
+        assert!(
+            error.contains("rank 1 gives up"),
+            "the log's tail is quoted: {error}"
+        );
         return;
     }
     let group = join();

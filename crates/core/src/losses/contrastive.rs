@@ -116,12 +116,16 @@ pub fn nt_xent_gathered(
         + rank * batch; // [n_views, batch]
     let anchors_index = own.reshape([-1]);
     let anchors = z.index_select(0, &anchors_index);
-    let logits = (&anchors / temperature)
-        .matmul(&z.tr())
-        .scatter_value(1, &anchors_index.unsqueeze(1), f64::NEG_INFINITY); // not its own candidate
-    // Anchor (v, i)'s positives: the same sample in views v + 1, …, v + n_views - 1.
+    let logits = (&anchors / temperature).matmul(&z.tr()).scatter_value(
+        1,
+        &anchors_index.unsqueeze(1),
+        f64::NEG_INFINITY,
+    ); // not its own candidate
+       // Anchor (v, i)'s positives: the same sample in views v + 1, …, v + n_views - 1.
     let positives = Tensor::stack(
-        &(1..n_views).map(|k| own.roll([-k], [0]).reshape([-1])).collect::<Vec<_>>(),
+        &(1..n_views)
+            .map(|k| own.roll([-k], [0]).reshape([-1]))
+            .collect::<Vec<_>>(),
         1,
     ); // [n_views * batch, n_views - 1]
     let log_prob = logits.log_softmax(1, Kind::Float);

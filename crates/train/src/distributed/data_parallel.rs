@@ -32,9 +32,17 @@ pub fn broadcast_variables(group: &ProcessGroup, vs: &VarStore) -> Result<()> {
 /// Replaces each defined gradient of `params` with its mean across ranks.
 /// Every rank must hold gradients for the same parameters (a method that
 /// freezes a layer freezes it on all ranks, as the step decides it).
-pub fn average_gradients(group: &ProcessGroup, params: &[Tensor], bucket_bytes: usize) -> Result<()> {
+pub fn average_gradients(
+    group: &ProcessGroup,
+    params: &[Tensor],
+    bucket_bytes: usize,
+) -> Result<()> {
     let world = group.world_size() as f64;
-    let grads: Vec<Tensor> = params.iter().map(Tensor::grad).filter(Tensor::defined).collect();
+    let grads: Vec<Tensor> = params
+        .iter()
+        .map(Tensor::grad)
+        .filter(Tensor::defined)
+        .collect();
     for bucket in buckets(&grads, bucket_bytes) {
         let flat: Vec<Tensor> = bucket.iter().map(|g| g.reshape([-1])).collect();
         let mut flat = Tensor::cat(&flat, 0);
@@ -78,7 +86,13 @@ mod tests {
     #[test]
     fn buckets_hold_same_kind_runs_up_to_the_size() {
         let f = |n: i64| Tensor::zeros([n], (Kind::Float, tch::Device::Cpu));
-        let grads = [f(10), f(10), f(30), Tensor::zeros([2], (Kind::Double, tch::Device::Cpu)), f(1)];
+        let grads = [
+            f(10),
+            f(10),
+            f(30),
+            Tensor::zeros([2], (Kind::Double, tch::Device::Cpu)),
+            f(1),
+        ];
         let sizes: Vec<Vec<i64>> = buckets(&grads, 80)
             .iter()
             .map(|b| b.iter().map(|g| g.numel() as i64).collect())

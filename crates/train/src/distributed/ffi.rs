@@ -61,7 +61,11 @@ extern "C" {
         error: *mut c_char,
         error_len: usize,
     ) -> bool;
-    pub fn selfsup_group_barrier(group: *mut RawGroup, error: *mut c_char, error_len: usize) -> bool;
+    pub fn selfsup_group_barrier(
+        group: *mut RawGroup,
+        error: *mut c_char,
+        error_len: usize,
+    ) -> bool;
     pub fn selfsup_all_gather_with_grad(
         group: *mut RawGroup,
         input: *const C_tensor,

@@ -27,7 +27,8 @@ fn message(error: &[c_char]) -> String {
 }
 
 fn c_string(what: &str, value: &str) -> Result<CString> {
-    CString::new(value).map_err(|_| Error::distributed(format!("{what} {value:?} contains a NUL byte")))
+    CString::new(value)
+        .map_err(|_| Error::distributed(format!("{what} {value:?} contains a NUL byte")))
 }
 
 fn millis(timeout: Duration) -> i64 {
@@ -124,9 +125,17 @@ impl ProcessGroup {
     /// Forms the group over `store`: every rank calls this with the same
     /// `prefix` and `world`, and its own `rank`. Collectives that do not
     /// complete within `timeout` fail.
-    pub fn new(store: Store, prefix: &str, rank: usize, world: usize, timeout: Duration) -> Result<Self> {
+    pub fn new(
+        store: Store,
+        prefix: &str,
+        rank: usize,
+        world: usize,
+        timeout: Duration,
+    ) -> Result<Self> {
         if world == 0 || rank >= world {
-            return Err(Error::distributed(format!("rank {rank} is outside a world of {world}")));
+            return Err(Error::distributed(format!(
+                "rank {rank} is outside a world of {world}"
+            )));
         }
         // The name libtorch registers the group under, where the functional
         // collectives (the differentiable all_gather) look it up; unique per
@@ -153,7 +162,12 @@ impl ProcessGroup {
                 message(&error)
             ))
         })?;
-        Ok(ProcessGroup { raw, rank, world, _store: store })
+        Ok(ProcessGroup {
+            raw,
+            rank,
+            world,
+            _store: store,
+        })
     }
 
     /// This process's rank.
@@ -170,7 +184,11 @@ impl ProcessGroup {
         if ok {
             Ok(())
         } else {
-            Err(Error::distributed(format!("rank {}: {what} failed: {}", self.rank, message(error))))
+            Err(Error::distributed(format!(
+                "rank {}: {what} failed: {}",
+                self.rank,
+                message(error)
+            )))
         }
     }
 
@@ -184,7 +202,13 @@ impl ProcessGroup {
         let mut error = [0 as c_char; ERROR_LEN];
         // SAFETY: the tensor handle is live and borrowed mutably for the call.
         let ok = unsafe {
-            ffi::selfsup_group_all_reduce(self.raw.as_ptr(), tensor.as_mut_ptr(), op, error.as_mut_ptr(), error.len())
+            ffi::selfsup_group_all_reduce(
+                self.raw.as_ptr(),
+                tensor.as_mut_ptr(),
+                op,
+                error.as_mut_ptr(),
+                error.len(),
+            )
         };
         self.check(ok, "all_reduce", &error)
     }
@@ -225,7 +249,12 @@ impl ProcessGroup {
         // SAFETY: the input handle is live for the call; the result is a new
         // handle that the returned Tensor owns.
         let raw = unsafe {
-            ffi::selfsup_all_gather_with_grad(self.raw.as_ptr(), input.as_ptr(), error.as_mut_ptr(), error.len())
+            ffi::selfsup_all_gather_with_grad(
+                self.raw.as_ptr(),
+                input.as_ptr(),
+                error.as_mut_ptr(),
+                error.len(),
+            )
         };
         if raw.is_null() {
             self.check(false, "all_gather (with grad)", &error)?;
@@ -254,7 +283,9 @@ impl ProcessGroup {
     pub fn barrier(&self) -> Result<()> {
         let mut error = [0 as c_char; ERROR_LEN];
         // SAFETY: the buffer outlives the call.
-        let ok = unsafe { ffi::selfsup_group_barrier(self.raw.as_ptr(), error.as_mut_ptr(), error.len()) };
+        let ok = unsafe {
+            ffi::selfsup_group_barrier(self.raw.as_ptr(), error.as_mut_ptr(), error.len())
+        };
         self.check(ok, "barrier", &error)
     }
 }

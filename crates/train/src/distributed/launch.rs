@@ -44,7 +44,9 @@ fn failure(rank: usize, status: ExitStatus, log_dir: &Path) -> Error {
     } else {
         format!("; its log {} ends:\n    {tail}", log.display())
     };
-    Error::distributed(format!("rank {rank} exited with {status}; stopped the other ranks{seen}"))
+    Error::distributed(format!(
+        "rank {rank} exited with {status}; stopped the other ranks{seen}"
+    ))
 }
 
 /// Starts the ranks and waits for all of them; the first that fails stops
@@ -79,19 +81,27 @@ pub fn run(launch: &Launch) -> Result<()> {
     let mut first_failure = None;
     let mut deadline = None;
     while running.iter().any(Option::is_some) {
-        let wait = deadline.map_or(Duration::from_secs(3600), |d: Instant| d.saturating_duration_since(Instant::now()));
+        let wait = deadline.map_or(Duration::from_secs(3600), |d: Instant| {
+            d.saturating_duration_since(Instant::now())
+        });
         match exited.recv_timeout(wait) {
             Ok((rank, status)) => {
                 running[rank] = None;
                 let status = status.map_err(|e| Error::io(&launch.program, e))?;
                 if !status.success() && first_failure.is_none() {
                     first_failure = Some((rank, status));
-                    signal(&running.iter().flatten().copied().collect::<Vec<_>>(), libc::SIGTERM);
+                    signal(
+                        &running.iter().flatten().copied().collect::<Vec<_>>(),
+                        libc::SIGTERM,
+                    );
                     deadline = Some(Instant::now() + Duration::from_secs(5));
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                signal(&running.iter().flatten().copied().collect::<Vec<_>>(), libc::SIGKILL);
+                signal(
+                    &running.iter().flatten().copied().collect::<Vec<_>>(),
+                    libc::SIGKILL,
+                );
                 deadline = Some(Instant::now() + Duration::from_secs(3600));
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,

@@ -33,7 +33,13 @@ pub fn init(env: &WorldEnv, timeout: Duration) -> Result<Arc<ProcessGroup>> {
         Store::connect(&env.master_addr, env.master_port, timeout)?
     };
     let prefix = format!("selfsup/attempt{}", env.attempt);
-    let group = Arc::new(ProcessGroup::new(store, &prefix, env.rank, env.world_size, timeout)?);
+    let group = Arc::new(ProcessGroup::new(
+        store,
+        &prefix,
+        env.rank,
+        env.world_size,
+        timeout,
+    )?);
     CURRENT
         .set(Arc::clone(&group))
         .map_err(|_| Error::distributed("this process already joined a process group"))?;
@@ -63,10 +69,14 @@ pub fn is_primary() -> bool {
 /// The mean of `values` over the ranks (a copy of `values` when alone):
 /// logged losses and scalars describe the global batch.
 pub fn mean_over_ranks(values: &tch::Tensor) -> Result<tch::Tensor> {
-    let mut mean = values.detach().to_kind(tch::Kind::Float).contiguous().copy();
+    let mut mean = values
+        .detach()
+        .to_kind(tch::Kind::Float)
+        .contiguous()
+        .copy();
     if let Some(group) = current() {
         group.all_reduce_(&mut mean, ReduceOp::Sum)?;
-        mean = mean / group.world_size() as f64;
+        mean /= group.world_size() as f64;
     }
     Ok(mean)
 }

@@ -39,12 +39,25 @@ impl WorldEnv {
     /// torchrun's and PyTorchJob's `RANK`/`WORLD_SIZE` win over SLURM's
     /// `SLURM_PROCID`/`SLURM_NTASKS`, as under `srun torchrun …`.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<WorldEnv>> {
-        let (rank, world_size, local_rank) = if var("RANK").is_some() || var("WORLD_SIZE").is_some() {
-            let local = var("LOCAL_RANK").map(|_| number(&var, "LOCAL_RANK")).transpose()?;
-            (number(&var, "RANK")?, number(&var, "WORLD_SIZE")?, local.unwrap_or(0))
+        let (rank, world_size, local_rank) = if var("RANK").is_some() || var("WORLD_SIZE").is_some()
+        {
+            let local = var("LOCAL_RANK")
+                .map(|_| number(&var, "LOCAL_RANK"))
+                .transpose()?;
+            (
+                number(&var, "RANK")?,
+                number(&var, "WORLD_SIZE")?,
+                local.unwrap_or(0),
+            )
         } else if var("SLURM_PROCID").is_some() && var("SLURM_NTASKS").is_some() {
-            let local = var("SLURM_LOCALID").map(|_| number(&var, "SLURM_LOCALID")).transpose()?;
-            (number(&var, "SLURM_PROCID")?, number(&var, "SLURM_NTASKS")?, local.unwrap_or(0))
+            let local = var("SLURM_LOCALID")
+                .map(|_| number(&var, "SLURM_LOCALID"))
+                .transpose()?;
+            (
+                number(&var, "SLURM_PROCID")?,
+                number(&var, "SLURM_NTASKS")?,
+                local.unwrap_or(0),
+            )
         } else {
             return Ok(None);
         };
@@ -52,7 +65,9 @@ impl WorldEnv {
             return Ok(None);
         }
         if rank >= world_size {
-            return Err(Error::distributed(format!("rank {rank} is outside WORLD_SIZE {world_size}")));
+            return Err(Error::distributed(format!(
+                "rank {rank} is outside WORLD_SIZE {world_size}"
+            )));
         }
         let master_addr = match var("MASTER_ADDR") {
             Some(addr) => addr,
@@ -73,7 +88,8 @@ impl WorldEnv {
             local_rank,
             master_addr,
             master_port,
-            agent_store: var("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            agent_store: var("TORCHELASTIC_USE_AGENT_STORE")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             attempt,
         }))
     }
@@ -90,8 +106,11 @@ fn number(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<usize> {
 fn first_slurm_host(var: &impl Fn(&str) -> Option<String>) -> Result<String> {
     let list = var("SLURM_JOB_NODELIST")
         .or_else(|| var("SLURM_NODELIST"))
-        .ok_or_else(|| Error::distributed("MASTER_ADDR is not set (nor SLURM_JOB_NODELIST to take it from)"))?;
-    first_host(&list).ok_or_else(|| Error::distributed(format!("cannot read SLURM's node list {list:?}")))
+        .ok_or_else(|| {
+            Error::distributed("MASTER_ADDR is not set (nor SLURM_JOB_NODELIST to take it from)")
+        })?;
+    first_host(&list)
+        .ok_or_else(|| Error::distributed(format!("cannot read SLURM's node list {list:?}")))
 }
 
 /// The first host of a compressed node list: `gpu[003-005,010],cpu1` → `gpu003`.
@@ -125,7 +144,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Option<WorldEnv>> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         WorldEnv::from_vars(|name| map.get(name).cloned())
     }
 
@@ -167,7 +189,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((world.rank, world.world_size, world.local_rank), (5, 16, 1));
-        assert_eq!((world.master_addr.as_str(), world.master_port), ("gpu003", DEFAULT_PORT));
+        assert_eq!(
+            (world.master_addr.as_str(), world.master_port),
+            ("gpu003", DEFAULT_PORT)
+        );
         assert!(!world.agent_store);
     }
 
@@ -175,7 +200,10 @@ mod tests {
     fn node_lists_expand_to_their_first_host() {
         assert_eq!(first_host("a1").as_deref(), Some("a1"));
         assert_eq!(first_host("a1,b2").as_deref(), Some("a1"));
-        assert_eq!(first_host("rack[2-3]-n[07-09]").as_deref(), Some("rack2-n07"));
+        assert_eq!(
+            first_host("rack[2-3]-n[07-09]").as_deref(),
+            Some("rack2-n07")
+        );
         assert_eq!(first_host("").as_deref(), None);
     }
 
@@ -187,15 +215,26 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let error = env(&[("RANK", "x"), ("WORLD_SIZE", "2")]).unwrap_err().to_string();
-        assert!(error.contains("RANK=\"x\""), "{error}");
-        let error = env(&[("RANK", "2"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h")]).unwrap_err().to_string();
-        assert!(error.contains("outside WORLD_SIZE 2"), "{error}");
-        let error = env(&[("RANK", "0"), ("WORLD_SIZE", "2")]).unwrap_err().to_string();
-        assert!(error.contains("MASTER_ADDR"), "{error}");
-        let error = env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "70000")])
+        let error = env(&[("RANK", "x"), ("WORLD_SIZE", "2")])
             .unwrap_err()
             .to_string();
+        assert!(error.contains("RANK=\"x\""), "{error}");
+        let error = env(&[("RANK", "2"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("outside WORLD_SIZE 2"), "{error}");
+        let error = env(&[("RANK", "0"), ("WORLD_SIZE", "2")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("MASTER_ADDR"), "{error}");
+        let error = env(&[
+            ("RANK", "0"),
+            ("WORLD_SIZE", "2"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "70000"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("MASTER_PORT"), "{error}");
     }
 }

@@ -30,11 +30,20 @@ pub fn start_run(
     name: &str,
     resolved_config: &str,
 ) -> Result<(RunDir, Option<PathBuf>)> {
-    let checkpoint = |run: &RunDir| start.resume.as_ref().map(|_| run.checkpoints().join("last.safetensors"));
+    let checkpoint = |run: &RunDir| {
+        start
+            .resume
+            .as_ref()
+            .map(|_| run.checkpoints().join("last.safetensors"))
+    };
     if !crate::distributed::is_primary() {
         let run = match &start.resume {
             Some(dir) => RunDir::open(dir)?,
-            None => RunDir::unwritten(&start.runs.join(format!("{name}-rank{}", crate::distributed::rank()))),
+            None => RunDir::unwritten(
+                &start
+                    .runs
+                    .join(format!("{name}-rank{}", crate::distributed::rank())),
+            ),
         };
         let resume = checkpoint(&run);
         return Ok((run, resume));

@@ -303,7 +303,10 @@ impl<'a> Fit<'a> {
     /// Every parameter the optimizer updates.
     fn optimizer_params(&self) -> Vec<Tensor> {
         let groups = self.optimizer.groups();
-        groups.iter().flat_map(|g| g.params.iter().map(Tensor::shallow_clone)).collect()
+        groups
+            .iter()
+            .flat_map(|g| g.params.iter().map(Tensor::shallow_clone))
+            .collect()
     }
 
     /// Writes `last` (and `best` when `is_best`); rank 0 alone in a

@@ -96,10 +96,19 @@ impl Trainer {
     pub fn schedule(&self, len: usize) -> Result<Schedule> {
         let accumulate = self.config.accumulate.max(1);
         let world = crate::distributed::world_size();
-        let per_step = self.config.batch_size.max(1).saturating_mul(accumulate).saturating_mul(world);
+        let per_step = self
+            .config
+            .batch_size
+            .max(1)
+            .saturating_mul(accumulate)
+            .saturating_mul(world);
         let steps_per_epoch = len / per_step;
         if steps_per_epoch == 0 {
-            let ranks = if world > 1 { format!(" x {world} ranks") } else { String::new() };
+            let ranks = if world > 1 {
+                format!(" x {world} ranks")
+            } else {
+                String::new()
+            };
             let message = format!(
                 "{} x {accumulate} accumulated (trainer.accumulate){ranks} is more than the {len} training samples",
                 self.config.batch_size
@@ -207,7 +216,10 @@ impl Trainer {
             let first = (step % steps_per_epoch) * accumulate;
             (0..accumulate).map(move |micro| {
                 let global = &batches[first + micro];
-                (epoch, global[rank * per_rank..(rank + 1) * per_rank].to_vec())
+                (
+                    epoch,
+                    global[rank * per_rank..(rank + 1) * per_rank].to_vec(),
+                )
             })
         })
     }

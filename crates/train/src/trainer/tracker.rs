@@ -70,9 +70,9 @@ impl Tracker {
             std::mem::take(&mut self.pending).into_iter().unzip();
         let stacked = crate::distributed::mean_over_ranks(&Tensor::stack(&tensors, 0))?;
         let values: Vec<f64> = Vec::<f32>::try_from(stacked)?
-                .into_iter()
-                .map(f64::from)
-                .collect();
+            .into_iter()
+            .map(f64::from)
+            .collect();
         if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFiniteLoss {
                 step: steps[bad],
@@ -96,8 +96,13 @@ impl Tracker {
             .iter()
             .map(|(_, sum, count)| sum.reshape([1]) / *count as f64)
             .collect();
-        let means = Vec::<f32>::try_from(crate::distributed::mean_over_ranks(&Tensor::cat(&means, 0))?)?;
-        let named = scalars.iter().zip(means).map(|((name, _, _), mean)| (*name, f64::from(mean)));
+        let means = Vec::<f32>::try_from(crate::distributed::mean_over_ranks(&Tensor::cat(
+            &means, 0,
+        ))?)?;
+        let named = scalars
+            .iter()
+            .zip(means)
+            .map(|((name, _, _), mean)| (*name, f64::from(mean)));
         Ok((loss, named.collect()))
     }
 }

@@ -224,11 +224,10 @@ impl Experiment {
             knn_top1_random_init: random_init,
         };
         write_summary(&self.run, &summary)?;
-        let shown: Vec<usize> = (0..self.splits.held_out.len().min(8)).collect();
-        let images = self.normalizer.apply(&self.splits.held_out.gather(&shown)?);
-        let pictures = self
-            .method
-            .write_pictures(&images, &self.normalizer, self.run.path())?;
+        let pictures = match selfsup_train::distributed::is_primary() {
+            true => self.write_pictures()?,
+            false => Vec::new(),
+        };
         Ok(TrainReport {
             task: self.task.clone(),
             data_path: self.config.data.path.clone(),
@@ -242,6 +241,16 @@ impl Experiment {
             run: self.run.path().to_path_buf(),
             pictures: plots.into_iter().chain(pictures).collect(),
         })
+    }
+}
+
+impl Experiment {
+    /// The method's pictures of the first held-out images.
+    fn write_pictures(&self) -> Result<Vec<PathBuf>> {
+        let shown: Vec<usize> = (0..self.splits.held_out.len().min(8)).collect();
+        let images = self.normalizer.apply(&self.splits.held_out.gather(&shown)?);
+        self.method
+            .write_pictures(&images, &self.normalizer, self.run.path())
     }
 }
 

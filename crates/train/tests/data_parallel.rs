@@ -1,0 +1,169 @@
+//! The data-parallel contract, end to end through `Trainer::fit`: two
+//! ranks of batch B train the same model as one process of batch 2B —
+//! the same loss curve and the same weights after ten steps — with a
+//! SimCLR-style loss whose negatives are gathered across ranks. The model
+//! has no batch norm, whose statistics are per rank by design.
+
+use selfsup_core::losses::{nt_xent, nt_xent_gathered};
+use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
+use selfsup_train::distributed::launch::{self, Launch};
+use selfsup_train::distributed::{self, WorldEnv};
+use selfsup_train::metrics::MetricsCsv;
+use selfsup_train::run_dir::RunDir;
+use selfsup_train::{
+    Batch, BatchSource, FeatureExtractor, Method, Named, Result, StepOutput, Trainer,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tch::nn::{self, Module, VarStore};
+use tch::{Device, Tensor};
+
+const SAMPLES: i64 = 96;
+const PER_RANK: usize = 8;
+
+/// 96 fixed points in 12 dimensions, each with a fixed second "view".
+struct Points(Vec<f32>);
+
+impl Points {
+    fn new() -> Self {
+        Points((0..SAMPLES * 12).map(|i| (i as f32 * 0.37).sin()).collect())
+    }
+}
+
+impl BatchSource for Points {
+    fn len(&self) -> usize {
+        SAMPLES as usize
+    }
+    fn batch(&self, _epoch: usize, indices: &[usize]) -> Result<Batch> {
+        let index = Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        let x = Tensor::from_slice(&self.0)
+            .reshape([SAMPLES, 12])
+            .index_select(0, &index);
+        let other = (&x * 0.8 + 0.1).roll([1], [1]);
+        Ok(Batch {
+            inputs: Named::new().with("view0", x).with("view1", other),
+            indices: indices.to_vec(),
+            ..Default::default()
+        })
+    }
+}
+
+/// A linear encoder trained with NT-Xent (gathered across ranks when there are several).
+struct Contrast(Linear);
+
+struct Linear(nn::Linear);
+
+impl FeatureExtractor for Linear {
+    fn features(&self, inputs: &Tensor, _train: bool) -> Tensor {
+        self.0.forward(inputs)
+    }
+}
+
+impl Method for Contrast {
+    fn step(&mut self, batch: &Batch, _train: bool) -> Result<StepOutput> {
+        let views = batch.views();
+        let z = self.0 .0.forward(&Tensor::cat(&views, 0));
+        let loss = match distributed::current() {
+            Some(group) => {
+                let all = group.all_gather_with_grad(&z)?;
+                nt_xent_gathered(&all, 2, group.world_size() as i64, group.rank() as i64, 0.5)?
+            }
+            None => nt_xent(&z, 2, 0.5, None)?,
+        };
+        Ok(StepOutput::new(loss))
+    }
+    fn backbone(&self) -> &dyn FeatureExtractor {
+        &self.0
+    }
+}
+
+/// Ten SGD steps at `batch_size` per process in `run`; the final weights.
+fn train(batch_size: usize, run: &Path) -> Tensor {
+    tch::manual_seed(distributed::rank() as i64 + 5); // rank 0's init must win
+    let vs = VarStore::new(Device::Cpu);
+    let mut method = Contrast(Linear(nn::linear(
+        vs.root() / "encoder",
+        12,
+        6,
+        Default::default(),
+    )));
+    let trainer = Trainer {
+        config: TrainerConfig {
+            batch_size,
+            epochs: 2,
+            max_steps: Some(10),
+            log_every: 1,
+            seed: 3,
+            ..Default::default()
+        },
+        optim: OptimConfig {
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.5,
+            warmup_epochs: 0.0,
+            ..Default::default()
+        },
+    };
+    let dir = RunDir::unwritten(run);
+    std::fs::create_dir_all(dir.checkpoints()).unwrap();
+    let mut metrics = MetricsCsv::open_on_primary(&dir.file("metrics.csv")).unwrap();
+    trainer
+        .fit(&mut method, &vs, &Points::new(), &dir, &mut metrics, None)
+        .unwrap();
+    method.0 .0.ws.detach().copy()
+}
+
+fn losses(run: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    text.lines()
+        .filter(|l| l.contains(",train,loss,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn two_ranks_of_b_train_as_one_process_of_2b() {
+    if std::env::var_os("RANK").is_some() {
+        let env = WorldEnv::from_env().unwrap().unwrap();
+        distributed::init(&env, Duration::from_secs(60)).unwrap();
+        let run = PathBuf::from(std::env::var("TEST_RUN").unwrap());
+        let weights = train(PER_RANK, &run);
+        if env.rank == 0 {
+            weights.save(run.join("weights.pt")).unwrap();
+        }
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let (ranks_run, alone_run) = (scratch.path().join("ranks"), scratch.path().join("alone"));
+    let launch = Launch {
+        program: std::env::current_exe().unwrap(),
+        args: [
+            "two_ranks_of_b_train_as_one_process_of_2b",
+            "--exact",
+            "--nocapture",
+        ]
+        .map(Into::into)
+        .to_vec(),
+        nproc: 2,
+        log_dir: scratch.path().join("logs"),
+        timeout: Duration::from_secs(60),
+        env: vec![("TEST_RUN".into(), ranks_run.display().to_string())],
+    };
+    launch::run(&launch).unwrap_or_else(|e| panic!("{e}"));
+    let alone = train(2 * PER_RANK, &alone_run);
+    let ranks = Tensor::load(ranks_run.join("weights.pt")).unwrap();
+    let (curve, reference) = (losses(&ranks_run), losses(&alone_run));
+    assert_eq!(curve.len(), 10);
+    for (step, (a, b)) in curve.iter().zip(&reference).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "step {}: {a} on 2 ranks vs {b} alone",
+            step + 1
+        );
+    }
+    let moved = (&alone - &ranks).abs().max().double_value(&[]);
+    assert!(moved < 1e-5, "weights differ by {moved}");
+    assert!(
+        reference[9] < reference[0] - 0.01,
+        "the loss falls: {reference:?}"
+    );
+}
