@@ -49,7 +49,7 @@ impl BatchSource for Points {
 }
 
 /// A linear encoder trained with NT-Xent (gathered across ranks when there are several).
-struct Contrast(Linear);
+struct Contrast(Linear, usize);
 
 struct Linear(nn::Linear);
 
@@ -61,6 +61,13 @@ impl FeatureExtractor for Linear {
 
 impl Method for Contrast {
     fn step(&mut self, batch: &Batch, _train: bool) -> Result<StepOutput> {
+        self.1 += 1;
+        if distributed::rank() == 1
+            && std::env::var("TEST_DIE_AT").is_ok_and(|at| at == self.1.to_string())
+        {
+            eprintln!("rank 1 dies at step {}", self.1);
+            std::process::exit(9);
+        }
         let views = batch.views();
         let z = self.0 .0.forward(&Tensor::cat(&views, 0));
         let loss = match distributed::current() {
@@ -81,17 +88,14 @@ impl Method for Contrast {
 fn train(batch_size: usize, run: &Path) -> Tensor {
     tch::manual_seed(distributed::rank() as i64 + 5); // rank 0's init must win
     let vs = VarStore::new(Device::Cpu);
-    let mut method = Contrast(Linear(nn::linear(
-        vs.root() / "encoder",
-        12,
-        6,
-        Default::default(),
-    )));
+    let encoder = Linear(nn::linear(vs.root() / "encoder", 12, 6, Default::default()));
+    let mut method = Contrast(encoder, 0);
     let trainer = Trainer {
         config: TrainerConfig {
             batch_size,
             epochs: 2,
             max_steps: Some(10),
+            checkpoint_every: 2,
             log_every: 1,
             seed: 3,
             ..Default::default()
@@ -165,5 +169,56 @@ fn two_ranks_of_b_train_as_one_process_of_2b() {
     assert!(
         reference[9] < reference[0] - 0.01,
         "the loss falls: {reference:?}"
+    );
+}
+
+/// A rank that dies mid-run stops the run with one line naming it, and
+/// rank 0's last checkpoint (written atomically every two steps) stays whole.
+#[test]
+fn a_dead_rank_stops_the_run_and_the_checkpoint_survives() {
+    if std::env::var_os("RANK").is_some() {
+        let env = WorldEnv::from_env().unwrap().unwrap();
+        distributed::init(&env, Duration::from_secs(20)).unwrap();
+        train(PER_RANK, &PathBuf::from(std::env::var("TEST_RUN").unwrap()));
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let run = scratch.path().join("run");
+    let launch = Launch {
+        program: std::env::current_exe().unwrap(),
+        args: [
+            "a_dead_rank_stops_the_run_and_the_checkpoint_survives",
+            "--exact",
+            "--nocapture",
+        ]
+        .map(Into::into)
+        .to_vec(),
+        nproc: 2,
+        log_dir: scratch.path().join("logs"),
+        timeout: Duration::from_secs(60),
+        env: vec![
+            ("TEST_RUN".into(), run.display().to_string()),
+            ("TEST_DIE_AT".into(), "6".into()),
+        ],
+    };
+    let error = launch::run(&launch).unwrap_err().to_string();
+    assert!(
+        error.contains("rank 1 exited") && error.contains("rank 1 dies at step 6"),
+        "{error}"
+    );
+    let checkpoint = run.join("checkpoints/last.safetensors");
+    let tensors = Tensor::read_safetensors(&checkpoint).unwrap();
+    assert!(
+        !tensors.is_empty(),
+        "{} holds the weights",
+        checkpoint.display()
+    );
+    let names: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.ends_with(".safetensors")),
+        "no temporary file left: {names:?}"
     );
 }

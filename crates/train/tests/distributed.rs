@@ -142,3 +142,31 @@ fn a_failing_rank_stops_the_others_and_is_named() {
     assert!(outcome.is_err());
     std::process::exit(4);
 }
+
+/// A rank that hangs fails the others' collectives after the group's
+/// timeout, with an error instead of a hang.
+#[test]
+fn a_hanging_rank_times_the_others_out() {
+    if as_ranks("a_hanging_rank_times_the_others_out", 2, &[]) {
+        return;
+    }
+    let env = WorldEnv::from_env().unwrap().unwrap();
+    let group = distributed::init(&env, Duration::from_secs(2)).unwrap();
+    if group.rank() == 1 {
+        std::thread::sleep(Duration::from_secs(6));
+        return;
+    }
+    let started = std::time::Instant::now();
+    let mut x = Tensor::ones([1], (Kind::Float, tch::Device::Cpu));
+    let error = group
+        .all_reduce_(&mut x, ReduceOp::Sum)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed after {:?}",
+        started.elapsed()
+    );
+    assert!(error.contains("rank 0: all_reduce failed"), "{error}");
+    eprintln!("rank 0 saw: {error}");
+}
