@@ -5,6 +5,7 @@
 //! machine that has no libtorch yet.
 
 mod bench;
+mod ddp;
 mod layout;
 mod quality;
 mod setup;
@@ -48,7 +49,8 @@ enum Task {
     },
     /// Compare a benchmark suite (`core`) with its PyTorch twin, same threads, same run.
     Bench {
-        /// The suite: `core`, `data`, or `quality` (then the task, e.g. `vision-simclr`).
+        /// The suite: `core`, `data`, `ddp` (2 processes x 1 thread against 1 x 2),
+        /// or `quality` (then the task, e.g. `vision-simclr`).
         suite: String,
         /// `quality` suite: the task to compare.
         task: Option<String>,
@@ -109,6 +111,8 @@ fn main() -> Result<()> {
                 bench::run_data_full(&root, threads, rounds)
             } else if suite == "data" {
                 bench::run_data(&root, &archive, threads, rounds)
+            } else if suite == "ddp" {
+                ddp::run(&root, &archive, rounds)
             } else if suite == "quality" {
                 let task = task.context("bench quality needs a task, e.g. vision-simclr")?;
                 let quality = quality::Quality {

@@ -55,7 +55,7 @@ fn number(table: &toml::Table, key: &str) -> Result<f64> {
 }
 
 /// The only run folder under `runs`.
-fn run_folder(runs: &Path) -> Result<PathBuf> {
+pub(crate) fn run_folder(runs: &Path) -> Result<PathBuf> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(runs)
         .with_context(|| format!("reading {}", runs.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
