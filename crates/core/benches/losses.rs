@@ -50,7 +50,7 @@ fn losses(c: &mut Criterion) {
         c,
         "moco_v3 b4096 d256",
         vec![leaf(&[4096, 256]), leaf(&[4096, 256])],
-        |x| losses::moco_v3(&x[0], &x[1], 0.2).unwrap(),
+        |x| losses::moco_v3(&x[0], &x[1], 0, 0.2).unwrap(),
     );
     forward_backward(
         c,

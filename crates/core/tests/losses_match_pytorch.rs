@@ -128,7 +128,26 @@ fn moco_v3_contrastive() {
     let f = Fixture::load("moco_v3");
     let (q, k) = (f.input("q"), f.input("k"));
     f.check(
-        &losses::moco_v3(&q, &k, 0.2).unwrap(),
+        &losses::moco_v3(&q, &k, 0, 0.2).unwrap(),
+        &[("q", &q), ("k", &k)],
+    );
+}
+
+/// Data-parallel MoCo v3: each rank's queries against every rank's keys,
+/// its positives at its offset; the mean over ranks is the global loss.
+#[test]
+fn moco_v3_over_ranks_is_the_global_batch_s() {
+    let f = Fixture::load("moco_v3");
+    let (q, k) = (f.input("q"), f.input("k"));
+    let (world, batch) = (2, q.size()[0] / 2);
+    let per_rank: Vec<tch::Tensor> = (0..world)
+        .map(|rank| {
+            let mine = q.narrow(0, rank * batch, batch);
+            losses::moco_v3(&mine, &k, rank * batch, 0.2).unwrap()
+        })
+        .collect();
+    f.check(
+        &tch::Tensor::stack(&per_rank, 0).mean(tch::Kind::Float),
         &[("q", &q), ("k", &k)],
     );
 }

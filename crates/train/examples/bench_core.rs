@@ -179,8 +179,8 @@ fn losses() {
         r,
         &[leaf(&[1024, 256]), leaf(&[1024, 256])],
         |x| {
-            losses::moco_v3(&x[0], &x[1], 0.2).unwrap()
-                + losses::moco_v3(&x[1], &x[0], 0.2).unwrap()
+            losses::moco_v3(&x[0], &x[1], 0, 0.2).unwrap()
+                + losses::moco_v3(&x[1], &x[0], 0, 0.2).unwrap()
         },
     );
     loss_case(

@@ -179,7 +179,7 @@ fn a_dead_rank_stops_the_run_and_the_checkpoint_survives() {
     if std::env::var_os("RANK").is_some() {
         let env = WorldEnv::from_env().unwrap().unwrap();
         distributed::init(&env, Duration::from_secs(20)).unwrap();
-        train(PER_RANK, &PathBuf::from(std::env::var("TEST_RUN").unwrap()));
+        let _ = train(PER_RANK, &PathBuf::from(std::env::var("TEST_RUN").unwrap()));
         return;
     }
     let scratch = tempfile::tempdir().unwrap();

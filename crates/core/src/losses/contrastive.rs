@@ -170,20 +170,27 @@ pub fn moco_infonce(
 
 /// MoCo v3's contrastive loss (Chen, Xie & He, 2021) for one direction: the
 /// keys of the batch are the negatives, the loss is scaled by `2 τ` as in the
-/// paper's code. The symmetric loss is `moco_v3(q1, k2) + moco_v3(q2, k1)`.
+/// paper's code. The symmetric loss is `moco_v3(q1, k2, 0, τ) + moco_v3(q2, k1, 0, τ)`.
+/// Under data parallelism `keys` holds every rank's keys and query i's
+/// positive is key `offset + i` (`offset` = rank × batch), as the paper's
+/// code gathers them.
 ///
 /// # Shapes
-/// - `queries`, `keys`: `[batch, dim]`; returns a scalar.
-pub fn moco_v3(queries: &Tensor, keys: &Tensor, temperature: f64) -> Result<Tensor> {
+/// - `queries`: `[batch, dim]`; `keys`: `[keys, dim]` with `offset + batch <= keys`; returns a scalar.
+pub fn moco_v3(queries: &Tensor, keys: &Tensor, offset: i64, temperature: f64) -> Result<Tensor> {
     check_matrix(queries, "moco_v3: queries")?;
+    let (batch, dim) = (queries.size()[0], queries.size()[1]);
     check_shape(
-        keys.size() == queries.size(),
+        keys.dim() == 2 && keys.size()[1] == dim && offset >= 0 && offset + batch <= keys.size()[0],
         "moco_v3: keys",
-        &format!("{:?} (as queries)", queries.size()),
+        &format!(
+            "[at least {} (offset {offset} + batch {batch}), {dim}]",
+            offset + batch
+        ),
         keys,
     )?;
     let logits = (l2_normalize(queries) / temperature).matmul(&l2_normalize(keys).tr());
-    let targets = Tensor::arange(queries.size()[0], (Kind::Int64, queries.device()));
+    let targets = Tensor::arange_start(offset, offset + batch, (Kind::Int64, queries.device()));
     Ok(logits.cross_entropy_for_logits(&targets) * (2.0 * temperature))
 }
 
@@ -213,10 +220,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("n_views (4)"));
-        let err = moco_v3(&x, &x.narrow(0, 0, 5), 0.2)
+        let err = moco_v3(&x, &x.narrow(0, 0, 5), 0, 0.2)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("[6, 4]") && err.contains("[5, 4]"), "{err}");
+        assert!(
+            err.contains("at least 6") && err.contains("[5, 4]"),
+            "{err}"
+        );
         let queue = Tensor::zeros([8, 3], (Kind::Float, Device::Cpu));
         assert!(moco_infonce(&x, &x, &queue, 0.2)
             .unwrap_err()

@@ -96,7 +96,12 @@ impl FeatureExtractor for NextToken {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{trains_and_resumes, Smoke};
+    use super::super::smoke::{data_parallel_matches, trains_and_resumes, Smoke};
+
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        data_parallel_matches(module_path!(), "gpt");
+    }
 
     #[test]
     fn trains_and_resumes_exactly() {

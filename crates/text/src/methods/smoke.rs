@@ -10,7 +10,9 @@ use crate::text_data::TextData;
 use crate::TokenCorpus;
 use selfsup_data::documents::{split_at_blank_lines, Documents};
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
-use selfsup_train::testing::{assert_resume_is_exact, in_own_process, mean};
+use selfsup_train::testing::{
+    assert_data_parallel_matches, assert_resume_is_exact, in_own_process, mean,
+};
 use selfsup_train::{Method, Trainer};
 use std::cell::RefCell;
 use tch::nn::VarStore;
@@ -159,4 +161,55 @@ impl Method for Scored<'_> {
     fn load_state(&mut self, named: &[(String, tch::Tensor)]) -> selfsup_train::Result<()> {
         self.inner.load_state(named)
     }
+}
+
+/// Two ranks of 8 windows train `name` (without dropout, whose masks are
+/// per rank) as one process of 16 for eight steps; call it from a test
+/// named `two_ranks_train_as_one_process` with `module_path!()`.
+pub(crate) fn data_parallel_matches(module: &str, name: &str) {
+    let table = format!(
+        "name = \"{name}\"\n[model]\ncontext = 16\ndim = 32\ndepth = 2\nheads = 2\ndropout = 0.0\n"
+    );
+    let choice = crate::registry()
+        .parse(table.parse().expect("a TOML table"), "data-parallel test")
+        .expect("a valid method table");
+    let text = text();
+    let corpus = TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus");
+    let context = TextContext {
+        tokenizer_vocab: corpus.tokenizer.vocab_size(),
+    };
+    let trainer = Trainer {
+        config: TrainerConfig {
+            epochs: 100,
+            max_steps: Some(8),
+            batch_size: 8,
+            seed: 9,
+            device: "cpu".into(),
+            log_every: 1,
+            grad_clip: Some(1.0),
+            ..Default::default()
+        },
+        optim: OptimConfig {
+            optimizer: OptimizerKind::Adamw,
+            lr: 3e-3,
+            warmup_steps: Some(2),
+            ..Default::default()
+        },
+    };
+    let probe_vs = VarStore::new(Device::Cpu);
+    let template = choice.build(probe_vs.root(), &context).expect("a model");
+    let documents = |corpus: &TokenCorpus| {
+        Ok(Documents::tokenize(
+            &split_at_blank_lines(&text),
+            &corpus.tokenizer,
+        )?)
+    };
+    let data = TextData::for_method(corpus, template.as_ref(), documents, 0.9, 9).expect("data");
+    let source = data.source(template.as_ref(), 9, Device::Cpu);
+    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
+        let method: Box<dyn Method> = choice.build(vs.root(), &context)?;
+        Ok(method)
+    };
+    let test = format!("{module}::two_ranks_train_as_one_process");
+    assert_data_parallel_matches(&test, &build, &trainer, source.as_ref(), 1e-4);
 }

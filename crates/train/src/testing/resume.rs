@@ -64,7 +64,7 @@ pub type Build<'a> = &'a dyn Fn(&VarStore) -> Result<Box<dyn Method + 'a>>;
 /// One training run in `run`: interrupted at micro-step `fail_at` when
 /// given, resumed from `run`'s last checkpoint when `resume`. Returns the
 /// logged losses and the outcome.
-fn train_once(
+pub(super) fn train_once(
     build: Build<'_>,
     trainer: &Trainer,
     source: &dyn BatchSource,

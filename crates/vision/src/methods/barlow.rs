@@ -86,7 +86,9 @@ impl Method for BarlowTwins {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, n) = views_of("barlowtwins", batch, 2)?;
         let (features, z) = self.encoder.forward_each(&views[..2], train);
-        let terms = barlow_twins_terms(&z.narrow(0, 0, n), &z.narrow(0, n, n))?;
+        // Data-parallel: the cross-correlation of the global batch, as the paper's code.
+        let (all, m) = super::gather::gather_views(&z, 2, train)?;
+        let terms = barlow_twins_terms(&all.narrow(0, 0, m), &all.narrow(0, m, m))?;
         let loss = (&terms.on_diagonal + &terms.off_diagonal * self.config.lambda) * self.config.scale_loss;
         Ok(StepOutput::new(loss)
             .with_features(features.narrow(0, 0, n))

@@ -104,7 +104,8 @@ impl Method for Moco {
         let loss = (moco_infonce(&q1, &k2, negatives, t)? + moco_infonce(&q2, &k1, negatives, t)?) / 2.0;
         let spread = embedding_std(&q);
         if train {
-            self.pending.push(k);
+            // Data-parallel: the queue takes every rank's keys, as the paper's code.
+            self.pending.push(super::gather::gather_keys(&k, 2, train)?.0);
         }
         Ok(StepOutput::new(loss)
             .with_features(features.narrow(0, 0, n))
@@ -144,8 +145,25 @@ impl VisionMethod for Moco {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use super::super::smoke::{data_parallel_matches, trains_and_resumes, Smoke, TINY_CNN};
     use selfsup_train::config::OptimizerKind;
+
+    /// With a ViT (no batch norm; MoCo v2's projector has none) two ranks
+    /// equal one process: the queue takes every rank's keys in global order.
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        let method = "name = \"moco\"\nproj_hidden = 32\nproj_dim = 16\nqueue_size = 64\ntemperature = 0.2\nbase_momentum = 0.99\n\
+                      [backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 4\nin_channels = 3\ndim = 16\n\
+                      depth = 1\nheads = 2\nmlp_ratio = 2.0\n";
+        data_parallel_matches(module_path!(), Smoke {
+            method,
+            views: 2,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.05,
+            skip: 0,
+            falls: "loss",
+        });
+    }
 
     #[test]
     fn trains_and_resumes_exactly() {

@@ -99,8 +99,10 @@ impl Method for MocoV3 {
         let k = tch::no_grad(|| self.key.net.forward(views, train).1);
         let t = self.config.temperature;
         let (q1, q2) = (q.narrow(0, 0, n), q.narrow(0, n, n));
-        let (k1, k2) = (k.narrow(0, 0, n), k.narrow(0, n, n));
-        let loss = moco_v3(&q1, &k2, t)? + moco_v3(&q2, &k1, t)?;
+        // Data-parallel: every rank's keys are negatives, as the paper's code.
+        let (k, m, offset) = super::gather::gather_keys(&k, 2, train)?;
+        let (k1, k2) = (k.narrow(0, 0, m), k.narrow(0, m, m));
+        let loss = moco_v3(&q1, &k2, offset, t)? + moco_v3(&q2, &k1, offset, t)?;
         Ok(StepOutput::new(loss)
             .with_features(features.narrow(0, 0, n))
             .with_scalar("embedding_std", embedding_std(&z)))

@@ -2,6 +2,7 @@
 //! in the list below (docs/architecture.md, "Adding a method").
 
 mod encoder;
+mod gather;
 pub mod momentum;
 #[cfg(test)]
 mod smoke;

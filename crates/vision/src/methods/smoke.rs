@@ -8,7 +8,7 @@ use crate::registry::VisionContext;
 use ndarray::Array4;
 use selfsup_data::ImageDataset;
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
-use selfsup_train::testing::{assert_resume_is_exact, mean};
+use selfsup_train::testing::{assert_data_parallel_matches, assert_resume_is_exact, mean};
 use selfsup_train::{Method, Trainer};
 use tch::nn::VarStore;
 use tch::Device;
@@ -113,4 +113,49 @@ fn check(smoke: Smoke<'_>) {
         "{name}: {} went {first:.4} -> {last:.4}: {curve:?}",
         smoke.falls
     );
+}
+
+/// Two ranks of batch 8 train the method as one process of batch 16 (six
+/// steps, see `selfsup_train::testing::assert_data_parallel_matches`). Call
+/// it from a test named `two_ranks_train_as_one_process` with `module_path!()`.
+pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
+    let name = format!("{module}::two_ranks_train_as_one_process");
+    let choice = crate::registry()
+        .parse(
+            smoke.method.parse().expect("a TOML table"),
+            "data-parallel test",
+        )
+        .expect("a valid method table");
+    let trainer = Trainer {
+        config: TrainerConfig {
+            epochs: 2,
+            max_steps: Some(6),
+            batch_size: 8,
+            seed: 5,
+            device: "cpu".into(),
+            log_every: 1,
+            ..Default::default()
+        },
+        optim: OptimConfig {
+            optimizer: smoke.optimizer,
+            lr: smoke.lr,
+            weight_decay: 1e-4,
+            warmup_epochs: 0.5,
+            ..Default::default()
+        },
+    };
+    let data = SplitImages::Memory(images());
+    let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
+    let source = ImageSource {
+        images: &data,
+        normalizer: &normalizer,
+        recipes: recipes(&view_configs(smoke.views), 3).expect("valid recipes"),
+        seed: trainer.config.seed,
+    };
+    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method>> {
+        let method: Box<dyn Method> =
+            choice.build(vs.root(), &VisionContext { channels: Some(3) })?;
+        Ok(method)
+    };
+    assert_data_parallel_matches(&name, &build, &trainer, &source, 1e-4);
 }

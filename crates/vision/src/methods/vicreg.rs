@@ -86,7 +86,9 @@ impl Method for VicReg {
     fn step(&mut self, batch: &Batch, train: bool) -> Result<StepOutput> {
         let (views, n) = views_of("vicreg", batch, 2)?;
         let (features, z) = self.encoder.forward_each(&views[..2], train);
-        let terms = vicreg_terms(&z.narrow(0, 0, n), &z.narrow(0, n, n))?;
+        // Data-parallel: variance and covariance of the global batch, as the paper's code.
+        let (all, m) = super::gather::gather_views(&z, 2, train)?;
+        let terms = vicreg_terms(&all.narrow(0, 0, m), &all.narrow(0, m, m))?;
         let c = &self.config;
         let loss = &terms.invariance * c.invariance + &terms.variance * c.variance + &terms.covariance * c.covariance;
         Ok(StepOutput::new(loss)
