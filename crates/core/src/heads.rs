@@ -96,13 +96,13 @@ impl ModuleT for Mlp {
         for (linear, norm) in &self.hidden {
             x = linear.forward(&x);
             if let Some(norm) = norm {
-                x = x.apply_t(norm, train);
+                x = crate::sync_bn::batch_norm(norm, &x, train);
             }
             x = x.relu();
         }
         let x = self.last.forward(&x);
         match &self.last_norm {
-            Some(norm) => x.apply_t(norm, train),
+            Some(norm) => crate::sync_bn::batch_norm(norm, &x, train),
             None => x,
         }
     }

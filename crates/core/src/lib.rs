@@ -15,5 +15,6 @@ pub mod monitor;
 pub mod optim;
 pub mod queue;
 pub mod schedule;
+pub mod sync_bn;
 
 pub use error::{Error, Result};

@@ -170,3 +170,77 @@ fn a_hanging_rank_times_the_others_out() {
     assert!(error.contains("rank 0: all_reduce failed"), "{error}");
     eprintln!("rank 0 saw: {error}");
 }
+
+/// SyncBatchNorm over two ranks of four images each normalises, and
+/// trains its affine weights, as plain batch norm over all eight.
+#[test]
+fn synchronised_batch_norm_is_batch_norm_of_the_global_batch() {
+    if as_ranks(
+        "synchronised_batch_norm_is_batch_norm_of_the_global_batch",
+        2,
+        &[],
+    ) {
+        return;
+    }
+    let group = join();
+    let rank = group.rank() as i64;
+    let opts = (Kind::Float, tch::Device::Cpu);
+    let x = (Tensor::arange(8 * 3 * 16, opts).reshape([8, 3, 4, 4]) * 0.37).sin() * 3.0 + 1.0;
+    let w = (Tensor::arange(8 * 3 * 16, opts).reshape([8, 3, 4, 4]) * 0.11).cos();
+    let layer = |vs: &tch::nn::VarStore| {
+        tch::manual_seed(4); // the same random affine weights everywhere
+        tch::nn::batch_norm2d(vs.root() / "bn", 3, Default::default())
+    };
+    let (vs_global, vs_synced) = (
+        tch::nn::VarStore::new(tch::Device::Cpu),
+        tch::nn::VarStore::new(tch::Device::Cpu),
+    );
+    let (global, synced) = (layer(&vs_global), layer(&vs_synced));
+    // One process: plain batch norm over all eight images, loss / 2 (the ranks' mean).
+    let x = x.set_requires_grad(true);
+    let (global2, synced2) = (layer(&vs_global), layer(&vs_synced));
+    let y = x.apply_t(&global, true).relu().apply_t(&global2, true);
+    ((&y * &w).sum(Kind::Float) / 2.0).backward();
+    // Two ranks: four images each, statistics synchronised, gradients averaged.
+    let guard = distributed::data_parallel::sync_batch_norm(&group);
+    let mine = x.narrow(0, 4 * rank, 4).detach().set_requires_grad(true);
+    let hidden = selfsup_core::sync_bn::batch_norm(&synced, &mine, true).relu();
+    let y_mine = selfsup_core::sync_bn::batch_norm(&synced2, &hidden, true);
+    drop(guard);
+    assert!(
+        y_mine.allclose(&y.narrow(0, 4 * rank, 4).detach(), 1e-4, 1e-4, false),
+        "forward"
+    );
+    (&y_mine * w.narrow(0, 4 * rank, 4))
+        .sum(Kind::Float)
+        .backward();
+    let params = [
+        synced.ws.as_ref().unwrap().shallow_clone(),
+        synced.bs.as_ref().unwrap().shallow_clone(),
+    ];
+    distributed::data_parallel::average_gradients(&group, &params, 1 << 20).unwrap();
+    for (name, a, b) in [
+        ("weight", &global.ws, &synced.ws),
+        ("bias", &global.bs, &synced.bs),
+    ] {
+        let (a, b) = (a.as_ref().unwrap().grad(), b.as_ref().unwrap().grad());
+        assert!(
+            a.allclose(&b, 1e-4, 1e-4, false),
+            "rank {rank}: {name} grad {a} vs {b}"
+        );
+    }
+    assert!(
+        global
+            .running_var
+            .allclose(&synced.running_var, 1e-4, 1e-4, false),
+        "running variance"
+    );
+    // Each rank's inputs get every rank's loss's gradient (the trainer's
+    // average over ranks then halves what flows into the weights).
+    let (a, b) = (x.grad().narrow(0, 4 * rank, 4) * 2.0, mine.grad());
+    assert!(
+        a.allclose(&b, 1e-4, 1e-4, false),
+        "rank {rank}: input grad differs by {}",
+        (a - b).abs().max()
+    );
+}

@@ -100,7 +100,8 @@ pub struct TrainerConfig {
     /// Stop after this many optimizer steps (schedules span this budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps: Option<usize>,
-    /// Samples per optimizer step.
+    /// Samples per optimizer step (per rank in a data-parallel run, whose
+    /// global batch is the world size times this).
     pub batch_size: usize,
     /// Seeds the model init, the data order and every random op.
     pub seed: u64,
@@ -119,6 +120,11 @@ pub struct TrainerConfig {
     /// `fp32`, or `bf16`: autocast the forward pass to bfloat16 (on CUDA, or
     /// CPU) while the optimizer keeps fp32 master weights.
     pub precision: Precision,
+    /// Data-parallel runs: batch norm computes its training statistics over
+    /// every rank's batch (`torch.nn.SyncBatchNorm`), so that N ranks of
+    /// batch B normalise as one batch of N·B. No effect alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_batch_norm: bool,
 }
 
 impl Default for TrainerConfig {
@@ -134,6 +140,7 @@ impl Default for TrainerConfig {
             grad_clip: None,
             accumulate: 1,
             precision: Precision::Fp32,
+            sync_batch_norm: false,
         }
     }
 }

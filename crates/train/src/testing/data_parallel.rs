@@ -85,7 +85,7 @@ fn compare_curves(alone: &Curves, ranks: &Curves, tolerance: f64) {
     for (step, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(
             (x - y).abs() <= tolerance * x.abs().max(1.0),
-            "logged loss {}: {x} alone, {y} on 2 ranks",
+            "logged loss {}: {x} alone, {y} on 2 ranks ({a:?} against {b:?})",
             step + 1
         );
     }

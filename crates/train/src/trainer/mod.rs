@@ -166,9 +166,13 @@ impl Trainer {
             metrics,
         };
         let mut fit = fit::Fit::start(parts, optimizer, resume)?;
+        let mut _sync_bn = None;
         if let Some(group) = crate::distributed::current() {
             // Fresh or resumed, every rank starts from rank 0's weights.
             crate::distributed::data_parallel::broadcast_variables(group, vs)?;
+            if self.config.sync_batch_norm {
+                _sync_bn = Some(crate::distributed::data_parallel::sync_batch_norm(group));
+            }
         }
         let plans = self.plans(data, &schedule, fit.start_step());
         std::thread::scope(|scope| {

@@ -5,6 +5,7 @@
 //! end instead of 1×1.
 
 use selfsup_core::blocks::batch_norm_config;
+use selfsup_core::sync_bn::batch_norm;
 use selfsup_train::{check, FeatureExtractor, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
@@ -131,13 +132,13 @@ impl Block {
         let last = self.convs.len() - 1;
         let mut y = x.shallow_clone();
         for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            y = y.apply(conv).apply_t(bn, train);
+            y = batch_norm(bn, &y.apply(conv), train);
             if i < last {
                 y = y.relu();
             }
         }
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => x.apply(conv).apply_t(bn, train),
+            Some((conv, bn)) => batch_norm(bn, &x.apply(conv), train),
             None => x.shallow_clone(),
         };
         (y + shortcut).relu()
@@ -191,7 +192,7 @@ impl ResNet {
 impl FeatureExtractor for ResNet {
     /// `[batch, C, H, W]` → `[batch, 512 | 2048]`, batch statistics when `train`.
     fn features(&self, images: &Tensor, train: bool) -> Tensor {
-        let mut x = images.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        let mut x = batch_norm(&self.bn1, &images.apply(&self.conv1), train).relu();
         if self.config.stem == Stem::Imagenet {
             x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         }

@@ -5,6 +5,7 @@
 //! learn something in 20 minutes on two CPU cores.
 
 use selfsup_core::blocks::batch_norm_config;
+use selfsup_core::sync_bn::batch_norm;
 use selfsup_train::{check, FeatureExtractor, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn;
@@ -102,7 +103,7 @@ impl FeatureExtractor for SmallCnn {
                 x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
             }
             for (conv, bn) in stage {
-                x = x.apply(conv).apply_t(bn, train).relu();
+                x = batch_norm(bn, &x.apply(conv), train).relu();
             }
         }
         x.mean_dim(&[2i64, 3][..], false, Kind::Float)

@@ -97,13 +97,29 @@ impl VisionMethod for SimClr {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use super::super::smoke::{data_parallel_matches, trains_and_resumes, Smoke, TINY_CNN};
     use selfsup_train::config::OptimizerKind;
     use selfsup_train::testing::lock_torch_rng;
     use selfsup_train::{Batch, Named};
     use tch::{Device, Kind, Tensor};
 
     const METHOD: &str = "name = \"simclr\"\nproj_hidden = 32\nproj_dim = 16\ntemperature = 0.2\n";
+
+    /// Gathered negatives and SyncBatchNorm (the projector's): two ranks of
+    /// 8 images train a ViT and its projector as one process of 16.
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        let vit = "[backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 4\nin_channels = 3\ndim = 16\n\
+                   depth = 1\nheads = 2\nmlp_ratio = 2.0\n";
+        data_parallel_matches(module_path!(), Smoke {
+            method: &format!("{METHOD}{vit}"),
+            views: 2,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.1,
+            skip: 0,
+            falls: "loss",
+        });
+    }
 
     #[test]
     fn trains_and_resumes_exactly() {

@@ -116,7 +116,7 @@ fn check(smoke: Smoke<'_>) {
 }
 
 /// Two ranks of batch 8 train the method as one process of batch 16 (six
-/// steps, see `selfsup_train::testing::assert_data_parallel_matches`). Call
+/// steps, SyncBatchNorm on, see `selfsup_train::testing::assert_data_parallel_matches`). Call
 /// it from a test named `two_ranks_train_as_one_process` with `module_path!()`.
 pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
     let name = format!("{module}::two_ranks_train_as_one_process");
@@ -134,6 +134,7 @@ pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
             seed: 5,
             device: "cpu".into(),
             log_every: 1,
+            sync_batch_norm: true,
             ..Default::default()
         },
         optim: OptimConfig {
