@@ -244,3 +244,92 @@ fn synchronised_batch_norm_is_batch_norm_of_the_global_batch() {
         (a - b).abs().max()
     );
 }
+
+/// SimCLR's whole gradient under data parallelism: a CNN with synchronised
+/// batch norm, a batch-normed projector and NT-Xent over gathered
+/// embeddings, on 2 ranks of 2 images × 2 views, against the same network
+/// on all 4 images in one process; every weight's averaged gradient agrees.
+#[test]
+fn simclr_with_sync_batch_norm_has_the_global_batch_s_gradients() {
+    use selfsup_core::heads::Mlp;
+    use tch::nn::{self, Module, ModuleT};
+    if as_ranks(
+        "simclr_with_sync_batch_norm_has_the_global_batch_s_gradients",
+        2,
+        &[],
+    ) {
+        return;
+    }
+    let group = join();
+    let rank = group.rank() as i64;
+    let opts = (Kind::Float, tch::Device::Cpu);
+    // View-major: rows 0-3 are view 0 of samples 0-3, rows 4-7 view 1.
+    let x = (Tensor::arange(8 * 3 * 16 * 16, opts).reshape([8, 3, 16, 16]) * 0.37).sin() * 2.0;
+    type Net = (nn::Conv2D, nn::BatchNorm, nn::Conv2D, nn::BatchNorm, Mlp);
+    let build = |vs: &nn::VarStore| -> Net {
+        tch::manual_seed(4); // the same weights in both networks, on both ranks
+        let conv = |name: &str, i: i64, o: i64| {
+            nn::conv2d(
+                vs.root() / name,
+                i,
+                o,
+                3,
+                nn::ConvConfig {
+                    padding: 1,
+                    ..Default::default()
+                },
+            )
+        };
+        let norm = |name: &str, c: i64| nn::batch_norm2d(vs.root() / name, c, Default::default());
+        let head = Mlp::simclr_projector(vs.root() / "head", 16, 32, 16);
+        (
+            conv("c1", 3, 8),
+            norm("b1", 8),
+            conv("c2", 8, 16),
+            norm("b2", 16),
+            head,
+        )
+    };
+    let forward = |net: &Net, x: &Tensor| {
+        let norm = |bn: &nn::BatchNorm, t: &Tensor| selfsup_core::sync_bn::batch_norm(bn, t, true);
+        let h = norm(&net.1, &net.0.forward(x)).relu().max_pool2d(
+            [2, 2],
+            [2, 2],
+            [0, 0],
+            [1, 1],
+            false,
+        );
+        let h =
+            norm(&net.3, &net.2.forward(&h))
+                .relu()
+                .mean_dim(&[2i64, 3][..], false, Kind::Float);
+        net.4.forward_t(&h, true)
+    };
+    let (vs_alone, vs_rank) = (
+        tch::nn::VarStore::new(tch::Device::Cpu),
+        tch::nn::VarStore::new(tch::Device::Cpu),
+    );
+    let (alone, mine) = (build(&vs_alone), build(&vs_rank));
+    selfsup_core::losses::nt_xent(&forward(&alone, &x), 2, 0.5, None)
+        .unwrap()
+        .backward();
+    let guard = distributed::data_parallel::sync_batch_norm(&group);
+    let local = Tensor::cat(&[x.narrow(0, 2 * rank, 2), x.narrow(0, 4 + 2 * rank, 2)], 0);
+    let gathered = group.all_gather_with_grad(&forward(&mine, &local)).unwrap();
+    selfsup_core::losses::nt_xent_gathered(&gathered, 2, 2, rank, 0.5)
+        .unwrap()
+        .backward();
+    drop(guard);
+    distributed::data_parallel::average_gradients(&group, &vs_rank.trainable_variables(), 1 << 20)
+        .unwrap();
+    let (a, b) = (vs_alone.variables(), vs_rank.variables());
+    for (name, weight) in a.iter().filter(|(_, w)| w.requires_grad()) {
+        let (ga, gb) = (weight.grad(), b[name].grad());
+        let scale = ga.abs().max().double_value(&[]).max(1e-3);
+        let error = (&ga - &gb).abs().max().double_value(&[]);
+        assert!(
+            error <= 1e-4 * scale.max(1.0),
+            "rank {rank}: {name} grad differs by {error} (scale {scale})"
+        );
+    }
+}
