@@ -124,6 +124,18 @@ fn losses(run: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// Starts `test` of this binary as 2 ranks with `env`; the launcher's outcome.
+fn launch_ranks(test: &str, logs: &Path, env: Vec<(String, String)>) -> selfsup_train::Result<()> {
+    launch::run(&Launch {
+        program: std::env::current_exe().unwrap(),
+        args: [test, "--exact", "--nocapture"].map(Into::into).to_vec(),
+        nproc: 2,
+        log_dir: logs.to_path_buf(),
+        timeout: Duration::from_secs(60),
+        env,
+    })
+}
+
 #[test]
 fn two_ranks_of_b_train_as_one_process_of_2b() {
     if std::env::var_os("RANK").is_some() {
@@ -138,21 +150,9 @@ fn two_ranks_of_b_train_as_one_process_of_2b() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let (ranks_run, alone_run) = (scratch.path().join("ranks"), scratch.path().join("alone"));
-    let launch = Launch {
-        program: std::env::current_exe().unwrap(),
-        args: [
-            "two_ranks_of_b_train_as_one_process_of_2b",
-            "--exact",
-            "--nocapture",
-        ]
-        .map(Into::into)
-        .to_vec(),
-        nproc: 2,
-        log_dir: scratch.path().join("logs"),
-        timeout: Duration::from_secs(60),
-        env: vec![("TEST_RUN".into(), ranks_run.display().to_string())],
-    };
-    launch::run(&launch).unwrap_or_else(|e| panic!("{e}"));
+    let env = vec![("TEST_RUN".into(), ranks_run.display().to_string())];
+    let test = "two_ranks_of_b_train_as_one_process_of_2b";
+    launch_ranks(test, &scratch.path().join("logs"), env).unwrap_or_else(|e| panic!("{e}"));
     let alone = train(2 * PER_RANK, &alone_run);
     let ranks = Tensor::load(ranks_run.join("weights.pt")).unwrap();
     let (curve, reference) = (losses(&ranks_run), losses(&alone_run));
@@ -184,24 +184,14 @@ fn a_dead_rank_stops_the_run_and_the_checkpoint_survives() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let run = scratch.path().join("run");
-    let launch = Launch {
-        program: std::env::current_exe().unwrap(),
-        args: [
-            "a_dead_rank_stops_the_run_and_the_checkpoint_survives",
-            "--exact",
-            "--nocapture",
-        ]
-        .map(Into::into)
-        .to_vec(),
-        nproc: 2,
-        log_dir: scratch.path().join("logs"),
-        timeout: Duration::from_secs(60),
-        env: vec![
-            ("TEST_RUN".into(), run.display().to_string()),
-            ("TEST_DIE_AT".into(), "6".into()),
-        ],
-    };
-    let error = launch::run(&launch).unwrap_err().to_string();
+    let env = vec![
+        ("TEST_RUN".into(), run.display().to_string()),
+        ("TEST_DIE_AT".into(), "6".into()),
+    ];
+    let test = "a_dead_rank_stops_the_run_and_the_checkpoint_survives";
+    let error = launch_ranks(test, &scratch.path().join("logs"), env)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("rank 1 exited") && error.contains("rank 1 dies at step 6"),
         "{error}"

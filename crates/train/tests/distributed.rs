@@ -333,3 +333,45 @@ fn simclr_with_sync_batch_norm_has_the_global_batch_s_gradients() {
         );
     }
 }
+
+/// Without a launcher's store (`srun`, or the variables set by hand) rank 0
+/// serves the store at MASTER_ADDR:MASTER_PORT and the others connect.
+#[test]
+fn rank_zero_serves_the_store_when_no_launcher_does() {
+    if std::env::var_os("RANK").is_none() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        as_ranks(
+            "rank_zero_serves_the_store_when_no_launcher_does",
+            2,
+            &[("TEST_PORT", &port.to_string())],
+        );
+        return;
+    }
+    let (rank, port) = (
+        std::env::var("RANK").unwrap(),
+        std::env::var("TEST_PORT").unwrap(),
+    );
+    let by_hand = [
+        ("RANK", rank.as_str()),
+        ("WORLD_SIZE", "2"),
+        ("MASTER_ADDR", "127.0.0.1"),
+        ("MASTER_PORT", port.as_str()),
+    ];
+    let env = WorldEnv::from_vars(|name| {
+        by_hand
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap()
+    .unwrap();
+    assert!(!env.agent_store);
+    let group = distributed::init(&env, Duration::from_secs(30)).unwrap();
+    let mut x = Tensor::ones([3], (Kind::Float, tch::Device::Cpu));
+    group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
+    assert_eq!(Vec::<f32>::try_from(&x).unwrap(), vec![2.0; 3]);
+}

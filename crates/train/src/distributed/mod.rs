@@ -80,3 +80,22 @@ pub fn mean_over_ranks(values: &tch::Tensor) -> Result<tch::Tensor> {
     }
     Ok(mean)
 }
+
+/// Runs `f` on rank 0 with the threads of every rank on this node: the
+/// other ranks only wait while rank 0 evaluates, so their cores are free
+/// (a launcher gives each rank `OMP_NUM_THREADS=1`). Alone, just `f`.
+pub fn with_node_threads<T>(f: impl FnOnce() -> T) -> T {
+    let local = std::env::var("LOCAL_WORLD_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok());
+    match (current(), local) {
+        (Some(_), Some(local)) if local > 1 => {
+            let before = tch::get_num_threads();
+            tch::set_num_threads(before * local);
+            let result = f();
+            tch::set_num_threads(before);
+            result
+        }
+        _ => f(),
+    }
+}

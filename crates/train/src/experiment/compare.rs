@@ -66,7 +66,7 @@ pub fn fit_and_compare<M: ?Sized + AsMethod, E: Default>(
 ) -> Result<Comparison<E>> {
     let primary = crate::distributed::is_primary();
     let mut evaluate = |method: &M, metrics: &mut MetricsCsv, stage| match primary {
-        true => evaluate(method, metrics, stage),
+        true => crate::distributed::with_node_threads(|| evaluate(method, metrics, stage)),
         false => Ok(E::default()),
     };
     let mut metrics = MetricsCsv::open_on_primary(&fitting.run.file("metrics.csv"))?;

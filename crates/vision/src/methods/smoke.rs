@@ -8,7 +8,7 @@ use crate::registry::VisionContext;
 use ndarray::Array4;
 use selfsup_data::ImageDataset;
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
-use selfsup_train::testing::{assert_data_parallel_matches, assert_resume_is_exact, mean};
+use selfsup_train::testing::{assert_data_parallel_matches, assert_resume_is_exact, mean, Build};
 use selfsup_train::{Method, Trainer};
 use tch::nn::VarStore;
 use tch::Device;
@@ -68,83 +68,26 @@ pub(crate) fn trains_and_resumes(module: &str, smoke: Smoke<'_>) {
     selfsup_train::testing::in_own_process(&name, || check(smoke));
 }
 
-fn check(smoke: Smoke<'_>) {
+/// The method of `smoke` trained by `trainer` (with `smoke`'s optimizer and
+/// learning rate) on the smoke images: `f` gets the builder, the trainer and
+/// the batches.
+fn on_images<T>(
+    smoke: &Smoke<'_>,
+    config: TrainerConfig,
+    warmup_epochs: f64,
+    f: impl FnOnce(Build<'_>, &Trainer, &ImageSource<'_>) -> T,
+) -> T {
     let choice = crate::registry()
         .parse(smoke.method.parse().expect("a TOML table"), "smoke test")
         .expect("a valid method table");
-    let trainer = Trainer {
-        config: TrainerConfig {
-            epochs: 10,
-            batch_size: 16,
-            seed: 5,
-            device: "cpu".into(),
-            log_every: 1,
-            checkpoint_every: 1,
-            ..Default::default()
-        },
-        optim: OptimConfig {
-            optimizer: smoke.optimizer,
-            lr: smoke.lr,
-            weight_decay: 1e-4,
-            warmup_epochs: 1.0,
-            ..Default::default()
-        },
+    let optim = OptimConfig {
+        optimizer: smoke.optimizer,
+        lr: smoke.lr,
+        weight_decay: 1e-4,
+        warmup_epochs,
+        ..Default::default()
     };
-    let data = SplitImages::Memory(images());
-    let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
-    let source = ImageSource {
-        images: &data,
-        normalizer: &normalizer,
-        recipes: recipes(&view_configs(smoke.views), 3).expect("valid recipes"),
-        seed: trainer.config.seed,
-    };
-    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method>> {
-        let method = choice.build(vs.root(), &VisionContext { channels: Some(3) })?;
-        let method: Box<dyn Method> = method;
-        Ok(method)
-    };
-    let curves = assert_resume_is_exact(&build, &trainer, &source, 23);
-    let curve = &curves[smoke.falls];
-    assert_eq!(curve.len(), 40, "64 / 16 = 4 steps x 10 epochs");
-    let (first, last) = (mean(&curve[smoke.skip..smoke.skip + 8]), mean(&curve[32..]));
-    let name = choice.name();
-    assert!(
-        last < first * 0.97,
-        "{name}: {} went {first:.4} -> {last:.4}: {curve:?}",
-        smoke.falls
-    );
-}
-
-/// Two ranks of batch 8 train the method as one process of batch 16 (six
-/// steps, SyncBatchNorm on, see `selfsup_train::testing::assert_data_parallel_matches`). Call
-/// it from a test named `two_ranks_train_as_one_process` with `module_path!()`.
-pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
-    let name = format!("{module}::two_ranks_train_as_one_process");
-    let choice = crate::registry()
-        .parse(
-            smoke.method.parse().expect("a TOML table"),
-            "data-parallel test",
-        )
-        .expect("a valid method table");
-    let trainer = Trainer {
-        config: TrainerConfig {
-            epochs: 2,
-            max_steps: Some(6),
-            batch_size: 8,
-            seed: 5,
-            device: "cpu".into(),
-            log_every: 1,
-            sync_batch_norm: true,
-            ..Default::default()
-        },
-        optim: OptimConfig {
-            optimizer: smoke.optimizer,
-            lr: smoke.lr,
-            weight_decay: 1e-4,
-            warmup_epochs: 0.5,
-            ..Default::default()
-        },
-    };
+    let trainer = Trainer { config, optim };
     let data = SplitImages::Memory(images());
     let normalizer = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
     let source = ImageSource {
@@ -158,5 +101,49 @@ pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
             choice.build(vs.root(), &VisionContext { channels: Some(3) })?;
         Ok(method)
     };
-    assert_data_parallel_matches(&name, &build, &trainer, &source, 1e-4);
+    f(&build, &trainer, &source)
+}
+
+fn check(smoke: Smoke<'_>) {
+    let config = TrainerConfig {
+        epochs: 10,
+        batch_size: 16,
+        seed: 5,
+        device: "cpu".into(),
+        log_every: 1,
+        checkpoint_every: 1,
+        ..Default::default()
+    };
+    let curves = on_images(&smoke, config, 1.0, |build, trainer, source| {
+        assert_resume_is_exact(build, trainer, source, 23)
+    });
+    let curve = &curves[smoke.falls];
+    assert_eq!(curve.len(), 40, "64 / 16 = 4 steps x 10 epochs");
+    let (first, last) = (mean(&curve[smoke.skip..smoke.skip + 8]), mean(&curve[32..]));
+    assert!(
+        last < first * 0.97,
+        "{}: {} went {first:.4} -> {last:.4}: {curve:?}",
+        smoke.method.lines().next().unwrap_or_default(),
+        smoke.falls
+    );
+}
+
+/// Two ranks of batch 8 train the method as one process of batch 16 (six
+/// steps, SyncBatchNorm on, see `selfsup_train::testing::assert_data_parallel_matches`).
+/// Call it from a test named `two_ranks_train_as_one_process` with `module_path!()`.
+pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
+    let name = format!("{module}::two_ranks_train_as_one_process");
+    let config = TrainerConfig {
+        epochs: 2,
+        max_steps: Some(6),
+        batch_size: 8,
+        seed: 5,
+        device: "cpu".into(),
+        log_every: 1,
+        sync_batch_norm: true,
+        ..Default::default()
+    };
+    on_images(&smoke, config, 0.5, |build, trainer, source| {
+        assert_data_parallel_matches(&name, build, trainer, source, 1e-4)
+    });
 }
