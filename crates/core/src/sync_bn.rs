@@ -73,8 +73,9 @@ fn synchronised(bn: &nn::BatchNorm, x: &Tensor, gather: &Reducer) -> Tensor {
         y = y * weight.view(shape.as_slice()) + bias.view(shape.as_slice());
     }
     tch::no_grad(|| {
-        let n = count.double_value(&[]);
-        let unbiased = var.detach() * (n / (n - 1.0).max(1.0));
+        // Bessel's correction on the device: no host sync in the step.
+        let count = count.detach();
+        let unbiased = var.detach() * &count / (&count - 1.0).clamp_min(1.0);
         let mut running_mean = bn.running_mean.shallow_clone();
         let mut running_var = bn.running_var.shallow_clone();
         running_mean.copy_(&(&bn.running_mean * (1.0 - MOMENTUM) + mean.detach() * MOMENTUM));

@@ -5,15 +5,16 @@
 //! uninterrupted one (dropout included: its masks come from libtorch's
 //! generator, which the trainer reseeds every step).
 
-use crate::registry::{TextContext, TextMethod};
+use crate::registry::{Text, TextContext, TextMethod};
 use crate::text_data::TextData;
 use crate::TokenCorpus;
 use selfsup_data::documents::{split_at_blank_lines, Documents};
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
+use selfsup_train::registry::MethodChoice;
 use selfsup_train::testing::{
     assert_data_parallel_matches, assert_resume_is_exact, in_own_process, mean,
 };
-use selfsup_train::{Method, Trainer};
+use selfsup_train::{BatchSource, Method, Trainer};
 use std::cell::RefCell;
 use tch::nn::VarStore;
 use tch::Device;
@@ -55,18 +56,6 @@ pub(crate) fn trains_and_resumes(module: &str, smoke: Smoke) {
 }
 
 fn check(smoke: Smoke) {
-    let table = format!(
-        "name = \"{}\"\n[model]\ncontext = 16\ndim = 32\ndepth = 2\nheads = 2\ndropout = 0.1\n",
-        smoke.name
-    );
-    let choice = crate::registry()
-        .parse(table.parse().expect("a TOML table"), "smoke test")
-        .expect("a valid method table");
-    let text = text();
-    let corpus = TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus");
-    let context = TextContext {
-        tokenizer_vocab: corpus.tokenizer.vocab_size(),
-    };
     let trainer = Trainer {
         config: TrainerConfig {
             epochs: 100,
@@ -88,6 +77,58 @@ fn check(smoke: Smoke) {
             ..Default::default()
         },
     };
+    on_toy_text(smoke.name, 0.1, |choice, context, data, source| {
+        let score =
+            |method: &dyn TextMethod| data.score(method, Device::Cpu).expect("a score").loss;
+        // Validation before and after, from the builds the harness makes.
+        let scores: RefCell<Vec<f64>> = RefCell::default();
+        let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
+            let method = choice.build(vs.root(), context)?;
+            scores.borrow_mut().push(score(method.as_ref()));
+            Ok(Box::new(Scored {
+                inner: method,
+                score: &score,
+                scores: &scores,
+            }))
+        };
+        let curves = assert_resume_is_exact(&build, &trainer, source, smoke.steps / 2 + 1);
+        let losses = &curves["loss"];
+        assert_eq!(losses.len(), smoke.steps);
+        let (first, last) = (mean(&losses[..5]), mean(&losses[smoke.steps - 10..]));
+        let scores = scores.borrow();
+        let (before, after) = (scores[0], *scores.last().expect("a final score"));
+        assert!(
+            last < first * smoke.factor,
+            "{}: loss went {first:.4} -> {last:.4}",
+            smoke.name
+        );
+        assert!(
+            after < before * smoke.factor,
+            "{}: validation {before:.4} -> {after:.4}",
+            smoke.name
+        );
+    });
+}
+
+/// The toy language prepared for method `name` (a small transformer with
+/// `dropout`): `f` gets the parsed method, its context, the data (for
+/// validation scores) and the training batches.
+fn on_toy_text<T>(
+    name: &str,
+    dropout: f64,
+    f: impl FnOnce(&MethodChoice<Text>, &TextContext, &TextData, &dyn BatchSource) -> T,
+) -> T {
+    let table = format!(
+        "name = \"{name}\"\n[model]\ncontext = 16\ndim = 32\ndepth = 2\nheads = 2\ndropout = {dropout:?}\n"
+    );
+    let choice = crate::registry()
+        .parse(table.parse().expect("a TOML table"), "smoke test")
+        .expect("a valid method table");
+    let text = text();
+    let corpus = TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus");
+    let context = TextContext {
+        tokenizer_vocab: corpus.tokenizer.vocab_size(),
+    };
     let probe_vs = VarStore::new(Device::Cpu);
     let template = choice.build(probe_vs.root(), &context).expect("a model");
     let documents = |corpus: &TokenCorpus| {
@@ -98,34 +139,7 @@ fn check(smoke: Smoke) {
     };
     let data = TextData::for_method(corpus, template.as_ref(), documents, 0.9, 9).expect("data");
     let source = data.source(template.as_ref(), 9, Device::Cpu);
-    let score = |method: &dyn TextMethod| data.score(method, Device::Cpu).expect("a score").loss;
-    // Validation before and after, from the builds the harness makes.
-    let scores: RefCell<Vec<f64>> = RefCell::default();
-    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
-        let method = choice.build(vs.root(), &context)?;
-        scores.borrow_mut().push(score(method.as_ref()));
-        Ok(Box::new(Scored {
-            inner: method,
-            score: &score,
-            scores: &scores,
-        }))
-    };
-    let curves = assert_resume_is_exact(&build, &trainer, source.as_ref(), smoke.steps / 2 + 1);
-    let losses = &curves["loss"];
-    assert_eq!(losses.len(), smoke.steps);
-    let (first, last) = (mean(&losses[..5]), mean(&losses[smoke.steps - 10..]));
-    let scores = scores.borrow();
-    let (before, after) = (scores[0], *scores.last().expect("a final score"));
-    assert!(
-        last < first * smoke.factor,
-        "{}: loss went {first:.4} -> {last:.4}",
-        smoke.name
-    );
-    assert!(
-        after < before * smoke.factor,
-        "{}: validation {before:.4} -> {after:.4}",
-        smoke.name
-    );
+    f(&choice, &context, &data, source.as_ref())
 }
 
 /// A text method that scores itself on validation text when training ends
@@ -167,17 +181,6 @@ impl Method for Scored<'_> {
 /// per rank) as one process of 16 for eight steps; call it from a test
 /// named `two_ranks_train_as_one_process` with `module_path!()`.
 pub(crate) fn data_parallel_matches(module: &str, name: &str) {
-    let table = format!(
-        "name = \"{name}\"\n[model]\ncontext = 16\ndim = 32\ndepth = 2\nheads = 2\ndropout = 0.0\n"
-    );
-    let choice = crate::registry()
-        .parse(table.parse().expect("a TOML table"), "data-parallel test")
-        .expect("a valid method table");
-    let text = text();
-    let corpus = TokenCorpus::from_text_chars(&text, 0.9).expect("a corpus");
-    let context = TextContext {
-        tokenizer_vocab: corpus.tokenizer.vocab_size(),
-    };
     let trainer = Trainer {
         config: TrainerConfig {
             epochs: 100,
@@ -196,20 +199,12 @@ pub(crate) fn data_parallel_matches(module: &str, name: &str) {
             ..Default::default()
         },
     };
-    let probe_vs = VarStore::new(Device::Cpu);
-    let template = choice.build(probe_vs.root(), &context).expect("a model");
-    let documents = |corpus: &TokenCorpus| {
-        Ok(Documents::tokenize(
-            &split_at_blank_lines(&text),
-            &corpus.tokenizer,
-        )?)
-    };
-    let data = TextData::for_method(corpus, template.as_ref(), documents, 0.9, 9).expect("data");
-    let source = data.source(template.as_ref(), 9, Device::Cpu);
-    let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
-        let method: Box<dyn Method> = choice.build(vs.root(), &context)?;
-        Ok(method)
-    };
-    let test = format!("{module}::two_ranks_train_as_one_process");
-    assert_data_parallel_matches(&test, &build, &trainer, source.as_ref(), 1e-4);
+    on_toy_text(name, 0.0, |choice, context, _, source| {
+        let build = |vs: &VarStore| -> selfsup_train::Result<Box<dyn Method + '_>> {
+            let method: Box<dyn Method> = choice.build(vs.root(), context)?;
+            Ok(method)
+        };
+        let test = format!("{module}::two_ranks_train_as_one_process");
+        assert_data_parallel_matches(&test, &build, &trainer, source, 1e-4);
+    });
 }

@@ -41,23 +41,9 @@ impl WorldEnv {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<WorldEnv>> {
         let (rank, world_size, local_rank) = if var("RANK").is_some() || var("WORLD_SIZE").is_some()
         {
-            let local = var("LOCAL_RANK")
-                .map(|_| number(&var, "LOCAL_RANK"))
-                .transpose()?;
-            (
-                number(&var, "RANK")?,
-                number(&var, "WORLD_SIZE")?,
-                local.unwrap_or(0),
-            )
+            place(&var, ["RANK", "WORLD_SIZE", "LOCAL_RANK"])?
         } else if var("SLURM_PROCID").is_some() && var("SLURM_NTASKS").is_some() {
-            let local = var("SLURM_LOCALID")
-                .map(|_| number(&var, "SLURM_LOCALID"))
-                .transpose()?;
-            (
-                number(&var, "SLURM_PROCID")?,
-                number(&var, "SLURM_NTASKS")?,
-                local.unwrap_or(0),
-            )
+            place(&var, ["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"])?
         } else {
             return Ok(None);
         };
@@ -93,6 +79,19 @@ impl WorldEnv {
             attempt,
         }))
     }
+}
+
+/// Rank, world size and local rank (0 when unset) from a launcher's three variables.
+fn place(
+    var: &impl Fn(&str) -> Option<String>,
+    [rank, world, local]: [&str; 3],
+) -> Result<(usize, usize, usize)> {
+    let local_rank = var(local).map(|_| number(var, local)).transpose()?;
+    Ok((
+        number(var, rank)?,
+        number(var, world)?,
+        local_rank.unwrap_or(0),
+    ))
 }
 
 fn number(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<usize> {

@@ -151,7 +151,8 @@ impl<'a> Fit<'a> {
             .method
             .before_optimizer_step(&self.progress(step, step))?;
         if let Some(max_norm) = self.parts.trainer.config.grad_clip {
-            clip_grad_norm(&self.optimizer_params(), max_norm);
+            // libtorch's multi-tensor kernels; the scale stays on the device.
+            selfsup_core::optim::clip_grad_norm(&self.optimizer_params(), max_norm);
         }
         self.optimizer.step(lr);
         let done = step + 1;
@@ -370,11 +371,4 @@ fn guarded<T>(step: usize, batch_size: usize, f: impl FnOnce() -> T) -> Result<T
             std::panic::resume_unwind(payload)
         }
     })
-}
-
-/// Scales all gradients so their global L2 norm is at most `max_norm`
-/// (`torch.nn.utils.clip_grad_norm_`, libtorch's multi-tensor kernels); the
-/// scale stays on the device, so clipping costs no host sync.
-fn clip_grad_norm(params: &[Tensor], max_norm: f64) {
-    selfsup_core::optim::clip_grad_norm(params, max_norm);
 }
