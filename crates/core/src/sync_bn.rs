@@ -30,6 +30,12 @@ pub fn set_reducer(reducer: Option<Arc<Reducer>>) {
     *REDUCER.write().unwrap_or_else(|e| e.into_inner()) = reducer;
 }
 
+/// Whether training-mode batch norm uses the global batch's statistics now
+/// (a reducer is installed).
+pub fn is_synchronised() -> bool {
+    REDUCER.read().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
 /// `bn` applied to `x` (`[batch, channels, …]`): the plain layer, or in
 /// training with a reducer installed, normalised by the statistics of the
 /// global batch, whose running averages it updates as PyTorch does.

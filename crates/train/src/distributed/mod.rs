@@ -11,6 +11,7 @@ pub mod data_parallel;
 mod ffi;
 pub mod group;
 pub mod launch;
+pub mod shuffle_bn;
 pub mod world;
 
 pub use group::{ProcessGroup, ReduceOp, Store};

@@ -18,6 +18,7 @@ use selfsup_core::heads::Mlp;
 use selfsup_core::losses::moco_infonce;
 use selfsup_core::monitor::embedding_std;
 use selfsup_core::queue::NegativeQueue;
+use selfsup_train::distributed::{self, shuffle_bn::shuffled_across_ranks};
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Progress, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
 use tch::nn;
@@ -39,6 +40,16 @@ pub struct MocoConfig {
     pub temperature: f64,
     /// Momentum at the start of the cosine to 1 (0.99 on CIFAR; 0.999 fixed in the paper).
     pub base_momentum: f64,
+    /// Shuffling batch norm in a data-parallel run (the paper's §3.3): the
+    /// key encoder normalises a random sample of the global batch, not the
+    /// rank's own. On by default, as in the paper; a no-op alone or under
+    /// `trainer.sync_batch_norm`.
+    #[serde(default = "shuffle_bn_by_default")]
+    pub shuffle_bn: bool,
+}
+
+fn shuffle_bn_by_default() -> bool {
+    true
 }
 
 /// MoCo v2's encoder: backbone and a 2-layer projector without batch norm.
@@ -82,6 +93,22 @@ impl Moco {
     }
 }
 
+impl Moco {
+    /// The key encoder's projections of both views, through shuffling batch
+    /// norm when several ranks train and their batch norms are not synced.
+    fn keys(&self, views: &[&Tensor], train: bool) -> Result<Tensor> {
+        let key = &self.key.net;
+        let group = distributed::current().filter(|_| train && self.config.shuffle_bn);
+        match group {
+            Some(group) if !selfsup_core::sync_bn::is_synchronised() => {
+                let both = Tensor::cat(views, 0);
+                shuffled_across_ranks(group, &both, |x| key.forward(&[x], train).1)
+            }
+            _ => Ok(tch::no_grad(|| key.forward(views, train).1)),
+        }
+    }
+}
+
 impl Register<Vision> for Moco {
     const NAME: &'static str = "moco";
     const SUMMARY: &'static str = "MoCo v2+: InfoNCE against a momentum encoder's queue of keys";
@@ -96,7 +123,7 @@ impl Method for Moco {
         let (views, n) = views_of("moco", batch, 2)?;
         let views = &views[..2];
         let (features, q) = self.query.forward(views, train);
-        let k = tch::no_grad(|| self.key.net.forward(views, train).1);
+        let k = self.keys(views, train)?;
         let (q1, q2) = (q.narrow(0, 0, n), q.narrow(0, n, n));
         let (k1, k2) = (k.narrow(0, 0, n), k.narrow(0, n, n));
         let negatives = self.queue.keys();
@@ -145,24 +172,27 @@ impl VisionMethod for Moco {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{data_parallel_matches, trains_and_resumes, Smoke, TINY_CNN};
+    use super::super::smoke::{data_parallel_matches_with, trains_and_resumes, Smoke, TINY_CNN};
     use selfsup_train::config::OptimizerKind;
 
     /// With a ViT (no batch norm; MoCo v2's projector has none) two ranks
-    /// equal one process: the queue takes every rank's keys in global order.
+    /// equal one process: the queue takes every rank's keys in global order,
+    /// and each key, computed through shuffling BN (SyncBatchNorm off) on
+    /// the other rank or this one, pairs with its own query.
     #[test]
     fn two_ranks_train_as_one_process() {
         let method = "name = \"moco\"\nproj_hidden = 32\nproj_dim = 16\nqueue_size = 64\ntemperature = 0.2\nbase_momentum = 0.99\n\
                       [backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 4\nin_channels = 3\ndim = 16\n\
                       depth = 1\nheads = 2\nmlp_ratio = 2.0\n";
-        data_parallel_matches(module_path!(), Smoke {
+        let smoke = Smoke {
             method,
             views: 2,
             optimizer: OptimizerKind::Sgd,
             lr: 0.05,
             skip: 0,
             falls: "loss",
-        });
+        };
+        data_parallel_matches_with(module_path!(), smoke, false);
     }
 
     #[test]

@@ -132,6 +132,12 @@ fn check(smoke: Smoke<'_>) {
 /// steps, SyncBatchNorm on, see `selfsup_train::testing::assert_data_parallel_matches`).
 /// Call it from a test named `two_ranks_train_as_one_process` with `module_path!()`.
 pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
+    data_parallel_matches_with(module, smoke, true)
+}
+
+/// As [`data_parallel_matches`], with `trainer.sync_batch_norm` as given
+/// (off: a method's own cross-rank batch-norm scheme, MoCo's shuffling BN).
+pub(crate) fn data_parallel_matches_with(module: &str, smoke: Smoke<'_>, sync_batch_norm: bool) {
     let name = format!("{module}::two_ranks_train_as_one_process");
     let config = TrainerConfig {
         epochs: 2,
@@ -140,7 +146,7 @@ pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
         seed: 5,
         device: "cpu".into(),
         log_every: 1,
-        sync_batch_norm: true,
+        sync_batch_norm,
         ..Default::default()
     };
     on_images(&smoke, config, 0.5, |build, trainer, source| {
