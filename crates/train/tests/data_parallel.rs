@@ -48,8 +48,9 @@ impl BatchSource for Points {
     }
 }
 
-/// A linear encoder trained with NT-Xent (gathered across ranks when there are several).
-struct Contrast(Linear, usize);
+/// A linear encoder trained with NT-Xent (gathered across ranks when there
+/// are several); the steps taken, and the step that fails, if any.
+struct Contrast(Linear, usize, Option<usize>);
 
 struct Linear(nn::Linear);
 
@@ -67,6 +68,9 @@ impl Method for Contrast {
         {
             eprintln!("rank 1 dies at step {}", self.1);
             std::process::exit(9);
+        }
+        if self.2 == Some(self.1) {
+            return Err(selfsup_train::Error::distributed("stopped by the test"));
         }
         let views = batch.views();
         let z = self.0 .0.forward(&Tensor::cat(&views, 0));
@@ -86,10 +90,20 @@ impl Method for Contrast {
 
 /// Ten SGD steps at `batch_size` per process in `run`; the final weights.
 fn train(batch_size: usize, run: &Path) -> Tensor {
+    train_from(batch_size, run, None, None).unwrap()
+}
+
+/// As [`train`], from the checkpoint `resume` if any, failing at step `stop_at`.
+fn train_from(
+    batch_size: usize,
+    run: &Path,
+    resume: Option<&Path>,
+    stop_at: Option<usize>,
+) -> Result<Tensor> {
     tch::manual_seed(distributed::rank() as i64 + 5); // rank 0's init must win
     let vs = VarStore::new(Device::Cpu);
     let encoder = Linear(nn::linear(vs.root() / "encoder", 12, 6, Default::default()));
-    let mut method = Contrast(encoder, 0);
+    let mut method = Contrast(encoder, 0, stop_at);
     let trainer = Trainer {
         config: TrainerConfig {
             batch_size,
@@ -110,10 +124,8 @@ fn train(batch_size: usize, run: &Path) -> Tensor {
     let dir = RunDir::unwritten(run);
     std::fs::create_dir_all(dir.checkpoints()).unwrap();
     let mut metrics = MetricsCsv::open_on_primary(&dir.file("metrics.csv")).unwrap();
-    trainer
-        .fit(&mut method, &vs, &Points::new(), &dir, &mut metrics, None)
-        .unwrap();
-    method.0 .0.ws.detach().copy()
+    trainer.fit(&mut method, &vs, &Points::new(), &dir, &mut metrics, resume)?;
+    Ok(method.0 .0.ws.detach().copy())
 }
 
 fn losses(run: &Path) -> Vec<f64> {
@@ -170,6 +182,52 @@ fn two_ranks_of_b_train_as_one_process_of_2b() {
         reference[9] < reference[0] - 0.01,
         "the loss falls: {reference:?}"
     );
+}
+
+/// A run checkpointed alone at batch 2B and resumed on two ranks of B (the
+/// same global batch) continues from the same global step, on the same
+/// data, and ends with the weights of a run that never stopped.
+#[test]
+fn a_run_resumed_on_another_world_size_continues_from_its_global_step() {
+    if std::env::var_os("RANK").is_some() {
+        let env = WorldEnv::from_env().unwrap().unwrap();
+        distributed::init(&env, Duration::from_secs(60)).unwrap();
+        let run = PathBuf::from(std::env::var("TEST_RUN").unwrap());
+        let checkpoint = PathBuf::from(std::env::var("TEST_RESUME").unwrap());
+        let weights = train_from(PER_RANK, &run, Some(&checkpoint), None).unwrap();
+        if env.rank == 0 {
+            weights.save(run.join("weights.pt")).unwrap();
+        }
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let path = |name: &str| scratch.path().join(name);
+    let stopped = train_from(2 * PER_RANK, &path("stopped"), None, Some(5));
+    assert!(stopped.is_err(), "the first run stops at step 5");
+    let checkpoint = path("stopped/checkpoints/last.safetensors");
+    let env = vec![
+        ("TEST_RUN".into(), path("resumed").display().to_string()),
+        ("TEST_RESUME".into(), checkpoint.display().to_string()),
+    ];
+    let test = "a_run_resumed_on_another_world_size_continues_from_its_global_step";
+    launch_ranks(test, &path("logs"), env).unwrap_or_else(|e| panic!("{e}"));
+    let alone = train(2 * PER_RANK, &path("alone"));
+    let (resumed, reference) = (losses(&path("resumed")), losses(&path("alone")));
+    assert_eq!(
+        resumed.len(),
+        6,
+        "steps 5 to 10 after the step-4 checkpoint"
+    );
+    for (step, (a, b)) in resumed.iter().zip(&reference[4..]).enumerate() {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "step {}: {a} resumed on 2 ranks vs {b} uninterrupted",
+            step + 5
+        );
+    }
+    let weights = Tensor::load(path("resumed/weights.pt")).unwrap();
+    let moved = (&alone - &weights).abs().max().double_value(&[]);
+    assert!(moved < 1e-5, "weights differ by {moved}");
 }
 
 /// A rank that dies mid-run stops the run with one line naming it, and
