@@ -71,7 +71,7 @@ class Gpt(nn.Module):
         self.norm = nn.LayerNorm(m["dim"])
 
     def forward(self, ids):
-        positions = self.position_embed(torch.arange(ids.shape[1]))
+        positions = self.position_embed(torch.arange(ids.shape[1], device=ids.device))
         x = F.dropout(self.token_embed(ids) + positions, self.dropout, self.training)
         for block in self.blocks:
             x = block(x)

@@ -9,11 +9,13 @@ mod ddp;
 mod layout;
 mod quality;
 mod setup;
+mod wheels;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use wheels::Variant;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "selfsup project tasks")]
@@ -25,7 +27,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Provision libtorch 2.11.0 into ./libtorch (from the PyPI wheels; cached per user).
-    Setup,
+    Setup {
+        /// The CUDA build: libtorch_cuda, NCCL, cuDNN, cuBLAS and their
+        /// runtime (~3.5 GB); it also runs on CPU. Remove ./libtorch to go back.
+        #[arg(long)]
+        cuda: bool,
+    },
     /// Build `selfsup` in release and run `selfsup train <task> [args]`, e.g. `vision-mae`.
     Train {
         /// The task, e.g. `vision-mae`; `selfsup train --help` lists them.
@@ -74,6 +81,15 @@ enum Task {
         #[arg(long)]
         full_size: bool,
     },
+    /// The CUDA build (`setup --cuda`), then benches/gpu/gpu_check.py: CUDA,
+    /// bf16 autocast and NCCL tried for real, and SimCLR ResNet-18 steps/s
+    /// and GPT tokens/s against PyTorch on this GPU (a few minutes; needs
+    /// python3 with torch built for CUDA).
+    GpuCheck {
+        /// Optimizer steps per throughput measurement, on each side.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+    },
     /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
     Test {
         /// Passed on to `cargo test`.
@@ -86,7 +102,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = project_root();
     match cli.command {
-        Task::Setup => setup::ensure(&root),
+        Task::Setup { cuda } => {
+            let variant = if cuda { Variant::Cuda } else { Variant::Cpu };
+            setup::ensure(&root, variant)
+        }
         Task::Train { task, args } => selfsup(&root, "train", std::iter::once(task).chain(args)),
         Task::Eval { args } => selfsup(&root, "eval", args),
         Task::Data { args } => selfsup(&root, "data", args),
@@ -99,7 +118,7 @@ fn main() -> Result<()> {
             archive,
             full_size,
         } => {
-            setup::ensure(&root)?;
+            setup::ensure(&root, Variant::Cpu)?;
             cargo(&root, &["build", "--release", "--package", "selfsup-cli"])?;
             let shared = root.join("../shared/datasets");
             let default = match task.as_deref() {
@@ -126,8 +145,9 @@ fn main() -> Result<()> {
                 bench::run(&root, &suite, threads, rounds)
             }
         }
+        Task::GpuCheck { steps } => gpu_check(&root, steps),
         Task::Test { args } => {
-            setup::ensure(&root)?;
+            setup::ensure(&root, Variant::Cpu)?;
             let mut all = vec!["test", "--workspace"];
             all.extend(args.iter().map(String::as_str));
             cargo(&root, &all)
@@ -137,13 +157,37 @@ fn main() -> Result<()> {
 
 /// Builds the release `selfsup` (libtorch first) and runs `selfsup <command> <args>`.
 fn selfsup(root: &Path, command: &str, args: impl IntoIterator<Item = String>) -> Result<()> {
-    setup::ensure(root)?;
+    setup::ensure(root, Variant::Cpu)?;
     cargo(root, &["build", "--release", "--package", "selfsup-cli"])?;
     let binary = root.join("target/release/selfsup");
     run(Command::new(&binary)
         .current_dir(root)
         .arg(command)
         .args(args))
+}
+
+/// Builds the CUDA `selfsup` and runs the prepared GPU check with it.
+fn gpu_check(root: &Path, steps: usize) -> Result<()> {
+    let torch_cuda = Command::new("python3")
+        .args([
+            "-c",
+            "import torch, torchvision; assert torch.cuda.is_available()",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !torch_cuda {
+        bail!("gpu-check compares against PyTorch: it needs python3 with torch and torchvision that see a GPU");
+    }
+    setup::ensure(root, Variant::Cuda)?;
+    cargo(root, &["build", "--release", "--package", "selfsup-cli"])?;
+    run(Command::new("python3")
+        .current_dir(root)
+        .arg("benches/gpu/gpu_check.py")
+        .arg("--selfsup")
+        .arg(root.join("target/release/selfsup"))
+        .arg("--lib")
+        .arg(root.join("libtorch/lib"))
+        .args(["--steps", &steps.to_string()]))
 }
 
 fn project_root() -> PathBuf {

@@ -39,6 +39,8 @@ enum Command {
     Probe(text::ProbeArgs),
     /// List the known tasks and their recipes.
     Tasks,
+    /// Try this build's GPU capabilities: CUDA, cuDNN, bf16 autocast, NCCL.
+    GpuCheck,
     /// Data sets and corpora: fetch, list, train-bpe, tokenize.
     Data {
         #[command(subcommand)]
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
             tasks::print();
             Ok(())
         }
+        Command::GpuCheck => gpu_check(),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,6 +89,23 @@ fn message(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// Prints one `check | outcome` row per capability; fails when any did.
+fn gpu_check() -> anyhow::Result<()> {
+    let rows = selfsup_train::gpu_check::run();
+    let mut failed = 0;
+    for row in &rows {
+        match &row.outcome {
+            Ok(what) => println!("| {} | yes: {what} |", row.check),
+            Err(why) => {
+                failed += 1;
+                println!("| {} | no: {why} |", row.check)
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} of {} GPU checks failed", rows.len());
+    Ok(())
 }
 
 /// Where runs go unless `--runs` says otherwise.

@@ -1,9 +1,11 @@
 // C entry points for libtorch's c10d, which tch 0.24 does not bind: a
-// TCPStore for the rendezvous, a ProcessGroup backed by Gloo (CPU tensors),
-// its collectives with timeouts, and the differentiable all_gather of
+// TCPStore for the rendezvous, a ProcessGroup backed by Gloo (CPU tensors)
+// and, in a CUDA build (SELFSUP_NCCL), by NCCL (CUDA tensors), its
+// collectives with timeouts, and the differentiable all_gather of
 // `_c10d_functional_autograd` that gathered negatives need.
 //
-// Everything here is PyTorch's own code in libtorch_cpu.so; this file only
+// Everything here is PyTorch's own code in libtorch_cpu.so (and
+// libtorch_cuda.so for NCCL); this file only
 // wires it up as torch.distributed's Python layer does (device per
 // GLOO_SOCKET_IFNAME, a prefix store per launch attempt, the group
 // registered by name for the functional ops). Tensors arrive as tch handles
@@ -17,6 +19,9 @@
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef SELFSUP_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <chrono>
 #include <cstdint>
@@ -68,6 +73,25 @@ std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices() {
   return devices;
 }
 
+// Adds an NCCL backend for CUDA tensors to `group`, under its own key
+// prefix in the store as torch.distributed gives each device's backend.
+void add_nccl(const c10::intrusive_ptr<c10d::ProcessGroup>& group,
+              const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
+              std::chrono::milliseconds timeout) {
+#ifdef SELFSUP_NCCL
+  auto scoped = c10::make_intrusive<c10d::PrefixStore>("cuda/", store);
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  auto backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(scoped, rank, world, options);
+  group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, backend);
+#else
+  (void)group, (void)store, (void)rank, (void)world, (void)timeout;
+  throw std::runtime_error(
+      "this selfsup was built without NCCL, so CUDA tensors cannot be reduced across ranks: "
+      "run `cargo xtask setup --cuda` and build again");
+#endif
+}
+
 void wait_for(const c10::intrusive_ptr<c10d::Work>& work, std::chrono::milliseconds timeout) {
   if (!work->wait(timeout)) throw std::runtime_error("collective did not complete in time");
 }
@@ -110,15 +134,25 @@ SelfsupStore* selfsup_store_open(const char* host, uint16_t port, bool serve, in
   return result;
 }
 
+// Whether this build can add NCCL backends.
+bool selfsup_has_nccl() {
+#ifdef SELFSUP_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 uint16_t selfsup_store_port(const SelfsupStore* store) { return store->port; }
 
 void selfsup_store_free(SelfsupStore* store) { delete store; }
 
 // Forms the group: every rank calls this with the same `prefix` (one per
 // launch attempt, so a restart never reads an earlier attempt's keys) and
-// `name` (under which the functional collectives find the group).
+// `name` (under which the functional collectives find the group). With
+// `nccl`, CUDA tensors go through NCCL; CPU tensors always go through Gloo.
 SelfsupGroup* selfsup_group_new(const SelfsupStore* store, const char* prefix, const char* name,
-                                int rank, int world, int64_t timeout_ms, char* error,
+                                int rank, int world, bool nccl, int64_t timeout_ms, char* error,
                                 size_t error_len) {
   SelfsupGroup* result = nullptr;
   guarded(
@@ -132,6 +166,7 @@ SelfsupGroup* selfsup_group_new(const SelfsupStore* store, const char* prefix, c
         auto group = c10::make_intrusive<c10d::ProcessGroup>(scoped, rank, world);
         group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, backend);
         group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+        if (nccl) add_nccl(group, scoped, rank, world, timeout);
         group->setGroupName(name);
         c10d::register_process_group(name, group);
         result = new SelfsupGroup{group, name, timeout};

@@ -4,12 +4,16 @@ use crate::check::invalid;
 use crate::error::Result;
 use tch::Device;
 
-/// Parses `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
+/// Parses `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`. In a
+/// data-parallel run, `auto` and `cuda` mean this rank's GPU (`LOCAL_RANK`),
+/// as torchrun's convention is.
 pub fn parse_device(spec: &str) -> Result<Device> {
+    let own_gpu = Device::Cuda(crate::distributed::local_rank());
     match spec {
-        "auto" => Ok(Device::cuda_if_available()),
+        "auto" if tch::Cuda::is_available() => Ok(own_gpu),
+        "auto" => Ok(Device::Cpu),
         "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::Cuda(0)),
+        "cuda" => Ok(own_gpu),
         other => other
             .strip_prefix("cuda:")
             .and_then(|n| n.parse().ok())

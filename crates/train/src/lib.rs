@@ -17,6 +17,7 @@ pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod gpu_check;
 pub mod method;
 pub mod metrics;
 pub mod online_probe;

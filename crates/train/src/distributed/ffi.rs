@@ -35,10 +35,12 @@ extern "C" {
         name: *const c_char,
         rank: i32,
         world: i32,
+        nccl: bool,
         timeout_ms: i64,
         error: *mut c_char,
         error_len: usize,
     ) -> *mut RawGroup;
+    pub fn selfsup_has_nccl() -> bool;
     pub fn selfsup_group_free(group: *mut RawGroup);
     pub fn selfsup_group_all_reduce(
         group: *mut RawGroup,

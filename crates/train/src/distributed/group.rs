@@ -107,7 +107,8 @@ pub enum ReduceOp {
     Min,
 }
 
-/// A Gloo process group over every rank of the run.
+/// A process group over every rank of the run: Gloo for CPU tensors,
+/// NCCL for CUDA tensors where built and asked for.
 pub struct ProcessGroup {
     raw: NonNull<ffi::RawGroup>,
     rank: usize,
@@ -132,6 +133,27 @@ impl ProcessGroup {
         world: usize,
         timeout: Duration,
     ) -> Result<Self> {
+        Self::with_backends(store, prefix, rank, world, false, timeout)
+    }
+
+    /// Whether this build can reduce CUDA tensors (a CUDA build, whose shim
+    /// links libtorch's ProcessGroupNCCL).
+    pub fn nccl_built() -> bool {
+        // SAFETY: no arguments, no state.
+        unsafe { ffi::selfsup_has_nccl() }
+    }
+
+    /// As [`ProcessGroup::new`]; with `nccl`, CUDA tensors are reduced by
+    /// NCCL (CPU tensors always by Gloo), as torch.distributed's default
+    /// `cpu:gloo,cuda:nccl` does.
+    pub fn with_backends(
+        store: Store,
+        prefix: &str,
+        rank: usize,
+        world: usize,
+        nccl: bool,
+        timeout: Duration,
+    ) -> Result<Self> {
         if world == 0 || rank >= world {
             return Err(Error::distributed(format!(
                 "rank {rank} is outside a world of {world}"
@@ -151,6 +173,7 @@ impl ProcessGroup {
                 c_name.as_ptr(),
                 rank as i32,
                 world as i32,
+                nccl,
                 millis(timeout),
                 error.as_mut_ptr(),
                 error.len(),

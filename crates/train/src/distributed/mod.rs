@@ -22,10 +22,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 static CURRENT: OnceLock<Arc<ProcessGroup>> = OnceLock::new();
+static LOCAL_RANK: OnceLock<usize> = OnceLock::new();
 
 /// Joins the run described by `env`: connects to (or, on rank 0 without a
 /// launcher, serves) the store and forms the process group, which
-/// [`current`] then returns for the rest of the process.
+/// [`current`] then returns for the rest of the process. Where CUDA is
+/// available (a CUDA build on a machine with GPUs), CUDA tensors go through
+/// NCCL and this rank computes on GPU `LOCAL_RANK`.
 pub fn init(env: &WorldEnv, timeout: Duration) -> Result<Arc<ProcessGroup>> {
     let serve = env.rank == 0 && !env.agent_store;
     let store = if serve {
@@ -34,13 +37,16 @@ pub fn init(env: &WorldEnv, timeout: Duration) -> Result<Arc<ProcessGroup>> {
         Store::connect(&env.master_addr, env.master_port, timeout)?
     };
     let prefix = format!("selfsup/attempt{}", env.attempt);
-    let group = Arc::new(ProcessGroup::new(
+    let nccl = ProcessGroup::nccl_built() && tch::Cuda::is_available();
+    let group = Arc::new(ProcessGroup::with_backends(
         store,
         &prefix,
         env.rank,
         env.world_size,
+        nccl,
         timeout,
     )?);
+    let _ = LOCAL_RANK.set(env.local_rank);
     CURRENT
         .set(Arc::clone(&group))
         .map_err(|_| Error::distributed("this process already joined a process group"))?;
@@ -50,6 +56,12 @@ pub fn init(env: &WorldEnv, timeout: Duration) -> Result<Arc<ProcessGroup>> {
 /// The process group this process joined, if it trains with others.
 pub fn current() -> Option<&'static Arc<ProcessGroup>> {
     CURRENT.get()
+}
+
+/// This process's rank among those on its machine: the GPU it uses (0
+/// when it trains alone).
+pub fn local_rank() -> usize {
+    LOCAL_RANK.get().copied().unwrap_or(0)
 }
 
 /// This process's rank (0 when it trains alone).
