@@ -105,14 +105,13 @@ mod tests {
 
     const METHOD: &str = "name = \"simclr\"\nproj_hidden = 32\nproj_dim = 16\ntemperature = 0.2\n";
 
-    /// Gathered negatives and SyncBatchNorm (the projector's): two ranks of
-    /// 8 images train a ViT and its projector as one process of 16.
+    /// Gathered negatives and SyncBatchNorm (the backbone's and the
+    /// projector's): two ranks of 8 images train the small CNN and its
+    /// projector as one process of 16.
     #[test]
     fn two_ranks_train_as_one_process() {
-        let vit = "[backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 4\nin_channels = 3\ndim = 16\n\
-                   depth = 1\nheads = 2\nmlp_ratio = 2.0\n";
         data_parallel_matches(module_path!(), Smoke {
-            method: &format!("{METHOD}{vit}"),
+            method: &format!("{METHOD}{TINY_CNN}"),
             views: 2,
             optimizer: OptimizerKind::Sgd,
             lr: 0.1,
