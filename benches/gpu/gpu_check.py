@@ -159,7 +159,8 @@ def main():
     with gzip.open(os.path.join(ROOT, "datasets", "text", "moby-dick.txt.gz"), "rb") as src, \
             open(text, "wb") as dst:
         dst.write(src.read())
-    vocab = len(set(open(text, encoding="utf-8").read()))
+    with open(text, encoding="utf-8") as f:
+        vocab = len(set(f.read()))
     text_runs = os.path.join(scratch, "text-runs")
     code, out = selfsup(["train", "text-gpt", "--recipe", "shakespeare", "--runs", text_runs,
                          "--set", f"data.path={text}", "--set", f"trainer.max_steps={steps}",

@@ -24,10 +24,25 @@ static REDUCER: RwLock<Option<Arc<Reducer>>> = RwLock::new(None);
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
-/// Installs (or, with `None`, removes) the reducer every training-mode
-/// [`batch_norm`] call uses from now on.
-pub fn set_reducer(reducer: Option<Arc<Reducer>>) {
+fn set_reducer(reducer: Option<Arc<Reducer>>) {
     *REDUCER.write().unwrap_or_else(|e| e.into_inner()) = reducer;
+}
+
+/// Makes every training-mode [`batch_norm`] call use `reducer` until the
+/// returned guard drops.
+pub fn install(reducer: Arc<Reducer>) -> Installed {
+    set_reducer(Some(reducer));
+    Installed
+}
+
+/// While alive, batch norm is synchronised; dropping it restores the plain layer.
+#[must_use = "batch norm is synchronised only while the guard lives"]
+pub struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        set_reducer(None);
+    }
 }
 
 /// Whether training-mode batch norm uses the global batch's statistics now
@@ -58,7 +73,7 @@ fn synchronised(bn: &nn::BatchNorm, x: &Tensor, gather: &Reducer) -> Tensor {
         &[
             mean_here.reshape([-1]),
             (&centred * &centred).sum_dim_intlist(dims.as_slice(), false, Kind::Float),
-            Tensor::from_slice(&[local as f32]).to_device(x.device()),
+            Tensor::full([1], local, (Kind::Float, x.device())),
         ],
         0,
     );

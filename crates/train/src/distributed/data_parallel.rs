@@ -63,24 +63,14 @@ pub fn average_gradients(
 /// batch's statistics (see `selfsup_core::sync_bn`) until the guard drops.
 /// A failed collective inside a forward pass panics with its message: the
 /// rank stops, and the launcher names it.
-pub fn sync_batch_norm(group: &std::sync::Arc<ProcessGroup>) -> SyncBatchNorm {
+pub fn sync_batch_norm(group: &std::sync::Arc<ProcessGroup>) -> selfsup_core::sync_bn::Installed {
     let group = std::sync::Arc::clone(group);
     let reducer = move |stats: &Tensor| -> Tensor {
         group
             .all_gather_with_grad(&stats.unsqueeze(0))
             .unwrap_or_else(|e| panic!("SyncBatchNorm: {e}"))
     };
-    selfsup_core::sync_bn::set_reducer(Some(std::sync::Arc::new(reducer)));
-    SyncBatchNorm
-}
-
-/// Removes the SyncBatchNorm reducer when dropped.
-pub struct SyncBatchNorm;
-
-impl Drop for SyncBatchNorm {
-    fn drop(&mut self) {
-        selfsup_core::sync_bn::set_reducer(None);
-    }
+    selfsup_core::sync_bn::install(std::sync::Arc::new(reducer))
 }
 
 /// Consecutive runs of same-kind gradients of at most `bucket_bytes`

@@ -59,7 +59,7 @@ pub fn assert_data_parallel_matches(
         alone.config.batch_size *= 2;
         let run = RunDir::create(&scratch, "alone").expect("a run folder");
         let (curves, result) = {
-            let _same_formula = alone.config.sync_batch_norm.then(OneRankSyncBn::install);
+            let _same_formula = alone.config.sync_batch_norm.then(one_rank_sync_bn);
             train_once(build, &alone, source, &run, None, false)
         };
         result.expect("one process trains");
@@ -77,21 +77,10 @@ pub fn assert_data_parallel_matches(
 /// its own, in `tests/distributed.rs`; between the two, rounding is
 /// amplified in gradients that mostly cancel, such as the shift of a batch
 /// norm that feeds another: 6e-4 of the first layer's in six steps of a
-/// small CNN.) Removed when dropped.
-struct OneRankSyncBn;
-
-impl OneRankSyncBn {
-    fn install() -> Self {
-        let one_rank = |stats: &tch::Tensor| stats.unsqueeze(0);
-        selfsup_core::sync_bn::set_reducer(Some(std::sync::Arc::new(one_rank)));
-        OneRankSyncBn
-    }
-}
-
-impl Drop for OneRankSyncBn {
-    fn drop(&mut self) {
-        selfsup_core::sync_bn::set_reducer(None);
-    }
+/// small CNN.)
+fn one_rank_sync_bn() -> selfsup_core::sync_bn::Installed {
+    let one_rank = |stats: &tch::Tensor| stats.unsqueeze(0);
+    selfsup_core::sync_bn::install(std::sync::Arc::new(one_rank))
 }
 
 fn read_curves(path: &Path) -> Curves {

@@ -91,9 +91,7 @@ impl Moco {
             pending: Vec::new(),
         })
     }
-}
 
-impl Moco {
     /// The key encoder's projections of both views, through shuffling batch
     /// norm when several ranks train and their batch norms are not synced.
     fn keys(&self, views: &[&Tensor], train: bool) -> Result<Tensor> {

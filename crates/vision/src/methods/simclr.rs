@@ -105,13 +105,11 @@ mod tests {
 
     const METHOD: &str = "name = \"simclr\"\nproj_hidden = 32\nproj_dim = 16\ntemperature = 0.2\n";
 
-    /// Gathered negatives and SyncBatchNorm (the backbone's and the
-    /// projector's): two ranks of 8 images train the small CNN and its
-    /// projector as one process of 16.
-    #[test]
-    fn two_ranks_train_as_one_process() {
-        data_parallel_matches(module_path!(), Smoke {
-            method: &format!("{METHOD}{TINY_CNN}"),
+    /// SimCLR on the small CNN, SGD at 0.1: what `check` trains.
+    fn on_small_cnn(check: fn(&str, Smoke<'_>)) {
+        let method = format!("{METHOD}{TINY_CNN}");
+        check(module_path!(), Smoke {
+            method: &method,
             views: 2,
             optimizer: OptimizerKind::Sgd,
             lr: 0.1,
@@ -120,16 +118,17 @@ mod tests {
         });
     }
 
+    /// Gathered negatives and SyncBatchNorm (the backbone's and the
+    /// projector's): two ranks of 8 images train the small CNN and its
+    /// projector as one process of 16.
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        on_small_cnn(data_parallel_matches);
+    }
+
     #[test]
     fn trains_and_resumes_exactly() {
-        trains_and_resumes(module_path!(), Smoke {
-            method: &format!("{METHOD}{TINY_CNN}"),
-            views: 2,
-            optimizer: OptimizerKind::Sgd,
-            lr: 0.1,
-            skip: 0,
-            falls: "loss",
-        });
+        on_small_cnn(trains_and_resumes);
     }
 
     #[test]
