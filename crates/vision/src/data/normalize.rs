@@ -1,8 +1,17 @@
-//! The `u8` → normalised float tensor edge: only bytes cross to the device,
-//! where they are scaled and normalised.
+//! The `u8` → normalised float tensor edge. For an accelerator only bytes
+//! cross to the device, where they are scaled and normalised; on the CPU the
+//! floats are written directly in the rayon pool, because libtorch's OpenMP
+//! threads would spin on the cores the view workers need (a third of the data
+//! pipeline's time in a profile of `bench_data`).
 
 use ndarray::Array4;
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 use tch::{Device, Kind, Tensor};
+
+/// Images per rayon task when normalising on the host: enough work to
+/// outweigh the task's overhead, small enough to spread a batch over cores.
+const IMAGES_PER_TASK: usize = 16;
 
 /// Moves `u8` images to `device` and normalises them there. Holds plain
 /// numbers, not tensors, so the prefetching thread can share it; the tiny
@@ -32,9 +41,33 @@ impl Normalizer {
             .to_device(self.device)
     }
 
+    /// `scale` and `shift` per channel, so that `shift + x · scale =
+    /// (x/255 − mean) / std` in one multiply-add: `scale = 1 / (255 · std)`,
+    /// `shift = −mean / std`.
+    fn affine(&self) -> (Vec<f64>, Vec<f64>) {
+        let scale = self.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+        let shift = self
+            .mean
+            .iter()
+            .zip(&self.std)
+            .map(|(m, s)| -m / s)
+            .collect();
+        (scale, shift)
+    }
+
     /// `[N, H, W, C]` u8 → `[N, C, H, W]` float on the device, `(x/255 - mean) / std`.
-    /// Only the u8 bytes cross to the device.
+    /// Only the u8 bytes cross to an accelerator; on the CPU see
+    /// [`Normalizer::apply_on_host`].
     pub fn apply(&self, images: &Array4<u8>) -> Tensor {
+        if self.device == Device::Cpu {
+            self.apply_on_host(images)
+        } else {
+            self.apply_with_libtorch(images)
+        }
+    }
+
+    /// Bytes to the device, then permuted, converted and normalised there.
+    fn apply_with_libtorch(&self, images: &Array4<u8>) -> Tensor {
         let shape: Vec<i64> = images.shape().iter().map(|&d| d as i64).collect();
         let bytes = images.as_standard_layout();
         let host = Tensor::from_slice(bytes.as_slice().expect("a standard-layout copy"))
@@ -43,22 +76,84 @@ impl Normalizer {
             .to_device(self.device)
             .permute([0, 3, 1, 2])
             .to_kind(Kind::Float);
-        // shift + x · scale = (x/255 − mean) / std, in one pass, with
-        // scale = 1 / (255 · std) and shift = −mean / std.
-        let scale: Vec<f64> = self.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-        let shift: Vec<f64> = self
-            .mean
-            .iter()
-            .zip(&self.std)
-            .map(|(m, s)| -m / s)
-            .collect();
+        let (scale, shift) = self.affine();
         self.per_channel(&shift)
             .addcmul(&x, &self.per_channel(&scale))
+    }
+
+    /// [`Normalizer::apply`] computed in the rayon pool, one channel-planar
+    /// float image per sample: each channel maps its 256 byte values through
+    /// a table of `x · scale + shift`, fused in `f32` as libtorch's
+    /// vectorised `addcmul` computes it, so both paths give the same floats.
+    pub fn apply_on_host(&self, images: &Array4<u8>) -> Tensor {
+        let (n, h, w, c) = images.dim();
+        let (scale, shift) = self.affine();
+        let tables: Vec<[f32; 256]> = scale
+            .iter()
+            .zip(&shift)
+            .map(|(&scale, &shift)| {
+                std::array::from_fn(|x| (x as f32).mul_add(scale as f32, shift as f32))
+            })
+            .collect();
+        let bytes = images.as_standard_layout();
+        let bytes = bytes.as_slice().expect("a standard-layout copy");
+        let pixels = h * w;
+        let mut planar = Tensor::empty(
+            [n as i64, c as i64, h as i64, w as i64],
+            (Kind::Float, Device::Cpu),
+        );
+        let per_image = pixels * c;
+        if per_image > 0 {
+            floats_of(&mut planar)
+                .par_chunks_mut(per_image * IMAGES_PER_TASK)
+                .zip(bytes.par_chunks(per_image * IMAGES_PER_TASK))
+                .for_each(|(planar, interleaved)| {
+                    planar
+                        .chunks_exact_mut(per_image)
+                        .zip(interleaved.chunks_exact(per_image))
+                        .for_each(|(image, source)| to_planar(image, source, &tables));
+                });
+        }
+        planar
     }
 
     /// Inverse of [`Normalizer::apply`] up to the byte conversion: back to `[0, 1]`.
     pub fn unapply(&self, x: &Tensor) -> Tensor {
         (x * self.per_channel(&self.std) + self.per_channel(&self.mean)).clamp(0.0, 1.0)
+    }
+}
+
+/// The storage of a new contiguous CPU float tensor as a mutable slice, to
+/// fill in the rayon pool without libtorch's zero fill and copy (either one
+/// wakes its OpenMP threads, which then spin on the view workers' cores).
+fn floats_of(tensor: &mut Tensor) -> &mut [MaybeUninit<f32>] {
+    assert!(
+        tensor.kind() == Kind::Float && tensor.device() == Device::Cpu && tensor.is_contiguous(),
+        "a contiguous CPU float tensor"
+    );
+    let len = tensor.numel();
+    if len == 0 {
+        return &mut [];
+    }
+    // SAFETY: the tensor is contiguous, on the CPU and of kind Float, so its
+    // data pointer addresses `len` f32 slots that it owns (maybe
+    // uninitialised, hence `MaybeUninit`); the `&mut` borrow keeps other
+    // handles in this thread from reaching them while the slice lives.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::slice::from_raw_parts_mut(tensor.data_ptr() as *mut MaybeUninit<f32>, len)
+    }
+}
+
+/// One `[H, W, C]` byte image into `[C, H, W]` floats through per-channel tables.
+fn to_planar(planar: &mut [MaybeUninit<f32>], interleaved: &[u8], tables: &[[f32; 256]]) {
+    let c = tables.len();
+    let pixels = interleaved.len() / c;
+    for (channel, table) in tables.iter().enumerate() {
+        let plane = &mut planar[channel * pixels..(channel + 1) * pixels];
+        for (out, pixel) in plane.iter_mut().zip(interleaved.chunks_exact(c)) {
+            out.write(table[usize::from(pixel[channel])]);
+        }
     }
 }
 
@@ -84,5 +179,35 @@ mod tests {
         );
         let back = norm.unapply(&x);
         assert!((back.double_value(&[0, 0, 0, 1]) - 0.2).abs() < 1e-6);
+    }
+
+    #[test]
+    fn host_path_matches_libtorch_path() {
+        // Every byte value in every channel, in images of an odd size and a
+        // count that is not a multiple of the images per rayon task.
+        let (n, h, w, c) = (IMAGES_PER_TASK + 3, 5, 7, 3);
+        let bytes: Vec<u8> = (0..n * h * w * c).map(|i| (i * 37 % 256) as u8).collect();
+        let images = Array4::from_shape_vec((n, h, w, c), bytes).unwrap();
+        let norm = Normalizer::new(
+            &[0.4914, 0.4822, 0.4465],
+            &[0.2470, 0.2435, 0.2616],
+            Device::Cpu,
+        );
+        let host = norm.apply_on_host(&images);
+        let libtorch = norm.apply_with_libtorch(&images);
+        assert_eq!(host.size(), libtorch.size());
+        assert_eq!(host.size(), vec![n as i64, c as i64, h as i64, w as i64]);
+        let gap = (&host - &libtorch).abs().max().double_value(&[]);
+        let largest = libtorch.abs().max().double_value(&[]);
+        // Bitwise equal where libtorch's kernel fuses the multiply-add (AVX2 and
+        // up); one rounding apart at most elsewhere.
+        assert!(gap <= largest * f64::from(f32::EPSILON), "gap {gap}");
+    }
+
+    #[test]
+    fn host_path_handles_an_empty_batch() {
+        let images = Array4::<u8>::zeros((0, 4, 4, 3));
+        let norm = Normalizer::new(&[0.5; 3], &[0.25; 3], Device::Cpu);
+        assert_eq!(norm.apply_on_host(&images).size(), vec![0, 3, 4, 4]);
     }
 }
