@@ -81,10 +81,14 @@ impl Normalizer {
             .addcmul(&x, &self.per_channel(&scale))
     }
 
-    /// [`Normalizer::apply`] computed in the rayon pool, one channel-planar
-    /// float image per sample: each channel maps its 256 byte values through
-    /// a table of `x · scale + shift`, fused in `f32` as libtorch's
-    /// vectorised `addcmul` computes it, so both paths give the same floats.
+    /// [`Normalizer::apply`] computed in the rayon pool: each byte maps
+    /// through its channel's table of `x · scale + shift`, fused in `f32` as
+    /// libtorch's vectorised `addcmul` computes it, so both paths give the
+    /// same floats. Like that path's result, the tensor is `[N, C, H, W]`
+    /// with channels-last strides (the bytes' own order), a layout libtorch's
+    /// convolutions keep through the network: with plain `NCHW` strides the
+    /// same training took other kernels and its losses drifted in the last
+    /// digits, with this layout they are bitwise those of the libtorch path.
     pub fn apply_on_host(&self, images: &Array4<u8>) -> Tensor {
         let (n, h, w, c) = images.dim();
         let (scale, shift) = self.affine();
@@ -97,24 +101,18 @@ impl Normalizer {
             .collect();
         let bytes = images.as_standard_layout();
         let bytes = bytes.as_slice().expect("a standard-layout copy");
-        let pixels = h * w;
-        let mut planar = Tensor::empty(
-            [n as i64, c as i64, h as i64, w as i64],
+        let mut floats = Tensor::empty(
+            [n as i64, h as i64, w as i64, c as i64],
             (Kind::Float, Device::Cpu),
         );
-        let per_image = pixels * c;
-        if per_image > 0 {
-            floats_of(&mut planar)
-                .par_chunks_mut(per_image * IMAGES_PER_TASK)
-                .zip(bytes.par_chunks(per_image * IMAGES_PER_TASK))
-                .for_each(|(planar, interleaved)| {
-                    planar
-                        .chunks_exact_mut(per_image)
-                        .zip(interleaved.chunks_exact(per_image))
-                        .for_each(|(image, source)| to_planar(image, source, &tables));
-                });
+        let per_task = h * w * c * IMAGES_PER_TASK;
+        if per_task > 0 {
+            floats_of(&mut floats)
+                .par_chunks_mut(per_task)
+                .zip(bytes.par_chunks(per_task))
+                .for_each(|(floats, bytes)| normalise_pixels(floats, bytes, &tables));
         }
-        planar
+        floats.permute([0, 3, 1, 2])
     }
 
     /// Inverse of [`Normalizer::apply`] up to the byte conversion: back to `[0, 1]`.
@@ -145,14 +143,12 @@ fn floats_of(tensor: &mut Tensor) -> &mut [MaybeUninit<f32>] {
     }
 }
 
-/// One `[H, W, C]` byte image into `[C, H, W]` floats through per-channel tables.
-fn to_planar(planar: &mut [MaybeUninit<f32>], interleaved: &[u8], tables: &[[f32; 256]]) {
+/// Interleaved pixels' bytes to floats through per-channel tables.
+fn normalise_pixels(floats: &mut [MaybeUninit<f32>], bytes: &[u8], tables: &[[f32; 256]]) {
     let c = tables.len();
-    let pixels = interleaved.len() / c;
-    for (channel, table) in tables.iter().enumerate() {
-        let plane = &mut planar[channel * pixels..(channel + 1) * pixels];
-        for (out, pixel) in plane.iter_mut().zip(interleaved.chunks_exact(c)) {
-            out.write(table[usize::from(pixel[channel])]);
+    for (float_pixel, byte_pixel) in floats.chunks_exact_mut(c).zip(bytes.chunks_exact(c)) {
+        for ((float, &byte), table) in float_pixel.iter_mut().zip(byte_pixel).zip(tables) {
+            float.write(table[usize::from(byte)]);
         }
     }
 }
@@ -195,8 +191,13 @@ mod tests {
         );
         let host = norm.apply_on_host(&images);
         let libtorch = norm.apply_with_libtorch(&images);
-        assert_eq!(host.size(), libtorch.size());
         assert_eq!(host.size(), vec![n as i64, c as i64, h as i64, w as i64]);
+        // Same layout too: channels last, which the convolutions keep.
+        assert_eq!(host.stride(), libtorch.stride());
+        assert_eq!(
+            host.stride(),
+            vec![(h * w * c) as i64, 1, (w * c) as i64, c as i64]
+        );
         let gap = (&host - &libtorch).abs().max().double_value(&[]);
         let largest = libtorch.abs().max().double_value(&[]);
         // Bitwise equal where libtorch's kernel fuses the multiply-add (AVX2 and
