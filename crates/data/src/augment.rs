@@ -9,6 +9,7 @@
 use ndarray::{Array3, ArrayView3};
 
 pub use crate::blur::{gaussian_blur, gaussian_kernel};
+pub use crate::hue::adjust_hue;
 
 /// Mirror left-right.
 pub fn hflip(image: ArrayView3<u8>) -> Array3<u8> {
@@ -239,83 +240,6 @@ fn resample(
         }
     }
     Array3::from_shape_vec((rows.len(), columns.len(), channels), out).expect("sizes match")
-}
-
-/// Shifts the hue of one pixel (RGB in `[0, 1]`) by `shift` turns, as
-/// torchvision's `_rgb2hsv`, a hue rotation and `_hsv2rgb`. Written without
-/// branches or library calls (every `if` is a select, truncation stands in
-/// for `floor` and a subtraction for `fmod` where the range allows it); each
-/// value is the same IEEE operations in the same order as torchvision's
-/// formulas, hence the same result (checked on all 2^24 colours).
-#[inline(always)]
-fn shift_hue(r: f32, g: f32, b: f32, shift: f32) -> [f32; 3] {
-    // RGB → HSV. The inputs are finite and non-negative, so plain
-    // comparisons give `max` / `min` and `clamp` exactly.
-    let larger = |a: f32, b: f32| if a > b { a } else { b };
-    let smaller = |a: f32, b: f32| if a < b { a } else { b };
-    let unit = |x: f32| smaller(larger(x, 0.0), 1.0);
-    let (max, min) = (larger(larger(r, g), b), smaller(smaller(r, g), b));
-    let equal = max == min;
-    let chroma = max - min;
-    let saturation = chroma / if equal { 1.0 } else { max };
-    let divisor = if equal { 1.0 } else { chroma };
-    let (rc, gc, bc) = (
-        (max - r) / divisor,
-        (max - g) / divisor,
-        (max - b) / divisor,
-    );
-    let from_g = if max == g {
-        2.0 + rc - bc
-    } else {
-        4.0 + gc - rc
-    };
-    let hue = if max == r { bc - gc } else { from_g };
-    // `(hue / 6 + 1) % 1`: the sum lies in (5/6, 11/6].
-    let turns = hue / 6.0 + 1.0;
-    let h = if turns >= 1.0 { turns - 1.0 } else { turns };
-    // The rotation, `(h + shift).rem_euclid(1)` for a sum in (-0.5, 1.5).
-    let turned = h + shift;
-    let below = if turned < 0.0 { turned + 1.0 } else { turned };
-    let h = if turned >= 1.0 { turned - 1.0 } else { below };
-    // HSV → RGB; `h` is in [0, 1), so truncation is `floor`.
-    let (s, v) = (saturation, max);
-    let sector = (h * 6.0) as i32 as f32;
-    let f = h * 6.0 - sector;
-    let p = unit(v * (1.0 - s));
-    let q = unit(v * (1.0 - s * f));
-    let t = unit(v * (1.0 - s * (1.0 - f)));
-    // Sector 6 (h·6 rounding up to 6) is sector 0, as `rem_euclid(6)`.
-    let sector = if sector >= 6.0 { 0.0 } else { sector };
-    let pick = |values: [f32; 6]| {
-        let out = if sector == 4.0 { values[4] } else { values[5] };
-        let out = if sector == 3.0 { values[3] } else { out };
-        let out = if sector == 2.0 { values[2] } else { out };
-        let out = if sector == 1.0 { values[1] } else { out };
-        if sector == 0.0 {
-            values[0]
-        } else {
-            out
-        }
-    };
-    [
-        pick([v, q, p, p, t, v]),
-        pick([t, v, v, q, p, p]),
-        pick([p, p, t, v, v, q]),
-    ]
-}
-
-/// Rotates every pixel's hue by `factor` turns (in `[-0.5, 0.5]`).
-pub fn adjust_hue(image: ArrayView3<u8>, factor: f64) -> Array3<u8> {
-    assert!(
-        (-0.5..=0.5).contains(&factor),
-        "hue factor {factor} is outside [-0.5, 0.5]"
-    );
-    let shift = factor as f32;
-    map_pixels(image, |pixel| {
-        let [r, g, b] = pixel.map(|c| c as f32 / 255.0);
-        // torchvision's float → uint8 conversion: × (255 + 1 − 1e-3), truncated.
-        shift_hue(r, g, b, shift).map(|channel| (channel * 255.999) as u8)
-    })
 }
 
 #[cfg(test)]

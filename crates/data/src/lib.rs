@@ -13,6 +13,7 @@ pub mod documents;
 pub mod download;
 pub mod error;
 pub mod hf_tokenizer;
+mod hue;
 pub mod idx;
 pub mod image_folder;
 pub mod images;
