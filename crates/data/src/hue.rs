@@ -67,9 +67,9 @@ fn shift_hue_block(dst: &mut [u8], src: &[u8], shift: f32) {
 /// torchvision's `_rgb2hsv`, a hue rotation and `_hsv2rgb`. Written without
 /// branches or library calls (every `if` is a select, a count of
 /// comparisons stands in for `floor` and a subtraction for `fmod` where the
-/// range allows it); each
-/// value is the same IEEE operations in the same order as torchvision's
-/// formulas, hence the same result (checked on all 2^24 colours).
+/// range allows it); each value is the same IEEE operations in the same
+/// order as torchvision's formulas, hence the same result (checked on all
+/// 2^24 colours).
 #[inline(always)]
 fn shift_hue(r: f32, g: f32, b: f32, shift: f32) -> [f32; 3] {
     // RGB → HSV. The inputs are finite and non-negative, so plain
@@ -100,7 +100,7 @@ fn shift_hue(r: f32, g: f32, b: f32, shift: f32) -> [f32; 3] {
     let turned = h + shift;
     let below = if turned < 0.0 { turned + 1.0 } else { turned };
     let h = if turned >= 1.0 { turned - 1.0 } else { below };
-    // HSV → RGB; `h` is in [0, 1), so truncation is `floor`.
+    // HSV → RGB, with `h` in [0, 1).
     let (s, v) = (saturation, max);
     // `floor(h · 6)` by counting the integers it has reached: comparisons
     // vectorise, a float → integer conversion (saturating in Rust) does not.
