@@ -112,10 +112,25 @@ def warmup_cosine(step, total, warmup, base, final):
     return final + (base - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def lr_scale(name, scales):
+    """The multiplier of the longest `optim.lr_scales` module path over `name`."""
+    paths = [path for path in scales if name == path or name.startswith(path + ".")]
+    return scales[max(paths, key=len)] if paths else 1.0
+
+
 def optimizer(model, o):
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": o.get("weight_decay", 0.05)},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    scales = o.get("lr_scales", {})
+    split = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            split.setdefault((p.ndim > 1, lr_scale(name, scales)), []).append(p)
+    names = [name for name, _ in model.named_parameters()]
+    for path in scales:
+        if not any(name == path or name.startswith(path + ".") for name in names):
+            raise SystemExit(f"optim.lr_scales.{path}: names no parameter of the reference model")
+    groups = [{"params": params, "weight_decay": o.get("weight_decay", 0.05) if decays else 0.0,
+               "decays": decays, "lr_scale": scale}
+              for (decays, scale), params in sorted(split.items(), key=lambda item: (not item[0][0], item[0][1]))]
     kind = o.get("optimizer", "adamw")
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=0, momentum=o.get("momentum", 0.9), nesterov=o.get("nesterov", False))
@@ -197,10 +212,12 @@ def main():
         for batch_views, _ in loader:
             lr = warmup_cosine(step, total, warmup, o["lr"], o.get("min_lr", 0.0))
             for g in opt.param_groups:
-                g["lr"] = lr
+                g["lr"] = lr * g["lr_scale"]
             if "weight_decay_end" in o:
-                opt.param_groups[0]["weight_decay"] = warmup_cosine(
-                    step, total, 0, o.get("weight_decay", 0.05), o["weight_decay_end"])
+                decay = warmup_cosine(step, total, 0, o.get("weight_decay", 0.05), o["weight_decay_end"])
+                for g in opt.param_groups:
+                    if g["decays"]:
+                        g["weight_decay"] = decay
             progress = Progress(step, total, step // steps_per_epoch, steps_per_epoch)
             loss, _ = model.loss(batch_views, progress)
             opt.zero_grad(set_to_none=True)

@@ -11,7 +11,7 @@ mod sgd;
 pub(crate) mod state;
 
 pub use adamw::{AdamW, AdamWConfig};
-pub use groups::{decay_groups, ParamGroup};
+pub use groups::{decay_groups, scale_groups, ParamGroup};
 pub use lars::{Lars, LarsConfig};
 pub use multi_tensor::clip_grad_norm;
 pub use sgd::{Sgd, SgdConfig};

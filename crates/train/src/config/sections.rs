@@ -8,6 +8,7 @@ use crate::device::parse_device;
 use crate::error::Result;
 use crate::eval::{FineTuneConfig, LinearProbeConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which optimizer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,13 @@ pub struct OptimConfig {
     /// (nanoGPT counts iterations, not epochs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_steps: Option<usize>,
+    /// Learning-rate multipliers by module path: `{ predictor = 10.0 }`
+    /// scales the lr of every variable under `predictor.` (the longest
+    /// matching path wins). Short BYOL and SimSiam runs learn faster when
+    /// their predictor adapts faster than the encoder it chases (the
+    /// DirectPred analysis, and SimSiam's fixed predictor lr).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lr_scales: BTreeMap<String, f64>,
 }
 
 impl Default for OptimConfig {
@@ -70,6 +78,7 @@ impl Default for OptimConfig {
             beta2: 0.95,
             warmup_epochs: 1.0,
             warmup_steps: None,
+            lr_scales: BTreeMap::new(),
         }
     }
 }
@@ -87,6 +96,9 @@ impl OptimConfig {
         check::fraction_below_one("optim.beta2", self.beta2)?;
         check::fraction_below_one("optim.momentum", self.momentum)?;
         check::positive("optim.trust_coefficient", self.trust_coefficient)?;
+        for (path, &scale) in &self.lr_scales {
+            check::positive(&format!("optim.lr_scales.{path}"), scale)?;
+        }
         check::non_negative("optim.warmup_epochs", self.warmup_epochs)
     }
 }
@@ -234,6 +246,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("optim.lr"));
+        let mut optim = OptimConfig::default();
+        optim.lr_scales.insert("predictor".into(), 0.0);
+        let error = optim.validate().unwrap_err().to_string();
+        assert!(error.contains("optim.lr_scales.predictor"), "{error}");
         let trainer = TrainerConfig {
             batch_size: 0,
             ..Default::default()

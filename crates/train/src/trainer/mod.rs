@@ -155,7 +155,7 @@ impl Trainer {
         resume: Option<&Path>,
     ) -> Result<FitReport> {
         let schedule = self.schedule(data.len())?;
-        let optimizer = optimizer::build(vs, &self.optim);
+        let optimizer = optimizer::build(vs, &self.optim)?;
         let parts = fit::Parts {
             trainer: self,
             schedule,
