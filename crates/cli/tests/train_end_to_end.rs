@@ -206,6 +206,16 @@ fn bad_values_exit_with_one_line_naming_the_key_and_leave_no_run_folder() {
             "method.encoder.image_size",
         ),
         ("vision-moco", &["optim.lr=nan"], "optim.lr"),
+        (
+            "vision-byol",
+            &["optim.lr_scales.predicter=10"],
+            "optim.lr_scales.predicter",
+        ),
+        (
+            "vision-byol",
+            &["optim.lr_scales.predictor=0"],
+            "optim.lr_scales.predictor",
+        ),
         ("vision-simclr", &["method.proj_dim=-3"], "method.proj_dim"),
         (
             "vision-simclr",

@@ -143,6 +143,8 @@ impl Experiment {
             seed: config.trainer.seed,
         };
         try_one_step(method.as_mut(), &source)?;
+        // A misspelt `optim.lr_scales` path fails here, before the run folder.
+        selfsup_train::optimizer::build(&vs, &config.optim)?;
         let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
         Ok(Self {
             task: request.task.to_string(),
