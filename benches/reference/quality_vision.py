@@ -120,17 +120,16 @@ def lr_scale(name, scales):
 
 def optimizer(model, o):
     scales = o.get("lr_scales", {})
-    split = {}
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            split.setdefault((p.ndim > 1, lr_scale(name, scales)), []).append(p)
-    names = [name for name, _ in model.named_parameters()]
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     for path in scales:
-        if not any(name == path or name.startswith(path + ".") for name in names):
-            raise SystemExit(f"optim.lr_scales.{path}: names no parameter of the reference model")
+        if not any(name == path or name.startswith(path + ".") for name, _ in trainable):
+            raise SystemExit(f"optim.lr_scales.{path}: names no trainable parameter of the reference model")
+    split = {}
+    for name, p in trainable:
+        split.setdefault((p.ndim > 1, lr_scale(name, scales)), []).append(p)
     groups = [{"params": params, "weight_decay": o.get("weight_decay", 0.05) if decays else 0.0,
                "decays": decays, "lr_scale": scale}
-              for (decays, scale), params in sorted(split.items(), key=lambda item: (not item[0][0], item[0][1]))]
+              for (decays, scale), params in split.items()]
     kind = o.get("optimizer", "adamw")
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=0, momentum=o.get("momentum", 0.9), nesterov=o.get("nesterov", False))

@@ -3,34 +3,16 @@
 use crate::config::{OptimConfig, OptimizerKind};
 use crate::{check, Result};
 use selfsup_core::optim::{
-    decay_groups, scale_groups, AdamW, AdamWConfig, Lars, LarsConfig, Optimizer, Sgd, SgdConfig,
+    decay_groups, scale_groups, AdamW, AdamWConfig, Lars, LarsConfig, Optimizer, ParamGroup, Sgd,
+    SgdConfig,
 };
 use std::collections::BTreeSet;
 use tch::nn::VarStore;
 
-/// The configured optimizer over the trainable variables of `vs` (biases and
-/// norm parameters in a group without weight decay, `optim.lr_scales`' paths
-/// in groups of their own); a path that names no variable is an error.
+/// The configured optimizer over the trainable variables of `vs`, in the
+/// groups of [`param_groups`].
 pub fn build(vs: &VarStore, config: &OptimConfig) -> Result<Box<dyn Optimizer>> {
-    let scales: Vec<(String, f64)> = config
-        .lr_scales
-        .iter()
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    let (groups, unmatched) = scale_groups(decay_groups(vs, config.weight_decay), &scales);
-    if let Some(path) = unmatched.first() {
-        let modules: BTreeSet<String> = groups
-            .iter()
-            .flat_map(|g| g.names.iter())
-            .filter_map(|name| name.split('.').next().map(str::to_string))
-            .collect();
-        let modules: Vec<String> = modules.into_iter().collect();
-        let message = format!(
-            "`{path}` names no trainable variable; this model's modules are {}",
-            modules.join(", ")
-        );
-        return Err(check::invalid(&format!("optim.lr_scales.{path}"), message));
-    }
+    let groups = param_groups(vs, config)?;
     Ok(match config.optimizer {
         OptimizerKind::Adamw => Box::new(AdamW::new(
             groups,
@@ -55,6 +37,33 @@ pub fn build(vs: &VarStore, config: &OptimConfig) -> Result<Box<dyn Optimizer>> 
             },
         )),
     })
+}
+
+/// The trainable variables of `vs` in groups: biases and norm parameters
+/// without weight decay, `optim.lr_scales`' paths in groups of their own. A
+/// path that names no variable is an error, which experiments check before
+/// they create a run folder (without allocating optimizer state).
+pub fn param_groups(vs: &VarStore, config: &OptimConfig) -> Result<Vec<ParamGroup>> {
+    let scales: Vec<(String, f64)> = config
+        .lr_scales
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let (groups, unmatched) = scale_groups(decay_groups(vs, config.weight_decay), &scales);
+    if let Some(path) = unmatched.first() {
+        let modules: BTreeSet<&str> = groups
+            .iter()
+            .flat_map(|g| g.names.iter())
+            .filter_map(|name| name.split('.').next())
+            .collect();
+        let modules: Vec<&str> = modules.into_iter().collect();
+        let message = format!(
+            "`{path}` names no trainable variable; this model's modules are {}",
+            modules.join(", ")
+        );
+        return Err(check::invalid(&format!("optim.lr_scales.{path}"), message));
+    }
+    Ok(groups)
 }
 
 #[cfg(test)]

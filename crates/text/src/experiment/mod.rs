@@ -157,7 +157,7 @@ impl Experiment {
         let batch = source.batch(0, &[0])?;
         try_one_step(method.as_mut(), &batch, "a first step on one window")?;
         // A misspelt `optim.lr_scales` path fails here, before the run folder.
-        selfsup_train::optimizer::build(&vs, &config.optim)?;
+        selfsup_train::optimizer::param_groups(&vs, &config.optim)?;
         drop(source);
         let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
         saved.write(&run.file("tokenizer.toml"))?;
