@@ -180,7 +180,8 @@ def main():
     torch.manual_seed(config["trainer"].get("seed", 0) if args.seed is None else args.seed)
     data, m, o, tr, ev = (config[k] for k in ("data", "method", "optim", "trainer", "eval"))
     mean, std = data["mean"], data["std"]
-    mode = "L" if m["backbone"].get("in_channels", 3) == 1 else "RGB"
+    network = m.get("backbone", m.get("encoder", {}))  # MAE names its ViT "encoder"
+    mode = "L" if network.get("in_channels", 3) == 1 else "RGB"
     train_x, train_y, classes = read_image_folder(os.path.join(args.data, data["split"]), mode)
     test_x, test_y, _ = read_image_folder(os.path.join(args.data, data["eval_split"]), mode)
     train_y, test_y = torch.from_numpy(train_y), torch.from_numpy(test_y)
