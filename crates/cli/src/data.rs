@@ -35,9 +35,12 @@ pub enum DataCommand {
     Mails {
         /// The archive.
         archive: PathBuf,
-        /// Where the three folders go.
+        /// Where the three folders go (an empty or new folder).
         #[arg(long)]
         out: PathBuf,
+        /// Replace the train/test/pretrain folders an earlier run left in `--out`.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Writes an ImageFolder (`<folder>/<class>/<image>`) as WebDataset
     /// shards: `<out>/shard-000000.tar`, … of `--shard-size` images each
@@ -52,6 +55,9 @@ pub enum DataCommand {
         /// Images per shard.
         #[arg(long, default_value_t = 1000)]
         shard_size: usize,
+        /// Replace the shards an earlier run left in `--out`.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Tokenises a text file or folder into a token file (u16 or u32 ids)
     /// that training memory-maps; the tokenizer is saved as `<out>.toml`.
@@ -107,12 +113,17 @@ pub fn run(command: DataCommand) -> Result<()> {
             );
             Ok(())
         }
-        DataCommand::Mails { archive, out } => run_mails(&archive, &out),
+        DataCommand::Mails {
+            archive,
+            out,
+            overwrite,
+        } => run_mails(&archive, &out, overwrite),
         DataCommand::Shard {
             folder,
             out,
             shard_size,
-        } => run_shard(&folder, &out, shard_size),
+            overwrite,
+        } => run_shard(&folder, &out, shard_size, overwrite),
         DataCommand::List => {
             list();
             Ok(())
@@ -219,9 +230,9 @@ fn list() {
     }
 }
 
-fn run_shard(folder: &Path, out: &Path, shard_size: usize) -> Result<()> {
+fn run_shard(folder: &Path, out: &Path, shard_size: usize, overwrite: bool) -> Result<()> {
     let index = selfsup_data::streaming::ImageIndex::image_folder(folder)?;
-    let shards = selfsup_data::webdataset::write_shards(&index, out, shard_size)?;
+    let shards = selfsup_data::webdataset::write_shards(&index, out, shard_size, overwrite)?;
     println!(
         "{} images of {} classes in {} shards under {}",
         index.len(),
@@ -255,8 +266,8 @@ fn tokenize(corpus: &Path, out: &Path, bpe: Option<&Path>, json: Option<&Path>) 
 }
 
 /// Runs `selfsup data mails`.
-fn run_mails(archive: &std::path::Path, out: &std::path::Path) -> Result<()> {
-    let corpus = selfsup_data::mail::prepare_mail_corpus(archive, out, 0.2)?;
+fn run_mails(archive: &Path, out: &Path, overwrite: bool) -> Result<()> {
+    let corpus = selfsup_data::mail::prepare_mail_corpus(archive, out, 0.2, overwrite)?;
     for (class, train, test) in &corpus.classes {
         println!("{class}: {train} train, {test} test");
     }

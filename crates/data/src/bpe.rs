@@ -76,7 +76,17 @@ impl Gpt2Tokenizer {
         encoder: HashMap<String, u32>,
         ranks: HashMap<(String, String), usize>,
     ) -> std::result::Result<Self, String> {
-        let size = encoder.values().max().map_or(0, |&m| m as usize + 1);
+        // Contiguous ids are 0..len: a larger one is a hole, refused before
+        // the id decides an allocation (a crafted 4294967295 would ask
+        // for 103 GB).
+        if let Some((token, &id)) = encoder.iter().find(|(_, &id)| id as usize >= encoder.len()) {
+            return Err(format!(
+                "token {token:?} has id {id} but the vocabulary has {} tokens: ids must be 0 to {}",
+                encoder.len(),
+                encoder.len().saturating_sub(1)
+            ));
+        }
+        let size = encoder.len();
         let mut decoder = vec![String::new(); size];
         for (token, &id) in &encoder {
             decoder[id as usize] = token.clone();
@@ -307,7 +317,18 @@ mod tests {
         let err = Gpt2Tokenizer::load(&encoder, &merges)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("id 1"), "{err}");
+        assert!(
+            err.contains("id 2 but the vocabulary has 2 tokens"),
+            "{err}"
+        );
+        std::fs::write(&encoder, "{\"a\": 0, \"b\": 4294967295}").unwrap();
+        let err = Gpt2Tokenizer::load(&encoder, &merges)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("encoder.json") && err.contains("4294967295"),
+            "{err}"
+        );
         std::fs::write(&merges, "#version: 0.2\nab\n").unwrap();
         let err = Gpt2Tokenizer::load(&encoder, &merges)
             .unwrap_err()

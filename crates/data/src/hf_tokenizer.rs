@@ -43,6 +43,20 @@ impl HfTokenizer {
         if tokenizer.vocab_size() == 0 {
             return Err(Error::format(path, "the tokenizer has an empty vocabulary"));
         }
+        // The model's embedding has `vocab_size` rows: an id at or past it
+        // would index outside it mid-run (or, taken as the size, ask for a
+        // huge embedding), so it is refused here, naming the token.
+        let size = tokenizer.vocab_size();
+        let vocabulary = tokenizer.inner.get_vocab(true);
+        if let Some((token, id)) = vocabulary.iter().find(|(_, &id)| id as usize >= size) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "token {token:?} has id {id} but the vocabulary has {size} tokens: ids must be 0 to {}",
+                    size - 1
+                ),
+            ));
+        }
         Ok(tokenizer)
     }
 

@@ -65,12 +65,22 @@ pub fn list_image_folder(root: &Path) -> Result<(Vec<String>, LabelledFiles)> {
 }
 
 /// Reads every image under `root`; `resize` = `Some((height, width))` resizes each.
-pub fn read_image_folder(root: &Path, resize: Option<(u32, u32)>) -> Result<ImageDataset> {
+/// An image declaring more than `max_pixels` is an error naming it.
+pub fn read_image_folder(
+    root: &Path,
+    resize: Option<(u32, u32)>,
+    max_pixels: u64,
+) -> Result<ImageDataset> {
     let (classes, files) = list_image_folder(root)?;
+    if let Some((h, w)) = resize {
+        let bytes = (files.len() as u64).saturating_mul(h as u64 * w as u64 * 3);
+        let what = format!("{} images resized to {h}x{w}", files.len());
+        crate::memory::ensure_fits(root, &what, bytes)?;
+    }
     let decoded: Vec<image::RgbImage> = files
         .par_iter()
         .map(|(path, _)| {
-            let image = rgb_image(decode_file(path)?);
+            let image = rgb_image(decode_file(path, max_pixels)?);
             Ok(match resize {
                 Some((h, w)) => {
                     image::imageops::resize(&image, w, h, image::imageops::FilterType::Triangle)
@@ -108,6 +118,7 @@ pub fn read_image_folder(root: &Path, resize: Option<(u32, u32)>) -> Result<Imag
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::DEFAULT_MAX_PIXELS;
 
     fn write_png(path: &Path, colour: [u8; 3], size: u32) {
         image::RgbImage::from_pixel(size, size, image::Rgb(colour))
@@ -124,7 +135,7 @@ mod tests {
             write_png(&root.path().join(class).join("b.PNG"), colour, 4);
         }
         std::fs::write(root.path().join("cat").join("notes.txt"), "not an image").unwrap();
-        let set = read_image_folder(root.path(), None).unwrap();
+        let set = read_image_folder(root.path(), None, DEFAULT_MAX_PIXELS).unwrap();
         assert_eq!(class_names(root.path()).unwrap(), vec!["cat", "dog"]);
         assert_eq!(set.labels, vec![0, 0, 1, 1]);
         assert_eq!(set.images.shape(), &[4, 4, 4, 3]);
@@ -142,11 +153,11 @@ mod tests {
             .save(root.path().join("only/big.jpg"))
             .unwrap();
         write_png(&root.path().join("only/small.png"), [0, 0, 0], 8);
-        let err = read_image_folder(root.path(), None)
+        let err = read_image_folder(root.path(), None, DEFAULT_MAX_PIXELS)
             .unwrap_err()
             .to_string();
         assert!(err.contains("is 8x8") && err.contains("big.jpg"), "{err}");
-        let set = read_image_folder(root.path(), Some((8, 8))).unwrap();
+        let set = read_image_folder(root.path(), Some((8, 8)), DEFAULT_MAX_PIXELS).unwrap();
         assert_eq!(set.images.shape(), &[2, 8, 8, 3]);
         let red = set.images[[0, 4, 4, 0]] as i32;
         assert!((red - 120).abs() <= 3, "JPEG red channel {red}");
@@ -155,12 +166,12 @@ mod tests {
     #[test]
     fn bad_folders_and_files_are_named() {
         let root = tempfile::tempdir().unwrap();
-        let err = read_image_folder(root.path(), None)
+        let err = read_image_folder(root.path(), None, DEFAULT_MAX_PIXELS)
             .unwrap_err()
             .to_string();
         assert!(err.contains("no class folders"), "{err}");
         std::fs::create_dir(root.path().join("empty")).unwrap();
-        let err = read_image_folder(root.path(), None)
+        let err = read_image_folder(root.path(), None, DEFAULT_MAX_PIXELS)
             .unwrap_err()
             .to_string();
         assert!(err.contains("no .jpg"), "{err}");
@@ -169,14 +180,14 @@ mod tests {
             b"\xff\xd8 not really a jpeg",
         )
         .unwrap();
-        let err = read_image_folder(root.path(), None)
+        let err = read_image_folder(root.path(), None, DEFAULT_MAX_PIXELS)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("broken.jpg") && err.contains("cannot decode"),
             "{err}"
         );
-        let err = read_image_folder(&root.path().join("missing"), None)
+        let err = read_image_folder(&root.path().join("missing"), None, DEFAULT_MAX_PIXELS)
             .unwrap_err()
             .to_string();
         assert!(err.contains("missing"), "{err}");

@@ -20,6 +20,8 @@ pub mod images;
 pub mod jpeg;
 pub mod labelled_texts;
 pub mod mail;
+pub mod memory;
+pub mod output_dir;
 pub mod sampler;
 pub mod sentence_pairs;
 pub mod stl10;

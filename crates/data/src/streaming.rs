@@ -11,7 +11,7 @@
 //! is exact.
 
 use crate::augment::{resized_crop, resized_crop_fractional};
-use crate::decode::{decode_rgb, rgb_image};
+use crate::decode::{decode_rgb, rgb_image, DEFAULT_MAX_PIXELS};
 use crate::error::{Error, Result};
 use crate::image_folder::list_image_folder;
 use crate::jpeg;
@@ -20,6 +20,10 @@ use ndarray::{Array3, Array4};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// The largest image file (or shard member) read: far above any photo, far
+/// below what a crafted size could make a reader allocate.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
 
 /// One indexed image file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +40,31 @@ pub struct IndexedImage {
 }
 
 impl IndexedImage {
-    /// Its bytes, from its file or its shard.
+    /// Its bytes, from its file or its shard; more than
+    /// [`MAX_IMAGE_FILE_BYTES`] is refused before they are read.
     pub fn read(&self) -> Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let too_large = |bytes: u64| {
+            let problem =
+                format!("{bytes} bytes, over the limit of {MAX_IMAGE_FILE_BYTES} for an image");
+            Err(Error::format(&self.path, problem))
+        };
+        if self.bytes > MAX_IMAGE_FILE_BYTES {
+            return too_large(self.bytes);
+        }
+        let mut file = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
         match self.offset {
-            None => std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e)),
+            None => {
+                let mut bytes = Vec::with_capacity(self.bytes as usize);
+                file.take(MAX_IMAGE_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Error::io(&self.path, e))?;
+                match bytes.len() as u64 > MAX_IMAGE_FILE_BYTES {
+                    true => too_large(bytes.len() as u64),
+                    false => Ok(bytes),
+                }
+            }
             Some(offset) => {
-                use std::io::{Read, Seek, SeekFrom};
-                let mut file =
-                    std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
                 let mut bytes = vec![0u8; self.bytes as usize];
                 file.seek(SeekFrom::Start(offset))
                     .and_then(|_| file.read_exact(&mut bytes))
@@ -53,9 +74,15 @@ impl IndexedImage {
         }
     }
 
-    /// Decodes `bytes` (its content) with [`decode_rgb`]; errors name it.
-    pub fn decode_scaled(&self, bytes: &[u8], denominator: usize) -> Result<(Array3<u8>, usize)> {
-        decode_rgb(bytes, denominator).map_err(|problem| self.cannot(&problem))
+    /// Decodes `bytes` (its content) with [`decode_rgb`], refusing more
+    /// than `max_pixels`; errors name it.
+    pub fn decode_scaled(
+        &self,
+        bytes: &[u8],
+        denominator: usize,
+        max_pixels: u64,
+    ) -> Result<(Array3<u8>, usize)> {
+        decode_rgb(bytes, denominator, max_pixels).map_err(|problem| self.cannot(&problem))
     }
 
     /// A decoding error naming the file (and the member, in a shard).
@@ -67,9 +94,9 @@ impl IndexedImage {
         Error::format(&self.path, format!("cannot decode image{at}: {problem}"))
     }
 
-    /// Decoded whole to RGB `[height, width, 3]`.
-    pub fn decode(&self) -> Result<Array3<u8>> {
-        Ok(self.decode_scaled(&self.read()?, 1)?.0)
+    /// Decoded whole to RGB `[height, width, 3]` (at most `max_pixels`).
+    pub fn decode(&self, max_pixels: u64) -> Result<Array3<u8>> {
+        Ok(self.decode_scaled(&self.read()?, 1, max_pixels)?.0)
     }
 
     /// One view per recipe, view `v` drawn with [`view_rng`]`(seed, epoch,
@@ -77,11 +104,13 @@ impl IndexedImage {
     /// the file decoded at the smallest DCT scale that keeps every box at
     /// least its view's size ([`jpeg::denominator_for`]); at full scale the
     /// views equal those of [`crate::views::views_of`] on the decoded image.
+    /// A file declaring more than `max_pixels` is refused unread.
     pub fn views(
         &self,
         index: usize,
         recipes: &[ViewRecipe],
         (seed, epoch): (u64, u64),
+        max_pixels: u64,
     ) -> Result<Vec<Array3<u8>>> {
         let bytes = self.read()?;
         let mut rngs: Vec<_> = (0..recipes.len())
@@ -99,7 +128,7 @@ impl IndexedImage {
                     .map(|(recipe, rng)| (recipe.crop_box(full, rng), recipe.size))
                     .collect();
                 let (image, denominator) =
-                    self.decode_scaled(&bytes, jpeg::denominator_for(&crops))?;
+                    self.decode_scaled(&bytes, jpeg::denominator_for(&crops), max_pixels)?;
                 Ok(recipes
                     .iter()
                     .zip(crops)
@@ -127,7 +156,7 @@ impl IndexedImage {
                     .collect())
             }
             None => {
-                let image = self.decode_scaled(&bytes, 1)?.0;
+                let image = self.decode_scaled(&bytes, 1, max_pixels)?.0;
                 let dims = (image.dim().0, image.dim().1);
                 Ok(recipes
                     .iter()
@@ -149,6 +178,9 @@ pub struct ImageIndex {
     pub files: Vec<IndexedImage>,
     /// The class names, in label order.
     pub classes: Vec<String>,
+    /// The most pixels an image may declare ([`DEFAULT_MAX_PIXELS`] unless
+    /// set with [`ImageIndex::with_max_pixels`]).
+    pub max_pixels: u64,
 }
 
 /// What a batch does with a file that does not decode.
@@ -182,7 +214,21 @@ impl ImageIndex {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { files, classes })
+        Ok(Self::new(files, classes))
+    }
+
+    /// An index of `files` with the default pixel limit.
+    pub fn new(files: Vec<IndexedImage>, classes: Vec<String>) -> Self {
+        Self {
+            files,
+            classes,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+
+    /// The same index refusing images that declare more than `max_pixels`.
+    pub fn with_max_pixels(self, max_pixels: u64) -> Self {
+        Self { max_pixels, ..self }
     }
 
     /// Number of images.
@@ -200,6 +246,7 @@ impl ImageIndex {
         Self {
             files: positions.iter().map(|&i| self.files[i].clone()).collect(),
             classes: self.classes.clone(),
+            max_pixels: self.max_pixels,
         }
     }
 
@@ -226,7 +273,7 @@ impl ImageIndex {
         let images: Vec<image::RgbImage> = indices
             .par_iter()
             .map(|&i| {
-                let image = rgb_image(self.files[i].decode()?);
+                let image = rgb_image(self.files[i].decode(self.max_pixels)?);
                 Ok(match center_crop {
                     None => resize(&image, width, height),
                     Some(fraction) => {
@@ -261,7 +308,7 @@ impl ImageIndex {
 
     /// Image `index` decoded to RGB, `[height, width, 3]`.
     pub fn decode(&self, index: usize) -> Result<Array3<u8>> {
-        self.files[index].decode()
+        self.files[index].decode(self.max_pixels)
     }
 
     /// One `[batch, size, size, 3]` array per recipe for the images at
@@ -277,7 +324,12 @@ impl ImageIndex {
     ) -> Result<(Vec<Array4<u8>>, Vec<usize>)> {
         let decoded: Vec<(usize, Result<Vec<Array3<u8>>>)> = indices
             .par_iter()
-            .map(|&i| (i, self.files[i].views(i, recipes, seed_epoch)))
+            .map(|&i| {
+                (
+                    i,
+                    self.files[i].views(i, recipes, seed_epoch, self.max_pixels),
+                )
+            })
             .collect();
         let mut kept = Vec::with_capacity(decoded.len());
         let mut views = Vec::with_capacity(decoded.len());

@@ -17,21 +17,22 @@ pub fn sample_rng(seed: u64, epoch: u64, index: u64) -> ChaCha8Rng {
 }
 
 /// A random window of `length + 1` tokens: `(input, target)` with the target
-/// shifted by one, as nanoGPT's `get_batch`. Needs `tokens.len() > length`.
+/// shifted by one, as nanoGPT's `get_batch`. Needs `tokens.len() > length`;
+/// an error when the tokens' file cannot be read.
 pub fn next_token_window(
     tokens: &(impl Tokens + ?Sized),
     length: usize,
     rng: &mut impl Rng,
-) -> (Vec<i64>, Vec<i64>) {
+) -> crate::Result<(Vec<i64>, Vec<i64>)> {
     assert!(
         tokens.len() > length,
         "a window of {length} needs more than {length} tokens"
     );
     let start = rng.gen_range(0..tokens.len() - length);
-    let window = tokens.to_vec(start..start + length + 1);
+    let window = tokens.to_vec(start..start + length + 1)?;
     let input = window[..length].iter().map(|&t| t as i64).collect();
     let target = window[1..].iter().map(|&t| t as i64).collect();
-    (input, target)
+    Ok((input, target))
 }
 
 /// BERT's masking settings.
@@ -104,17 +105,17 @@ pub fn sequential_windows(
     tokens: &(impl Tokens + ?Sized),
     length: usize,
     max_windows: usize,
-) -> Vec<(Vec<i64>, Vec<i64>)> {
+) -> crate::Result<Vec<(Vec<i64>, Vec<i64>)>> {
     if tokens.len() <= length {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     (0..((tokens.len() - 1) / length).min(max_windows))
         .map(|w| {
-            let window = tokens.to_vec(w * length..w * length + length + 1);
-            (
+            let window = tokens.to_vec(w * length..w * length + length + 1)?;
+            Ok((
                 window[..length].iter().map(|&t| t as i64).collect(),
                 window[1..].iter().map(|&t| t as i64).collect(),
-            )
+            ))
         })
         .collect()
 }
@@ -128,13 +129,13 @@ mod tests {
         let tokens: Vec<u32> = (0..100).collect();
         let mut rng = sample_rng(1, 0, 7);
         for _ in 0..50 {
-            let (input, target) = next_token_window(&tokens, 10, &mut rng);
+            let (input, target) = next_token_window(&tokens, 10, &mut rng).unwrap();
             assert_eq!(input.len(), 10);
             assert!(input.iter().zip(&target).all(|(a, b)| b - a == 1));
             assert!(*target.last().unwrap() <= 99);
         }
-        let again = next_token_window(&tokens, 10, &mut sample_rng(1, 0, 7));
-        let first = next_token_window(&tokens, 10, &mut sample_rng(1, 0, 7));
+        let again = next_token_window(&tokens, 10, &mut sample_rng(1, 0, 7)).unwrap();
+        let first = next_token_window(&tokens, 10, &mut sample_rng(1, 0, 7)).unwrap();
         assert_eq!(again, first, "same (seed, epoch, index), same window");
     }
 
@@ -188,11 +189,13 @@ mod tests {
     #[test]
     fn sequential_windows_cover_the_text_once() {
         let tokens: Vec<u32> = (0..25).collect();
-        let windows = sequential_windows(&tokens, 8, usize::MAX);
+        let windows = sequential_windows(&tokens, 8, usize::MAX).unwrap();
         assert_eq!(windows.len(), 3);
         assert_eq!(windows[2].0[0], 16);
         assert_eq!(*windows[2].1.last().unwrap(), 24);
-        assert!(sequential_windows(&tokens[..8], 8, usize::MAX).is_empty());
-        assert_eq!(sequential_windows(&tokens, 8, 2), windows[..2]);
+        assert!(sequential_windows(&tokens[..8], 8, usize::MAX)
+            .unwrap()
+            .is_empty());
+        assert_eq!(sequential_windows(&tokens, 8, 2).unwrap(), windows[..2]);
     }
 }

@@ -1,6 +1,10 @@
-//! Token files: a tokenised corpus on disk, read through a memory map so a
-//! corpus larger than memory trains without being loaded (only the pages a
-//! window touches are read). Layout, little-endian:
+//! Token files: a tokenised corpus on disk, read window by window with
+//! positional reads (`pread`, through the page cache) so a corpus larger
+//! than memory trains without being loaded. Not a memory map: a file
+//! truncated while a map of it is read kills the process with SIGBUS,
+//! where a short read is an error naming the file. Every id is checked
+//! against the header's vocabulary once, when the file is opened, so no id
+//! past the model's embedding reaches it mid-run. Layout, little-endian:
 //!
 //! | bytes | field |
 //! | --- | --- |
@@ -31,13 +35,14 @@ pub trait Tokens: Send + Sync + std::fmt::Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Tokens `start..start + out.len()` into `out`.
-    fn read_into(&self, start: usize, out: &mut [u32]);
+    /// Tokens `start..start + out.len()` into `out`; an error when a file
+    /// under them can no longer be read (truncated while training).
+    fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()>;
     /// Tokens `range` as a vector.
-    fn to_vec(&self, range: std::ops::Range<usize>) -> Vec<u32> {
+    fn to_vec(&self, range: std::ops::Range<usize>) -> Result<Vec<u32>> {
         let mut out = vec![0; range.len()];
-        self.read_into(range.start, &mut out);
-        out
+        self.read_into(range.start, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -45,8 +50,9 @@ impl Tokens for [u32] {
     fn len(&self) -> usize {
         <[u32]>::len(self)
     }
-    fn read_into(&self, start: usize, out: &mut [u32]) {
+    fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
         out.copy_from_slice(&self[start..start + out.len()]);
+        Ok(())
     }
 }
 
@@ -54,7 +60,7 @@ impl Tokens for Vec<u32> {
     fn len(&self) -> usize {
         self.as_slice().len()
     }
-    fn read_into(&self, start: usize, out: &mut [u32]) {
+    fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
         self.as_slice().read_into(start, out)
     }
 }
@@ -137,10 +143,10 @@ pub fn write_token_file(path: &Path, tokens: &[u32], vocab_size: u32) -> Result<
     writer.finish().map(|_| ())
 }
 
-/// A memory-mapped token file.
+/// A token file, opened and checked.
 #[derive(Debug)]
 pub struct TokenFile {
-    map: memmap2::Mmap,
+    file: File,
     path: PathBuf,
     width: usize,
     vocab_size: u32,
@@ -148,22 +154,24 @@ pub struct TokenFile {
 }
 
 impl TokenFile {
-    /// Maps `path` and checks its header and size.
+    /// Opens `path`, checks its header and size, and reads it through once
+    /// to check that every id is below the header's vocabulary size (a
+    /// sequential read: about a second per gigabyte from the page cache).
     pub fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: the map is read-only and token files are written to a
-        // temporary name and renamed, never changed in place; a file changed
-        // under us by someone else could only give wrong ids, which are
-        // bounds-checked against the vocabulary where they are used.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        if map.len() < HEADER || &map[..8] != MAGIC {
+        use std::io::Read;
+        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut header = [0u8; HEADER];
+        if file_len < HEADER as u64
+            || file.read_exact(&mut header).is_err()
+            || &header[..8] != MAGIC
+        {
             return Err(Error::format(
                 path,
                 "not a selfsup token file (no `selfsupT` header; make one with `selfsup data tokenize`)",
             ));
         }
-        let field = |at: usize| u32::from_le_bytes(map[at..at + 4].try_into().expect("4 bytes"));
+        let field = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
         let (width, vocab_size) = (field(8) as usize, field(12));
         if width != 2 && width != 4 {
             return Err(Error::format(
@@ -171,20 +179,44 @@ impl TokenFile {
                 format!("{width} bytes per token; expected 2 or 4"),
             ));
         }
-        let body = map.len() - HEADER;
-        if body % width != 0 {
+        let body = file_len - HEADER as u64;
+        if body % width as u64 != 0 {
             return Err(Error::format(
                 path,
                 format!("{body} bytes of tokens is not a whole number of {width}-byte tokens (truncated?)"),
             ));
         }
-        Ok(Self {
-            len: body / width,
-            map,
+        let tokens = Self {
+            len: (body / width as u64) as usize,
+            file,
             path: path.to_path_buf(),
             width,
             vocab_size,
-        })
+        };
+        tokens.check_ids()?;
+        Ok(tokens)
+    }
+
+    /// Every id below the vocabulary size, read in chunks of 1 Mi tokens.
+    fn check_ids(&self) -> Result<()> {
+        let chunk = 1 << 20;
+        let mut ids = vec![0u32; chunk.min(self.len)];
+        for start in (0..self.len).step_by(chunk) {
+            let count = chunk.min(self.len - start);
+            self.read_into(start, &mut ids[..count])?;
+            if let Some(at) = ids[..count].iter().position(|&id| id >= self.vocab_size) {
+                return Err(Error::format(
+                    &self.path,
+                    format!(
+                        "token {} at position {} is outside the vocabulary of {} (written by another tokenizer, or damaged)",
+                        ids[at],
+                        start + at,
+                        self.vocab_size
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The vocabulary size recorded in the header.
@@ -212,10 +244,21 @@ impl Tokens for TokenFile {
         self.len
     }
 
-    fn read_into(&self, start: usize, out: &mut [u32]) {
+    fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
         let end = start + out.len();
-        assert!(end <= self.len, "tokens {start}..{end} of {}", self.len);
-        let bytes = &self.map[HEADER + start * self.width..HEADER + end * self.width];
+        if end > self.len {
+            let problem = format!("tokens {start}..{end} asked of {}", self.len);
+            return Err(Error::format(&self.path, problem));
+        }
+        let mut bytes = vec![0u8; out.len() * self.width];
+        let offset = (HEADER + start * self.width) as u64;
+        self.file.read_exact_at(&mut bytes, offset).map_err(|e| {
+            let problem = format!(
+                "cannot read tokens {start}..{end} ({e}): the file is shorter than when it was opened (truncated while training?)"
+            );
+            Error::format(&self.path, problem)
+        })?;
         if self.width == 2 {
             for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
                 *o = u16::from_le_bytes([b[0], b[1]]) as u32;
@@ -225,6 +268,7 @@ impl Tokens for TokenFile {
                 *o = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
         }
+        Ok(())
     }
 }
 
@@ -240,7 +284,7 @@ impl Tokens for TokenSpan {
         self.range.len()
     }
 
-    fn read_into(&self, start: usize, out: &mut [u32]) {
+    fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
         assert!(start + out.len() <= self.range.len(), "read past the span");
         self.file.read_into(self.range.start + start, out)
     }
@@ -307,8 +351,8 @@ mod tests {
             );
             let file = Arc::new(TokenFile::open(&path).unwrap());
             assert_eq!((file.len(), file.vocab_size()), (tokens.len(), vocab));
-            assert_eq!(file.to_vec(0..tokens.len()), tokens);
-            assert_eq!(file.span(1..3).to_vec(0..2), tokens[1..3]);
+            assert_eq!(file.to_vec(0..tokens.len()).unwrap(), tokens);
+            assert_eq!(file.span(1..3).to_vec(0..2).unwrap(), tokens[1..3]);
         }
     }
 
@@ -345,7 +389,7 @@ mod tests {
         assert_eq!(count as usize, joined.chars().count());
         let file = TokenFile::open(&out).unwrap();
         assert_eq!(file.vocab_size() as usize, tokenizer.vocab_size());
-        let ids = file.to_vec(0..file.len());
+        let ids = file.to_vec(0..file.len()).unwrap();
         assert_eq!(tokenizer.decode(&ids).unwrap(), joined);
         assert_eq!(tokenizer_path(&out), dir.path().join("books.tokens.toml"));
     }
@@ -375,5 +419,48 @@ mod tests {
 
         let missing = TokenFile::open(&dir.path().join("none.tokens")).unwrap_err();
         assert!(missing.to_string().contains("none.tokens"));
+    }
+
+    /// A file whose header says 10 tokens but whose body holds an id of
+    /// 4000 (written by another tokenizer, or crafted) is refused when it
+    /// is opened, not when the id reaches the embedding mid-run.
+    #[test]
+    fn ids_past_the_vocabulary_are_refused_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.tokens");
+        write_token_file(&path, &[1, 2, 3, 4], 10).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[HEADER + 4..HEADER + 6].copy_from_slice(&4000u16.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let error = TokenFile::open(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("ids.tokens") && error.contains("token 4000 at position 2"),
+            "{error}"
+        );
+    }
+
+    /// Truncating the file while it is read is an error naming it (with a
+    /// memory map, the next read of a lost page killed the process with
+    /// SIGBUS).
+    #[test]
+    fn a_file_truncated_while_open_is_an_error_not_a_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shrinking.tokens");
+        let tokens: Vec<u32> = (0..100_000).map(|i| i % 300).collect();
+        write_token_file(&path, &tokens, 300).unwrap();
+        let file = Arc::new(TokenFile::open(&path).unwrap());
+        let span = file.span(0..100_000);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1000)
+            .unwrap();
+        assert_eq!(span.to_vec(0..100).unwrap(), tokens[..100]);
+        let error = span.to_vec(90_000..90_100).unwrap_err().to_string();
+        assert!(
+            error.contains("shrinking.tokens") && error.contains("truncated"),
+            "{error}"
+        );
     }
 }

@@ -10,8 +10,9 @@
 
 use crate::error::{Error, Result};
 use crate::images::UNLABELED;
+use crate::output_dir::prepare_output_dir;
 use crate::sampler::mix;
-use crate::streaming::{ImageIndex, IndexedImage};
+use crate::streaming::{ImageIndex, IndexedImage, OnCorrupt, MAX_IMAGE_FILE_BYTES};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,12 +27,21 @@ pub const CLASSES_FILE: &str = "classes.txt";
 /// Writes `index`'s images into `out/shard-000000.tar`, … of `shard_size`
 /// images each (their original bytes, key = position in the index) with
 /// their labels, and `classes.txt`; each file is written under a temporary
-/// name and renamed when complete. Returns the shards.
-pub fn write_shards(index: &ImageIndex, out: &Path, shard_size: usize) -> Result<Vec<PathBuf>> {
+/// name and renamed when complete. An `out` that holds files is refused
+/// unless `overwrite`, which first removes earlier shards (see
+/// [`prepare_output_dir`]). Returns the shards.
+pub fn write_shards(
+    index: &ImageIndex,
+    out: &Path,
+    shard_size: usize,
+    overwrite: bool,
+) -> Result<Vec<PathBuf>> {
     if shard_size == 0 {
         return Err(Error::Mismatch("--shard-size must be at least 1".into()));
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let is_output =
+        |name: &str| name == CLASSES_FILE || name.ends_with(".tar") || name.ends_with(".partial");
+    prepare_output_dir(out, overwrite, is_output)?;
     let mut shards = Vec::new();
     for (s, chunk) in index.files.chunks(shard_size).enumerate() {
         let path = out.join(format!("shard-{s:06}.tar"));
@@ -84,10 +94,16 @@ fn append<W: std::io::Write>(
         .map_err(|e| Error::io(shard, e))
 }
 
+/// The longest `.cls` member: a class number and a newline.
+const MAX_LABEL_BYTES: u64 = 32;
+
 /// Indexes every `*.tar` shard in `dir` (sorted by name): each `<key>.<image
 /// extension>` member with the label of its `<key>.cls` (unlabelled without
-/// one). Class names come from `classes.txt` when present.
-pub fn index_shards(dir: &Path) -> Result<ImageIndex> {
+/// one). Class names come from `classes.txt` when present. A member the
+/// reader refuses (a sparse member, a size over [`MAX_IMAGE_FILE_BYTES`] or past
+/// the shard's end, a label that is not a class number) is an error naming
+/// the shard and member, or, with `on_corrupt` = skip, left out with a warning.
+pub fn index_shards(dir: &Path, on_corrupt: OnCorrupt) -> Result<ImageIndex> {
     let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -99,7 +115,7 @@ pub fn index_shards(dir: &Path) -> Result<ImageIndex> {
     }
     let mut files = Vec::new();
     for shard in &shards {
-        files.extend(index_shard(shard)?);
+        files.extend(index_shard(shard, on_corrupt)?);
     }
     let classes: Vec<String> = match std::fs::read_to_string(dir.join(CLASSES_FILE)) {
         Ok(text) => text.lines().map(str::to_string).collect(),
@@ -112,7 +128,7 @@ pub fn index_shards(dir: &Path) -> Result<ImageIndex> {
         let message = format!("label {} but {} classes", bad.label, classes.len());
         return Err(Error::format(&bad.path, message));
     }
-    Ok(ImageIndex { files, classes })
+    Ok(ImageIndex::new(files, classes))
 }
 
 /// What a shard holds under one key.
@@ -123,12 +139,16 @@ struct Sample {
     image: Option<(u64, u64)>,
     /// From `<key>.cls`.
     label: i64,
+    /// Why one of its members was refused (the sample is then bad).
+    refused: Option<String>,
 }
 
 /// The images of one shard, in member order.
-fn index_shard(shard: &Path) -> Result<Vec<IndexedImage>> {
+fn index_shard(shard: &Path, on_corrupt: OnCorrupt) -> Result<Vec<IndexedImage>> {
     let bad = |e: std::io::Error| Error::format(shard, format!("not a readable tar shard ({e})"));
-    let mut archive = tar::Archive::new(File::open(shard).map_err(|e| Error::io(shard, e))?);
+    let file = File::open(shard).map_err(|e| Error::io(shard, e))?;
+    let shard_len = file.metadata().map_err(|e| Error::io(shard, e))?.len();
+    let mut archive = tar::Archive::new(file);
     let mut samples: BTreeMap<String, Sample> = BTreeMap::new();
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -141,38 +161,91 @@ fn index_shard(shard: &Path) -> Result<Vec<IndexedImage>> {
             order,
             image: None,
             label: UNLABELED,
+            refused: None,
         });
-        match ext.to_ascii_lowercase().as_str() {
+        let outcome = match ext.to_ascii_lowercase().as_str() {
             "jpg" | "jpeg" | "png" => {
-                sample.image = Some((entry.raw_file_position(), entry.size()))
+                image_member(&entry, shard_len).map(|at| sample.image = Some(at))
             }
-            "cls" => {
-                let mut text = String::new();
-                entry.read_to_string(&mut text).map_err(bad)?;
-                sample.label = text.trim().parse().map_err(|_| {
-                    Error::format(shard, format!("{name}: {text:?} is not a class number"))
-                })?;
-            }
-            _ => {}
+            "cls" => label_member(&mut entry).map(|label| sample.label = label),
+            _ => Ok(()),
+        };
+        if let Err(problem) = outcome {
+            sample
+                .refused
+                .get_or_insert(format!("member {name}: {problem}"));
         }
     }
-    let mut ordered: Vec<Sample> = samples
-        .into_values()
-        .filter(|s| s.image.is_some())
-        .collect();
+    let mut ordered: Vec<Sample> = samples.into_values().collect();
     ordered.sort_by_key(|s| s.order);
-    Ok(ordered
-        .into_iter()
-        .filter_map(|sample| {
-            let (offset, bytes) = sample.image?;
-            Some(IndexedImage {
+    let mut images = Vec::with_capacity(ordered.len());
+    for sample in ordered {
+        if let Some(problem) = sample.refused {
+            match on_corrupt {
+                OnCorrupt::Fail => return Err(Error::format(shard, problem)),
+                OnCorrupt::Skip => {
+                    tracing::warn!(shard = %shard.display(), %problem, "skipping a sample");
+                    continue;
+                }
+            }
+        }
+        if let Some((offset, bytes)) = sample.image {
+            images.push(IndexedImage {
                 path: shard.to_path_buf(),
                 label: sample.label,
                 bytes,
                 offset: Some(offset),
-            })
-        })
-        .collect())
+            });
+        }
+    }
+    Ok(images)
+}
+
+/// An image member's (offset, size), refused when it is sparse, larger than
+/// [`MAX_IMAGE_FILE_BYTES`] or runs past the shard's `shard_len` bytes.
+fn image_member<R: Read>(
+    entry: &tar::Entry<R>,
+    shard_len: u64,
+) -> std::result::Result<(u64, u64), String> {
+    let (offset, size) = (entry.raw_file_position(), entry.size());
+    if entry.header().entry_type().is_gnu_sparse() {
+        return Err(format!(
+            "a sparse member (declaring {size} bytes) is not an image file"
+        ));
+    }
+    if size > MAX_IMAGE_FILE_BYTES {
+        return Err(format!(
+            "declares {size} bytes, over the limit of {MAX_IMAGE_FILE_BYTES}"
+        ));
+    }
+    if offset.saturating_add(size) > shard_len {
+        return Err(format!(
+            "declares {size} bytes at byte {offset}, past the shard's end ({shard_len} bytes)"
+        ));
+    }
+    Ok((offset, size))
+}
+
+/// A `.cls` member's class number (at most [`MAX_LABEL_BYTES`] read).
+fn label_member<R: Read>(entry: &mut tar::Entry<R>) -> std::result::Result<i64, String> {
+    if entry.size() > MAX_LABEL_BYTES {
+        return Err(format!(
+            "{} bytes is too long for a class number",
+            entry.size()
+        ));
+    }
+    let mut text = String::new();
+    entry
+        .take(MAX_LABEL_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("unreadable ({e})"))?;
+    match text.trim().parse::<i64>() {
+        Ok(label) if label >= 0 => Ok(label),
+        _ => Err(format!(
+            "{:?} is not a class number (0, 1, 2, ...)",
+            text.trim()
+        )),
+    }
 }
 
 /// An epoch's order over `index` (as positions) that reads shard after

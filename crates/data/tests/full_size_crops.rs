@@ -6,7 +6,7 @@
 
 use ndarray::{s, Array3, ArrayView3};
 use selfsup_data::augment::resized_crop;
-use selfsup_data::decode::{decode_file, rgb_array, rgb_image};
+use selfsup_data::decode::{decode_file, rgb_array, rgb_image, DEFAULT_MAX_PIXELS};
 use selfsup_data::jpeg::decode_jpeg;
 use selfsup_data::streaming::{ImageIndex, OnCorrupt};
 use selfsup_data::views::{view_rng, CropBox, ViewRecipe};
@@ -45,7 +45,7 @@ fn difference(a: ArrayView3<u8>, b: ArrayView3<u8>) -> (u8, f64) {
 
 #[test]
 fn decoding_matches_pil_at_full_and_half_scale() {
-    let photo = decode_file(&photo_path()).unwrap();
+    let photo = decode_file(&photo_path(), DEFAULT_MAX_PIXELS).unwrap();
     assert_eq!(photo.dim(), (333, 500, 3));
     let (max, _) = difference(
         photo.slice(s![100..164, 200..264, ..]),
@@ -67,7 +67,7 @@ fn decoding_matches_pil_at_full_and_half_scale() {
 
 #[test]
 fn crops_in_source_coordinates_match_torchvision() {
-    let photo = decode_file(&photo_path()).unwrap();
+    let photo = decode_file(&photo_path(), DEFAULT_MAX_PIXELS).unwrap();
     for (name, (top, left, height, width, side)) in [
         ("wide", (13, 110, 300, 380, 96)),
         ("tall", (40, 7, 280, 150, 64)),
@@ -115,7 +115,7 @@ fn reduced_scale_decoding_gives_the_same_crops_within_a_small_tolerance() {
     std::fs::create_dir(dir.path().join("a")).unwrap();
     std::fs::copy(photo_path(), dir.path().join("a/photo.jpg")).unwrap();
     let index = ImageIndex::image_folder(dir.path()).unwrap();
-    let full = decode_file(&photo_path()).unwrap();
+    let full = decode_file(&photo_path(), DEFAULT_MAX_PIXELS).unwrap();
     let recipe = crops_only();
     for epoch in 0..4 {
         let (streamed, _) = index

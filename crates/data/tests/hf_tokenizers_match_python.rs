@@ -132,3 +132,19 @@ fn bad_files_and_ids_are_errors_that_name_them() {
     let error = tokenizer.decode(&[5, 400]).unwrap_err().to_string();
     assert!(error.contains("400"), "{error}");
 }
+
+/// A `tokenizer.json` with an id past its vocabulary (a crafted or
+/// mis-edited file) is refused on load, naming the file and the token,
+/// instead of indexing past the model's embedding mid-run.
+#[test]
+fn a_tokenizer_with_an_id_past_its_size_is_refused_on_load() {
+    let text = std::fs::read_to_string(fixtures().join("wordpiece.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["model"]["vocab"]["crafted"] = serde_json::json!(4_000_000_000u64);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let error = HfTokenizer::load(&path).unwrap_err().to_string();
+    assert!(error.contains("tokenizer.json"), "{error}");
+    assert!(error.contains("\"crafted\" has id 4000000000"), "{error}");
+}

@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use selfsup_data::bpe::Gpt2Tokenizer;
+use selfsup_data::decode::DEFAULT_MAX_PIXELS;
 use selfsup_data::token_file::{write_token_file, TokenFile, Tokens};
 use selfsup_data::tokenizer::SavedTokenizer;
 use selfsup_data::{cifar, idx, image_folder, stl10};
@@ -185,7 +186,7 @@ proptest! {
         for (name, bytes) in [("a.jpg", random), ("b.png", damage(&png, cut, &flips))] {
             let path = class.join(name);
             std::fs::write(&path, &bytes).unwrap();
-            names(image_folder::read_image_folder(dir.path(), Some((4, 4))), &path)?;
+            names(image_folder::read_image_folder(dir.path(), Some((4, 4)), DEFAULT_MAX_PIXELS), &path)?;
             std::fs::remove_file(&path).unwrap();
         }
     }

@@ -2,6 +2,7 @@
 //! crops of images of any size, and corrupt files failing or skipped.
 
 use selfsup_data::augment::resized_crop;
+use selfsup_data::decode::DEFAULT_MAX_PIXELS;
 use selfsup_data::image_folder::read_image_folder;
 use selfsup_data::streaming::{ImageIndex, OnCorrupt};
 use selfsup_data::views::{make_views, ViewRecipe};
@@ -55,7 +56,7 @@ fn streamed_batches_equal_in_memory_batches() {
     let dir = tempfile::tempdir().unwrap();
     folder(dir.path(), |_| (24, 24));
     let index = ImageIndex::image_folder(dir.path()).unwrap();
-    let memory = read_image_folder(dir.path(), None).unwrap();
+    let memory = read_image_folder(dir.path(), None, DEFAULT_MAX_PIXELS).unwrap();
     let mut recipe = ViewRecipe::simclr_cifar();
     recipe.size = 16;
     let recipes = vec![recipe.clone(), recipe];
@@ -144,7 +145,7 @@ fn held_out_split_and_resized_evaluation_images_match_the_decoded_set() {
     let dir = tempfile::tempdir().unwrap();
     folder(dir.path(), |n| (10 + n, 12));
     let index = ImageIndex::image_folder(dir.path()).unwrap();
-    let memory = read_image_folder(dir.path(), Some((8, 8))).unwrap();
+    let memory = read_image_folder(dir.path(), Some((8, 8)), DEFAULT_MAX_PIXELS).unwrap();
     let (train, held) = index.split_every(3);
     let (memory_train, memory_held) = memory.split_every(3).unwrap();
     assert_eq!((train.len(), held.len()), (4, 2));
@@ -187,4 +188,52 @@ fn evaluation_can_keep_the_aspect_and_cut_the_centre() {
     // resulting 60 x 20 lies inside the green third.
     let half = index.resized(&[0], (10, 10), Some(0.5)).unwrap();
     assert_eq!((mean(&half, 0), mean(&half, 1)), (0.0, 255.0));
+}
+
+/// A 1.5 KB JPEG whose header declares 65500 x 65500 pixels: refused from
+/// its header in training batches (or skipped), in evaluation's resize and
+/// in the in-memory reader, and a smaller configured limit applies too.
+#[test]
+fn a_jpeg_declaring_a_huge_size_is_refused_everywhere_or_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    folder(dir.path(), |_| (16, 16));
+    let small = image::RgbImage::from_pixel(16, 16, image::Rgb([40, 90, 200]));
+    let mut bomb = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bomb, 90)
+        .encode_image(&small)
+        .unwrap();
+    let sof = bomb.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+    std::fs::write(dir.path().join("dog/1.png"), &bomb).unwrap();
+    let index = ImageIndex::image_folder(dir.path()).unwrap();
+    let mut recipe = ViewRecipe::simclr_cifar();
+    recipe.size = 8;
+    let recipes = [recipe];
+    let error = index
+        .views(&[0, 4, 5], &recipes, (0, 0), OnCorrupt::Fail)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("1.png") && error.contains("65500x65500"),
+        "{error}"
+    );
+    let (_, kept) = index
+        .views(&[0, 4, 5], &recipes, (0, 0), OnCorrupt::Skip)
+        .unwrap();
+    assert_eq!(kept, vec![0, 5]);
+    let error = index.resized(&[4], (8, 8), None).unwrap_err().to_string();
+    assert!(error.contains("data.max_image_pixels"), "{error}");
+    let error = read_image_folder(dir.path(), Some((8, 8)), DEFAULT_MAX_PIXELS)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("1.png") && error.contains("over the limit"),
+        "{error}"
+    );
+    let strict = index.with_max_pixels(100);
+    let error = strict.resized(&[0], (8, 8), None).unwrap_err().to_string();
+    assert!(
+        error.contains("16x16 = 256 pixels, over the limit of 100"),
+        "{error}"
+    );
 }

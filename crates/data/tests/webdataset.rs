@@ -29,10 +29,10 @@ fn shards_round_trip_to_the_same_images_labels_and_views() {
     image_folder(&dir.path().join("folder"));
     let folder = ImageIndex::image_folder(&dir.path().join("folder")).unwrap();
     let out = dir.path().join("shards");
-    let shards = write_shards(&folder, &out, 3).unwrap();
+    let shards = write_shards(&folder, &out, 3, false).unwrap();
     assert_eq!(shards.len(), 3);
     assert!(shards[2].ends_with("shard-000002.tar"));
-    let sharded = index_shards(&out).unwrap();
+    let sharded = index_shards(&out, OnCorrupt::Fail).unwrap();
     assert_eq!(sharded.classes, folder.classes);
     let labels = |i: &ImageIndex| i.files.iter().map(|f| f.label).collect::<Vec<_>>();
     assert_eq!(labels(&sharded), labels(&folder));
@@ -61,8 +61,8 @@ fn an_epoch_reads_shard_after_shard_through_a_seeded_buffer() {
     image_folder(&dir.path().join("folder"));
     let folder = ImageIndex::image_folder(&dir.path().join("folder")).unwrap();
     let out = dir.path().join("shards");
-    write_shards(&folder, &out, 2).unwrap();
-    let index = index_shards(&out).unwrap();
+    write_shards(&folder, &out, 2, false).unwrap();
+    let index = index_shards(&out, OnCorrupt::Fail).unwrap();
     let order = shard_order(&index, 0, 0, 1);
     let mut sorted = order.clone();
     sorted.sort();
@@ -80,23 +80,25 @@ fn an_epoch_reads_shard_after_shard_through_a_seeded_buffer() {
 #[test]
 fn broken_shards_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let error = index_shards(dir.path()).unwrap_err().to_string();
+    let error = index_shards(dir.path(), OnCorrupt::Fail)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("no .tar shards"), "{error}");
     image_folder(&dir.path().join("folder"));
     let folder = ImageIndex::image_folder(&dir.path().join("folder")).unwrap();
     let out = dir.path().join("shards");
-    let shards = write_shards(&folder, &out, 4).unwrap();
+    let shards = write_shards(&folder, &out, 4, false).unwrap();
     // A damaged byte in the second shard (in a label or a tar header).
     let text = std::fs::read(&shards[1]).unwrap();
     let at = text.windows(2).position(|w| w == b"5\0").unwrap();
     let mut broken = text.clone();
     broken[at] = b'x';
     std::fs::write(&shards[1], &broken).unwrap();
-    let error = index_shards(&out).unwrap_err().to_string();
+    let error = index_shards(&out, OnCorrupt::Fail).unwrap_err().to_string();
     assert!(error.contains("shard-000001.tar"), "{error}");
     // A truncated image member fails at decode, naming the shard and offset.
     std::fs::write(&shards[1], &text).unwrap();
-    let index = index_shards(&out).unwrap();
+    let index = index_shards(&out, OnCorrupt::Fail).unwrap();
     let mut damaged = text.clone();
     let offset = index.files[4].offset.unwrap() as usize;
     damaged[offset..offset + 64].fill(0);
@@ -106,4 +108,131 @@ fn broken_shards_are_named() {
         error.contains("shard-000001.tar") && error.contains("member at byte"),
         "{error}"
     );
+}
+
+/// A shard of `members`: (name, content, declared size, sparse real size).
+fn crafted_shard(path: &Path, members: &[(&str, &[u8], Option<u64>, Option<u64>)]) {
+    let mut bytes = Vec::new();
+    for &(name, content, declared, sparse) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).unwrap();
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        if let Some(real) = sparse {
+            header.set_entry_type(tar::EntryType::GNUSparse);
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.set_real_size(real);
+            gnu.sparse[0].set_offset(real - content.len() as u64);
+            gnu.sparse[0].set_length(content.len() as u64);
+        }
+        if let Some(size) = declared {
+            header.set_size(size);
+        }
+        header.set_cksum();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(content);
+        bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    }
+    bytes.resize(bytes.len() + 1024, 0);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn png_bytes() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::RgbImage::from_pixel(6, 5, image::Rgb([9, 8, 7]))
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn a_sparse_member_declaring_100_gib_is_refused_or_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = png_bytes();
+    let block = [0u8; 512];
+    crafted_shard(
+        &dir.path().join("shard-0.tar"),
+        &[
+            ("000.png", &png, None, None),
+            ("000.cls", b"0", None, None),
+            ("001.jpg", &block, None, Some(100 << 30)),
+            ("001.cls", b"1", None, None),
+        ],
+    );
+    let error = index_shards(dir.path(), OnCorrupt::Fail)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("shard-0.tar") && error.contains("001.jpg"),
+        "{error}"
+    );
+    assert!(error.contains("sparse"), "{error}");
+    let index = index_shards(dir.path(), OnCorrupt::Skip).unwrap();
+    assert_eq!(index.len(), 1, "the sparse sample is left out");
+    assert_eq!(index.decode(0).unwrap().dim(), (5, 6, 3));
+}
+
+#[test]
+fn a_member_declaring_more_than_the_shard_holds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = png_bytes();
+    // The size field says 200 MB (or 300 MB, over the member limit); the
+    // shard is a few KB. An error naming the shard, nothing allocated.
+    for declared in [200u64 << 20, 300 << 20] {
+        crafted_shard(
+            &dir.path().join("s.tar"),
+            &[("000.png", &png, Some(declared), None)],
+        );
+        let error = index_shards(dir.path(), OnCorrupt::Fail)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("s.tar") && error.contains("EOF"), "{error}");
+    }
+}
+
+#[test]
+fn a_negative_or_long_label_is_refused_naming_the_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = png_bytes();
+    for (label, problem) in [
+        (&b"-5"[..], "\"-5\" is not a class number"),
+        (&[b'7'; 100][..], "too long"),
+    ] {
+        crafted_shard(
+            &dir.path().join("s.tar"),
+            &[
+                ("000.png", &png, None, None),
+                ("000.cls", label, None, None),
+            ],
+        );
+        let error = index_shards(dir.path(), OnCorrupt::Fail)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("000.cls") && error.contains(problem),
+            "{error}"
+        );
+        assert!(index_shards(dir.path(), OnCorrupt::Skip)
+            .unwrap()
+            .is_empty());
+    }
+}
+
+#[test]
+fn sharding_into_a_used_folder_needs_overwrite_and_leaves_no_stale_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    image_folder(&dir.path().join("folder"));
+    let folder = ImageIndex::image_folder(&dir.path().join("folder")).unwrap();
+    let out = dir.path().join("shards");
+    assert_eq!(write_shards(&folder, &out, 1, false).unwrap().len(), 7);
+    let error = write_shards(&folder, &out, 4, false)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("--overwrite"), "{error}");
+    assert_eq!(write_shards(&folder, &out, 4, true).unwrap().len(), 2);
+    let index = index_shards(&out, OnCorrupt::Fail).unwrap();
+    assert_eq!(index.len(), 7, "the five shards of the first run are gone");
 }

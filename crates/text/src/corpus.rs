@@ -105,7 +105,7 @@ mod tests {
     fn split_is_by_position_and_decodes_back() {
         let corpus = TokenCorpus::from_text_chars("abcdefghij", 0.9).unwrap();
         assert_eq!(corpus.train.len(), 9);
-        let validation = corpus.validation.to_vec(0..1);
+        let validation = corpus.validation.to_vec(0..1).unwrap();
         assert_eq!(corpus.tokenizer.decode(&validation).unwrap(), "j");
     }
 
@@ -116,7 +116,7 @@ mod tests {
         let corpus = TokenCorpus::read_chars(&path, 0.9).unwrap();
         let text = corpus
             .tokenizer
-            .decode(&corpus.train.to_vec(0..2000))
+            .decode(&corpus.train.to_vec(0..2000).unwrap())
             .unwrap();
         assert!(text.contains("Ishmael"), "{text}");
         assert!(corpus.validation.len() > 100_000);
@@ -130,8 +130,11 @@ mod tests {
         let path = dir.path().join("dickens.tokens");
         let vocab = in_memory.tokenizer.vocab_size() as u32;
         let all = [
-            in_memory.train.to_vec(0..in_memory.train.len()),
-            in_memory.validation.to_vec(0..in_memory.validation.len()),
+            in_memory.train.to_vec(0..in_memory.train.len()).unwrap(),
+            in_memory
+                .validation
+                .to_vec(0..in_memory.validation.len())
+                .unwrap(),
         ]
         .concat();
         selfsup_data::token_file::write_token_file(&path, &all, vocab).unwrap();
@@ -146,11 +149,20 @@ mod tests {
         let mapped = TokenCorpus::open_token_file(&path, 0.75).unwrap();
         assert_eq!(mapped.train.len(), in_memory.train.len());
         assert_eq!(
-            mapped.validation.to_vec(0..mapped.validation.len()),
-            in_memory.validation.to_vec(0..in_memory.validation.len())
+            mapped
+                .validation
+                .to_vec(0..mapped.validation.len())
+                .unwrap(),
+            in_memory
+                .validation
+                .to_vec(0..in_memory.validation.len())
+                .unwrap()
         );
         assert_eq!(
-            mapped.tokenizer.decode(&mapped.train.to_vec(0..6)).unwrap(),
+            mapped
+                .tokenizer
+                .decode(&mapped.train.to_vec(0..6).unwrap())
+                .unwrap(),
             "It was"
         );
     }

@@ -120,6 +120,7 @@ pub fn pair_score(
 /// Scores `method` on `tokens` (validation text) in consecutive windows of
 /// `length`, at most `max_windows` of them, `batch` windows at a time. For
 /// masked-LM the windows are masked with a fixed seed, so runs compare.
+/// An error when the tokens' file can no longer be read.
 pub fn validation_score(
     method: &dyn TextMethod,
     objective: &Objective,
@@ -128,8 +129,8 @@ pub fn validation_score(
     batch: usize,
     max_windows: usize,
     device: Device,
-) -> LmScore {
-    let mut windows = sequential_windows(tokens, length, max_windows);
+) -> selfsup_data::Result<LmScore> {
+    let mut windows = sequential_windows(tokens, length, max_windows)?;
     if let Some(masking) = objective.masking() {
         for (index, (input, target)) in windows.iter_mut().enumerate() {
             let original: Vec<u32> = input.iter().map(|&t| t as u32).collect();
@@ -152,7 +153,7 @@ pub fn validation_score(
             sums += summed_loss(&method.logits(&input, false), &target);
         }
     });
-    LmScore::from_sums(sums)
+    Ok(LmScore::from_sums(sums))
 }
 
 /// The `k` most likely tokens (id, probability) at each position of `ids`

@@ -57,17 +57,18 @@ pub struct TextSource<'a> {
 }
 
 impl TextSource<'_> {
-    /// `(input, labels)` of sample `index` in `epoch`.
-    pub fn sample(&self, epoch: usize, index: usize) -> (Vec<i64>, Vec<i64>) {
+    /// `(input, labels)` of sample `index` in `epoch`; an error when the
+    /// token file can no longer be read.
+    pub fn sample(&self, epoch: usize, index: usize) -> Result<(Vec<i64>, Vec<i64>)> {
         let mut rng = sample_rng(self.seed, epoch as u64, index as u64);
-        match &self.objective {
-            Objective::NextToken => next_token_window(self.tokens, self.length, &mut rng),
+        Ok(match &self.objective {
+            Objective::NextToken => next_token_window(self.tokens, self.length, &mut rng)?,
             Objective::Masked(masking) | Objective::Pairs(PairObjective { masking, .. }) => {
-                let (window, _) = next_token_window(self.tokens, self.length, &mut rng);
+                let (window, _) = next_token_window(self.tokens, self.length, &mut rng)?;
                 let window: Vec<u32> = window.iter().map(|&t| t as u32).collect();
                 masking.apply(&window, &mut rng)
             }
-        }
+        })
     }
 }
 
@@ -80,8 +81,11 @@ impl BatchSource for TextSource<'_> {
     /// Input `tokens` and target `tokens` (the next token, or the original
     /// at masked positions and −100 elsewhere), each `[batch, length]`.
     fn batch(&self, epoch: usize, indices: &[usize]) -> Result<Batch> {
-        let (inputs, labels): (Vec<Vec<i64>>, Vec<Vec<i64>>) =
-            indices.iter().map(|&i| self.sample(epoch, i)).unzip();
+        let samples = indices
+            .iter()
+            .map(|&i| self.sample(epoch, i))
+            .collect::<Result<Vec<_>>>()?;
+        let (inputs, labels): (Vec<Vec<i64>>, Vec<Vec<i64>>) = samples.into_iter().unzip();
         let stack = |rows: Vec<Vec<i64>>| {
             Tensor::from_slice(&rows.concat())
                 .view([indices.len() as i64, self.length as i64])

@@ -125,6 +125,6 @@ impl TextData {
             32,
             VALIDATION_SAMPLES,
             device,
-        ))
+        )?)
     }
 }

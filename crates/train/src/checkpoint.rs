@@ -45,34 +45,50 @@ pub fn named_variables(vs: &VarStore, prefix: &str) -> Vec<(String, Tensor)> {
 }
 
 /// Copies `<prefix><name>` entries into the var store; every variable must be
-/// present with its shape, and the error names the first that is not.
+/// present with its shape, and the error names the first that is not
+/// (checked for all before any is copied).
 pub fn restore_variables(
     vs: &VarStore,
     prefix: &str,
     saved: &[(String, Tensor)],
     origin: &Path,
 ) -> Result<()> {
+    check_variables(vs, prefix, saved, origin)?;
     for (name, mut var) in vs.variables() {
+        let key = format!("{prefix}{name}");
+        if let Some((_, t)) = saved.iter().find(|(n, _)| *n == key) {
+            tch::no_grad(|| var.copy_(t));
+        }
+    }
+    Ok(())
+}
+
+/// Whether every variable of the var store is in `saved` as
+/// `<prefix><name>` with its shape; the error names the first that is not.
+pub fn check_variables(
+    vs: &VarStore,
+    prefix: &str,
+    saved: &[(String, Tensor)],
+    origin: &Path,
+) -> Result<()> {
+    let mut variables: Vec<_> = vs.variables().into_iter().collect();
+    variables.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, var) in variables {
         let key = format!("{prefix}{name}");
         let found = saved.iter().find(|(n, _)| *n == key).map(|(_, t)| t);
         let problem = match found {
-            None => Some(format!("no tensor `{key}`")),
-            Some(t) if t.size() != var.size() => Some(format!(
+            None => format!("no tensor `{key}`"),
+            Some(t) if t.size() != var.size() => format!(
                 "`{key}` has shape {:?}, the model {:?}",
                 t.size(),
                 var.size()
-            )),
-            Some(t) => {
-                tch::no_grad(|| var.copy_(t));
-                None
-            }
+            ),
+            Some(_) => continue,
         };
-        if let Some(problem) = problem {
-            return Err(Error::io(
-                origin,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, problem),
-            ));
-        }
+        return Err(Error::io(
+            origin,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, problem),
+        ));
     }
     Ok(())
 }

@@ -11,20 +11,28 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `<parent>/<name>-<UTC timestamp>` (with a counter if it exists).
+    /// Creates `<parent>/<name>-<UTC timestamp>` (with a counter when that
+    /// exists). The folder is made with one `create_dir`, which fails if it
+    /// exists, so two runs started in the same second never share one; the
+    /// name must be one plain path component ([`check_run_name`]).
     pub fn create(parent: &Path, name: &str) -> Result<Self> {
+        check_run_name(name)?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         let stamp = utc_stamp(std::time::SystemTime::now());
-        for attempt in 0.. {
-            let suffix = if attempt == 0 {
-                String::new()
-            } else {
-                format!("-{attempt}")
+        for attempt in 0u32.. {
+            let suffix = match attempt {
+                0 => String::new(),
+                n => format!("-{n}"),
             };
             let path = parent.join(format!("{name}-{stamp}{suffix}"));
-            if !path.exists() {
-                std::fs::create_dir_all(path.join("checkpoints"))
-                    .map_err(|e| Error::io(&path, e))?;
-                return Ok(Self { path });
+            match std::fs::create_dir(&path) {
+                Ok(()) => {
+                    let checkpoints = path.join("checkpoints");
+                    std::fs::create_dir(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
+                    return Ok(Self { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 10_000 => {}
+                Err(e) => return Err(Error::io(&path, e)),
             }
         }
         unreachable!("the loop returns")
@@ -68,6 +76,30 @@ impl RunDir {
     }
 }
 
+/// A run name is one plain path component: no separator, no `..`, not
+/// empty, no control character, so `<runs>/<name>-<stamp>` stays inside
+/// `<runs>` whatever a config says.
+pub fn check_run_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > 100
+        || name == "."
+        || name == ".."
+        || name.starts_with('.')
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(crate::check::invalid(
+            "name",
+            format!(
+                "{name:?} must be one folder name of 1 to 100 characters, without `/`, `\\`, \
+                 a leading `.` or control characters (the run folder is <runs>/<name>-<time>)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `YYYYmmdd-HHMMSS` in UTC, from the civil-from-days algorithm (no time crate needed).
 fn utc_stamp(now: std::time::SystemTime) -> String {
     let secs = now
@@ -109,6 +141,46 @@ mod tests {
             utc_stamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "20000229-000000"
         );
+    }
+
+    #[test]
+    fn a_name_that_leaves_the_runs_folder_is_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let runs = parent.path().join("runs");
+        for name in [
+            "../x",
+            "/abs/x",
+            "a/b",
+            "..",
+            ".hidden",
+            "",
+            "a\\b",
+            "tab\there",
+        ] {
+            let error = RunDir::create(&runs, name).unwrap_err().to_string();
+            assert!(error.contains("config name"), "{name}: {error}");
+        }
+        assert!(!runs.exists(), "nothing created for a bad name");
+        assert!(!parent.path().join("x-").exists());
+        assert!(RunDir::create(&runs, "simclr-cifar10_v2.1").is_ok());
+    }
+
+    #[test]
+    fn runs_started_together_get_their_own_folders() {
+        let parent = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let parent = parent.path().to_path_buf();
+                std::thread::spawn(move || RunDir::create(&parent, "same").unwrap())
+            })
+            .collect();
+        let mut paths: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap().path().to_path_buf())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), 8);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `benches/reference/bench_data.py` measures torchvision's equivalent;
 //! `cargo xtask bench data` runs both and prints the ratios.
 
+use selfsup_data::decode::DEFAULT_MAX_PIXELS;
 use selfsup_data::image_folder::read_image_folder;
 use selfsup_data::sampler::EpochSampler;
 use selfsup_data::views::{make_views, ViewRecipe};
@@ -33,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_global()?;
     tch::set_num_threads(threads as i32);
     let start = Instant::now();
-    let data = read_image_folder(root, None)?;
+    let data = read_image_folder(root, None, DEFAULT_MAX_PIXELS)?;
     println!(
         "jpeg decode images/s\t{:.1}",
         data.len() as f64 / start.elapsed().as_secs_f64()

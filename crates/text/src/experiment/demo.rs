@@ -44,7 +44,9 @@ pub fn demonstrate(
     seed: u64,
     device: Device,
 ) -> Result<Demo> {
-    let validation = corpus.validation.to_vec(0..corpus.validation.len().min(64));
+    let validation = corpus
+        .validation
+        .to_vec(0..corpus.validation.len().min(64))?;
     let tokenizer = &corpus.tokenizer;
     if let Some(gpt) = method.as_next_token() {
         let prompt = &validation[..validation.len().min(32)];
@@ -117,7 +119,7 @@ fn demo_text(corpus: &TokenCorpus, length: usize) -> Result<Vec<u32>> {
     let tokenizer = &corpus.tokenizer;
     let start = corpus
         .validation
-        .to_vec(0..corpus.validation.len().min(length * 8));
+        .to_vec(0..corpus.validation.len().min(length * 8))?;
     let text = tokenizer.decode(&start)?;
     let sentences = selfsup_data::documents::sentences(&text);
     let from_second = match sentences.len() {

@@ -159,7 +159,7 @@ impl Experiment {
         // A misspelt `optim.lr_scales` path fails here, before the run folder.
         selfsup_train::optimizer::param_groups(&vs, &config.optim)?;
         drop(source);
-        let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
+        let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?, &vs)?;
         saved.write(&run.file("tokenizer.toml"))?;
         Ok(Self {
             task: request.task.to_string(),

@@ -88,6 +88,7 @@ impl<M: DeserializeOwned + Serialize + Validate, D: DeserializeOwned + Serialize
         };
         let resolved = toml::to_string(&table).map_err(|e| config_error(&origin, e.to_string()))?;
         let config: Self = deserialize_table(&resolved, &origin, "")?;
+        crate::run_dir::check_run_name(&config.name)?;
         config.optim.validate()?;
         config.trainer.validate()?;
         config.eval.validate()?;

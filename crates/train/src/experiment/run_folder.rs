@@ -6,7 +6,7 @@ use crate::check;
 use crate::error::{Error, Result};
 use crate::method::Method;
 use crate::run_dir::RunDir;
-use crate::trainer::restore_model;
+use crate::trainer::{check_resumable, restore_model};
 use std::path::{Path, PathBuf};
 use tch::nn::VarStore;
 
@@ -24,11 +24,15 @@ pub struct RunStart {
 /// checkpoint to continue from. Call it last, once everything that can
 /// fail on bad input has been checked: a run that cannot start leaves no folder.
 /// Only rank 0 of a data-parallel run writes: the others get the resumed
-/// folder to read from, or a folder name that is never created.
+/// folder to read from, or a folder name that is never created. On resume
+/// the checkpoint is checked against the model in `vs` first
+/// ([`check_resumable`]): a run that cannot resume (a `--set` that changed a
+/// shape) keeps its config, metrics and checkpoints as they were.
 pub fn start_run(
     start: &RunStart,
     name: &str,
     resolved_config: &str,
+    vs: &VarStore,
 ) -> Result<(RunDir, Option<PathBuf>)> {
     let checkpoint = |run: &RunDir| {
         start
@@ -49,7 +53,11 @@ pub fn start_run(
         return Ok((run, resume));
     }
     let run = match &start.resume {
-        Some(dir) => RunDir::open(dir)?,
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            check_resumable(vs, &run.checkpoints().join("last.safetensors"))?;
+            run
+        }
         None => RunDir::create(&start.runs, name)?,
     };
     let config_file = run.file("config.toml");
@@ -110,6 +118,18 @@ impl TrainedRun {
 mod tests {
     use super::*;
 
+    fn model(width: i64) -> VarStore {
+        let vs = VarStore::new(tch::Device::Cpu);
+        let _ = tch::nn::linear(vs.root() / "layer", 3, width, Default::default());
+        vs
+    }
+
+    fn save_checkpoint(run: &RunDir, vs: &VarStore, step: tch::Tensor) {
+        let mut tensors = crate::checkpoint::named_variables(vs, crate::trainer::MODEL_PREFIX);
+        tensors.push(("trainer.step".into(), step));
+        crate::checkpoint::save_atomic(&run.checkpoints(), "last", &tensors).unwrap();
+    }
+
     #[test]
     fn a_new_run_gets_its_config_and_a_resumed_one_its_checkpoint() {
         let parent = tempfile::tempdir().unwrap();
@@ -117,15 +137,17 @@ mod tests {
             runs: parent.path().into(),
             resume: None,
         };
-        let (run, checkpoint) = start_run(&start, "toy", "name = \"toy\"\n").unwrap();
+        let vs = model(4);
+        let (run, checkpoint) = start_run(&start, "toy", "name = \"toy\"\n", &vs).unwrap();
         assert!(checkpoint.is_none());
         let opened = TrainedRun::open(run.path()).unwrap();
         assert_eq!(opened.config_text, "name = \"toy\"\n");
+        save_checkpoint(&run, &vs, tch::Tensor::from(7i64));
         let resume = RunStart {
             runs: parent.path().into(),
             resume: Some(run.path().into()),
         };
-        let (again, checkpoint) = start_run(&resume, "toy", "name = \"toy\"\n").unwrap();
+        let (again, checkpoint) = start_run(&resume, "toy", "name = \"toy\"\n", &vs).unwrap();
         assert_eq!(again.path(), run.path());
         assert_eq!(
             checkpoint.unwrap(),
@@ -135,5 +157,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("not a run folder"), "{error}");
+    }
+
+    #[test]
+    fn a_resume_that_cannot_load_leaves_the_run_folder_untouched() {
+        let parent = tempfile::tempdir().unwrap();
+        let start = RunStart {
+            runs: parent.path().into(),
+            resume: None,
+        };
+        let vs = model(4);
+        let (run, _) = start_run(&start, "toy", "width = 4\n", &vs).unwrap();
+        save_checkpoint(&run, &vs, tch::Tensor::from(7i64));
+        let resume = RunStart {
+            resume: Some(run.path().into()),
+            ..start
+        };
+        // A `--set` that changed a shape.
+        let error = start_run(&resume, "toy", "width = 5\n", &model(5))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("model.layer.bias") && error.contains("shape [4], the model [5]"),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(run.file("config.toml")).unwrap(),
+            "width = 4\n"
+        );
+        // A crafted checkpoint whose step is a vector: an error, not a panic.
+        save_checkpoint(&run, &vs, tch::Tensor::from_slice(&[1i64, 2, 3]));
+        let error = start_run(&resume, "toy", "width = 4\n", &vs)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`trainer.step` has shape [3]"), "{error}");
+        save_checkpoint(&run, &vs, tch::Tensor::from(-2.5f64));
+        let error = start_run(&resume, "toy", "width = 4\n", &vs)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a step count"), "{error}");
     }
 }

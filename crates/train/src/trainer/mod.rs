@@ -18,7 +18,7 @@ mod fit;
 mod state;
 mod tracker;
 
-pub use state::{restore_model, MODEL_PREFIX};
+pub use state::{check_resumable, restore_model, MODEL_PREFIX};
 
 use crate::check;
 use crate::config::{OptimConfig, TrainerConfig};

@@ -124,27 +124,63 @@ pub(super) fn restore(
     optimizer.load_state(&strip(OPTIM))?;
     method.load_state(&strip(METHOD))?;
     let probe = OnlineProbe::restore(&strip(PROBE), vs.device())?;
-    let find = |key: &str| {
-        saved
-            .iter()
-            .find(|(n, _)| n == key)
-            .map(|(_, t)| t.double_value(&[]))
-    };
-    let missing = || {
-        let problem = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("no `{STEP}` entry"),
-        );
-        Error::io(path, problem)
-    };
-    let counters = Counters {
-        step: find(STEP).ok_or_else(missing)? as usize,
-        best_score: find(BEST).unwrap_or(f64::NEG_INFINITY),
-        epoch_loss_sum: find(EPOCH_LOSS).unwrap_or(0.0),
-        epoch_steps: find(EPOCH_STEPS).unwrap_or(0.0) as usize,
-    };
+    let counters = read_counters(&saved, path)?;
     tracing::info!(step = counters.step, checkpoint = %path.display(), "resuming");
     Ok((counters, probe))
+}
+
+/// The trainer's counters in `saved`: each a finite scalar (a crafted or
+/// damaged checkpoint with a vector there is an error naming the key, not
+/// a panic), the step a whole number.
+fn read_counters(saved: &[(String, Tensor)], path: &Path) -> Result<Counters> {
+    let invalid = |problem: String| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, problem),
+        )
+    };
+    let find = |key: &str| -> Result<Option<f64>> {
+        let Some((_, t)) = saved.iter().find(|(n, _)| n == key) else {
+            return Ok(None);
+        };
+        if t.numel() != 1 {
+            return Err(invalid(format!(
+                "`{key}` has shape {:?}; a counter is one number",
+                t.size()
+            )));
+        }
+        let value = t
+            .reshape([])
+            .f_double_value(&[])
+            .map_err(|e| invalid(format!("`{key}`: {e}")))?;
+        Ok(Some(value))
+    };
+    let step = find(STEP)?.ok_or_else(|| invalid(format!("no `{STEP}` entry")))?;
+    if !(step >= 0.0 && step.fract() == 0.0 && step < 1e15) {
+        return Err(invalid(format!("`{STEP}` is {step}, not a step count")));
+    }
+    let epoch_steps = find(EPOCH_STEPS)?.unwrap_or(0.0);
+    if !(epoch_steps >= 0.0 && epoch_steps < 1e15) {
+        return Err(invalid(format!(
+            "`{EPOCH_STEPS}` is {epoch_steps}, not a step count"
+        )));
+    }
+    Ok(Counters {
+        step: step as usize,
+        best_score: find(BEST)?.unwrap_or(f64::NEG_INFINITY),
+        epoch_loss_sum: find(EPOCH_LOSS)?.unwrap_or(0.0),
+        epoch_steps: epoch_steps as usize,
+    })
+}
+
+/// Checks, without changing anything, that the checkpoint at `path` can
+/// resume a run of the model in `vs`: every model variable present with its
+/// shape, the counters readable. `--resume` calls it before it touches the
+/// run folder, so a run that cannot resume is left as it was.
+pub fn check_resumable(vs: &VarStore, path: &Path) -> Result<()> {
+    let saved = checkpoint::load(path)?;
+    checkpoint::check_variables(vs, MODEL_PREFIX, &saved, path)?;
+    read_counters(&saved, path).map(|_| ())
 }
 
 /// Loads the model variables of the checkpoint at `path` into `vs` (every

@@ -99,6 +99,11 @@ pub struct ImageDataConfig {
     /// (shards themselves come in a new random order every epoch).
     #[serde(default = "default_shuffle_buffer")]
     pub shuffle_buffer: usize,
+    /// The most pixels (width x height) an image file may declare: larger
+    /// ones are refused from their header, before anything is allocated
+    /// (PIL's limit by default); `data.on_corrupt = "skip"` skips them.
+    #[serde(default = "default_max_image_pixels")]
+    pub max_image_pixels: u64,
     /// Use only the first this many images (quick smoke runs); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
@@ -116,6 +121,10 @@ fn default_shuffle_buffer() -> usize {
     1000
 }
 
+fn default_max_image_pixels() -> u64 {
+    selfsup_data::decode::DEFAULT_MAX_PIXELS
+}
+
 impl Validate for ImageDataConfig {
     fn validate(&self) -> Result<()> {
         if self.held_out_every < 2 {
@@ -129,12 +138,20 @@ impl Validate for ImageDataConfig {
             check::at_least_one("data.max_images", limit)?;
         }
         if let Some([height, width]) = self.resize {
-            if height == 0 || width == 0 || height > 8192 || width > 8192 {
+            // Evaluation holds resized images in memory (all of an
+            // in-memory set): 4096 a side is 48 MiB an image already.
+            if height == 0 || width == 0 || height > 4096 || width > 4096 {
                 return Err(check::invalid(
                     "data.resize",
-                    format!("{height}x{width} must be 1 to 8192 pixels a side"),
+                    format!("{height}x{width} must be 1 to 4096 pixels a side"),
                 ));
             }
+        }
+        if self.max_image_pixels == 0 {
+            return Err(check::invalid(
+                "data.max_image_pixels",
+                "0 must be at least 1",
+            ));
         }
         if let Some(fraction) = self.center_crop {
             if !(fraction > 0.0 && fraction <= 1.0) {
@@ -198,6 +215,7 @@ impl ImageDataConfig {
             DatasetKind::ImageFolder => image_folder::read_image_folder(
                 &self.path.join(split),
                 self.resize.map(|[h, w]| (h, w)),
+                self.max_image_pixels,
             )?,
             DatasetKind::WebDataset => unreachable!("WebDataset shards are always streamed"),
         };

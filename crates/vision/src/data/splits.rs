@@ -114,9 +114,10 @@ impl ImageDataConfig {
     fn index(&self, split: &str) -> Result<ImageIndex> {
         let folder = self.path.join(split);
         let index = match self.dataset {
-            DatasetKind::WebDataset => index_shards(&folder)?,
+            DatasetKind::WebDataset => index_shards(&folder, self.on_corrupt)?,
             _ => ImageIndex::image_folder(&folder)?,
-        };
+        }
+        .with_max_pixels(self.max_image_pixels);
         Ok(match self.max_images {
             Some(limit) if limit < index.len() => index.subset(&(0..limit).collect::<Vec<_>>()),
             _ => index,

@@ -56,7 +56,7 @@ pub fn finetune_images(
         }
     };
     let read = |root: &Path| -> Result<ImageDataset> {
-        let images = read_image_folder(root, Some(size))?;
+        let images = read_image_folder(root, Some(size), data_config.max_image_pixels)?;
         Ok(match mean.len() {
             1 => grey(images)?,
             _ => images,

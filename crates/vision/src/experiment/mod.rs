@@ -145,7 +145,7 @@ impl Experiment {
         try_one_step(method.as_mut(), &source)?;
         // A misspelt `optim.lr_scales` path fails here, before the run folder.
         selfsup_train::optimizer::param_groups(&vs, &config.optim)?;
-        let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?)?;
+        let (run, resume) = start_run(&request.start, &config.name, &config.to_toml()?, &vs)?;
         Ok(Self {
             task: request.task.to_string(),
             config,
