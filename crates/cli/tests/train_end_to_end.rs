@@ -664,3 +664,87 @@ fn webdataset_shards_written_by_data_shard_train_and_evaluate() {
     let extra = ["data.resize=[28, 28]", "data.shuffle_buffer=4"];
     trained(&streamed_simclr("webdataset", &shards, &extra, runs.path()));
 }
+
+/// A config `name` that would place the run folder outside `--runs`
+/// (`../x`, an absolute path) is refused before anything is written.
+#[test]
+fn a_run_name_with_a_path_is_refused_and_writes_nothing_outside_runs() {
+    let parent = tempfile::tempdir().unwrap();
+    let runs = parent.path().join("runs");
+    let outside = parent.path().join("escaped");
+    for name in ["../escaped", outside.to_str().unwrap()] {
+        let set = format!("name={name:?}");
+        let out = selfsup(&["train", "vision-mae", "--set", &set], &runs);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("config name") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+        let written: Vec<_> = std::fs::read_dir(parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(written.is_empty(), "{written:?}");
+    }
+}
+
+/// A GPU this machine lacks is a one-line error naming `trainer.device`.
+#[test]
+fn a_missing_gpu_names_trainer_device() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = selfsup(
+        &["train", "vision-mae", "--set", "trainer.device=\"cuda:7\""],
+        runs.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("trainer.device") && stderr.contains("GPU 7"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && stderr.lines().count() <= 2,
+        "{stderr}"
+    );
+}
+
+/// `data.on_corrupt = "skip"` with streaming skips a file that does not
+/// decode everywhere, the k-NN banks included (a crafted JPEG declaring
+/// 65500 x 65500 pixels, and a truncated PNG), instead of stopping at the
+/// random-init evaluation; without it, the run stops naming the file.
+#[test]
+fn a_streamed_run_skips_undecodable_files_in_training_and_evaluation() {
+    let data = tempfile::tempdir().unwrap();
+    image_folder_of_mixed_sizes(data.path());
+    let small = image::RgbImage::from_pixel(16, 16, image::Rgb([40, 90, 200]));
+    let mut bomb = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bomb, 90)
+        .encode_image(&small)
+        .unwrap();
+    let sof = bomb.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    bomb[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+    std::fs::write(data.path().join("train/bright/bomb.jpg"), &bomb).unwrap();
+    std::fs::write(data.path().join("train/dark/4.png"), b"\x89PNG cut").unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let strict = ["data.stream=\"on\"", "data.resize=[28, 28]"];
+    let out = streamed_simclr("imagefolder", data.path(), &strict, runs.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bomb.jpg") || stderr.contains("4.png"),
+        "{stderr}"
+    );
+    let runs = tempfile::tempdir().unwrap();
+    let skip = [
+        "data.stream=\"on\"",
+        "data.resize=[28, 28]",
+        "data.on_corrupt=\"skip\"",
+    ];
+    trained(&streamed_simclr(
+        "imagefolder",
+        data.path(),
+        &skip,
+        runs.path(),
+    ));
+}

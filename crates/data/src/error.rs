@@ -71,7 +71,7 @@ pub fn read_maybe_gz(path: &std::path::Path) -> Result<Vec<u8>> {
 pub fn read_maybe_gz_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if !path.extension().is_some_and(|e| e == "gz") {
+    if path.extension().is_none_or(|e| e != "gz") {
         return Ok(raw);
     }
     let mut out = Vec::new();

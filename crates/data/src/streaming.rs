@@ -301,6 +301,27 @@ impl ImageIndex {
         )
     }
 
+    /// The same index without the files that do not read or decode (each
+    /// decoded once, in the rayon pool), and the errors of those left out:
+    /// with `on_corrupt = "skip"`, evaluation (the k-NN bank, the probe)
+    /// reads only images it can, where a training batch just drops one.
+    pub fn without_undecodable(&self) -> (Self, Vec<Error>) {
+        let outcomes: Vec<Result<()>> = self
+            .files
+            .par_iter()
+            .map(|file| file.decode(self.max_pixels).map(|_| ()))
+            .collect();
+        let mut kept = Vec::with_capacity(self.len());
+        let mut errors = Vec::new();
+        for (position, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
+                Ok(()) => kept.push(position),
+                Err(error) => errors.push(error),
+            }
+        }
+        (self.subset(&kept), errors)
+    }
+
     /// Bytes on disk of all the files.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes).sum()

@@ -110,8 +110,12 @@ fn broken_shards_are_named() {
     );
 }
 
-/// A shard of `members`: (name, content, declared size, sparse real size).
-fn crafted_shard(path: &Path, members: &[(&str, &[u8], Option<u64>, Option<u64>)]) {
+/// One member of a crafted shard: name, content, a size its header claims
+/// instead of the content's, and (for a GNU sparse member) its real size.
+type Member<'a> = (&'a str, &'a [u8], Option<u64>, Option<u64>);
+
+/// A shard of `members`.
+fn crafted_shard(path: &Path, members: &[Member]) {
     let mut bytes = Vec::new();
     for &(name, content, declared, sparse) in members {
         let mut header = tar::Header::new_gnu();

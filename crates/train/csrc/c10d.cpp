@@ -14,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/GroupRegistry.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
@@ -69,7 +70,16 @@ std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices() {
       }
     }
   }
-  if (devices.empty()) devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  if (devices.empty()) {
+    // A run whose ranks all share this machine (SELFSUP_GLOO_LOOPBACK=1,
+    // set by the `--nproc-per-node` launcher) listens on loopback only.
+    const char* loopback = std::getenv("SELFSUP_GLOO_LOOPBACK");
+    if (loopback && std::string(loopback) == "1") {
+      devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+  }
   return devices;
 }
 
@@ -129,6 +139,22 @@ SelfsupStore* selfsup_store_open(const char* host, uint16_t port, bool serve, in
         auto store = c10::make_intrusive<c10d::TCPStore>(host, options);
         uint16_t bound = store->getPort();
         result = new SelfsupStore{store, bound};
+      },
+      error, error_len);
+  return result;
+}
+
+// Opens a store kept in the file at `path`, shared by `world` processes on
+// one machine: no port at all, so nothing is reachable from the network
+// (a TCPStore server listens on every interface, whatever host it is given).
+SelfsupStore* selfsup_store_open_file(const char* path, int world, int64_t timeout_ms,
+                                      char* error, size_t error_len) {
+  SelfsupStore* result = nullptr;
+  guarded(
+      [&] {
+        auto store = c10::make_intrusive<c10d::FileStore>(path, world);
+        store->setTimeout(std::chrono::milliseconds(timeout_ms));
+        result = new SelfsupStore{store, 0};
       },
       error, error_len);
   return result;

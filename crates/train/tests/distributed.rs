@@ -347,3 +347,164 @@ fn rank_zero_serves_the_store_when_no_launcher_does() {
     group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
     assert_eq!(Vec::<f32>::try_from(&x).unwrap(), vec![2.0; 3]);
 }
+
+/// The listening TCP sockets of this process, as (address, port) in
+/// `/proc/net/tcp`'s hex: its socket inodes from `/proc/self/fd`, matched
+/// against the LISTEN rows (state 0A) of `/proc/self/net/tcp` and `tcp6`.
+fn own_listening_sockets() -> Vec<String> {
+    let inodes: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|target| {
+            let text = target.to_string_lossy().into_owned();
+            Some(
+                text.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let mut listening = Vec::new();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|i| i == fields[9]) {
+                listening.push(fields[1].to_string());
+            }
+        }
+    }
+    listening
+}
+
+/// Whether a `/proc/net/tcp{,6}` local address (hex, port after `:`) is loopback.
+fn is_loopback(address: &str) -> bool {
+    let host = address.split(':').next().unwrap();
+    match host.len() {
+        // 127.x.x.x, little-endian: the last byte is 7F.
+        8 => host.ends_with("7F"),
+        // ::1, and ::ffff:127.x.x.x.
+        32 => {
+            host == "00000000000000000000000001000000"
+                || (host.starts_with("0000000000000000FFFF0000") && host.ends_with("7F"))
+        }
+        _ => false,
+    }
+}
+
+/// `--nproc-per-node` opens no port on any interface but loopback: the
+/// store is a file, and Gloo listens on 127.0.0.1. Each rank checks its
+/// own listening sockets while the group is up (the launcher opens none).
+#[test]
+fn a_single_node_run_listens_on_loopback_only() {
+    if as_ranks("a_single_node_run_listens_on_loopback_only", 2, &[]) {
+        assert!(
+            own_listening_sockets().is_empty(),
+            "the launcher listens on nothing"
+        );
+        return;
+    }
+    let group = join();
+    let mut x = Tensor::ones([3], (Kind::Float, tch::Device::Cpu));
+    group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
+    let listening = own_listening_sockets();
+    let outside: Vec<&String> = listening.iter().filter(|a| !is_loopback(a)).collect();
+    assert!(
+        outside.is_empty(),
+        "rank {} listens on {outside:?}",
+        group.rank()
+    );
+    // Both ranks still up while each looks.
+    group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
+}
+
+#[test]
+fn loopback_addresses_are_recognised_in_proc_net_format() {
+    assert!(is_loopback("0100007F:1F90"));
+    assert!(!is_loopback("00000000:1F90"), "0.0.0.0 is every interface");
+    assert!(!is_loopback("0A00020F:1F90"));
+    assert!(is_loopback("00000000000000000000000001000000:1F90"));
+    assert!(
+        !is_loopback("00000000000000000000000000000000:1F90"),
+        ":: is every interface"
+    );
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(") ")
+            .next()
+            .is_some_and(|rest| rest.starts_with('Z')),
+    }
+}
+
+/// A launcher killed with SIGKILL (no chance to stop its ranks) leaves no
+/// orphan training on: the kernel sends each rank SIGTERM.
+#[test]
+fn ranks_stop_within_seconds_when_the_launcher_dies() {
+    const TEST: &str = "ranks_stop_within_seconds_when_the_launcher_dies";
+    let args = [TEST, "--exact", "--nocapture", "--test-threads=1"];
+    match std::env::var("ORPHAN_ROLE").ok().as_deref() {
+        None => {
+            let dir = tempfile::tempdir().unwrap();
+            let mut launcher = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(args)
+                .env("ORPHAN_ROLE", "launcher")
+                .env("ORPHAN_DIR", dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let pid_files = [dir.path().join("rank0.pid"), dir.path().join("rank1.pid")];
+            let started = std::time::Instant::now();
+            while !pid_files.iter().all(|f| f.exists()) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the ranks never started"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let pids: Vec<u32> = pid_files
+                .iter()
+                .map(|f| std::fs::read_to_string(f).unwrap().trim().parse().unwrap())
+                .collect();
+            launcher.kill().unwrap();
+            launcher.wait().unwrap();
+            let killed = std::time::Instant::now();
+            while !pids.iter().all(|&pid| has_ended(pid)) {
+                assert!(
+                    killed.elapsed() < Duration::from_secs(5),
+                    "ranks {pids:?} still running without their launcher"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Some("launcher") => {
+            let logs = tempfile::tempdir().unwrap();
+            let launch = Launch {
+                program: std::env::current_exe().unwrap(),
+                args: args.map(Into::into).to_vec(),
+                nproc: 2,
+                log_dir: logs.path().into(),
+                timeout: Duration::from_secs(60),
+                env: vec![("ORPHAN_ROLE".into(), "rank".into())],
+            };
+            let _ = launch::run(&launch);
+        }
+        Some(_) => {
+            let dir = std::env::var("ORPHAN_DIR").unwrap();
+            let rank = std::env::var("RANK").unwrap();
+            let path = std::path::Path::new(&dir).join(format!("rank{rank}.pid"));
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, std::process::id().to_string()).unwrap();
+            std::fs::rename(&partial, &path).unwrap();
+            // Training that would go on for a minute.
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+}

@@ -27,6 +27,13 @@ extern "C" {
         error: *mut c_char,
         error_len: usize,
     ) -> *mut RawStore;
+    pub fn selfsup_store_open_file(
+        path: *const c_char,
+        world: i32,
+        timeout_ms: i64,
+        error: *mut c_char,
+        error_len: usize,
+    ) -> *mut RawStore;
     pub fn selfsup_store_port(store: *const RawStore) -> u16;
     pub fn selfsup_store_free(store: *mut RawStore);
     pub fn selfsup_group_new(

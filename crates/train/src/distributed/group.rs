@@ -56,6 +56,34 @@ impl Store {
         Self::open(host, port, false, 0, timeout)
     }
 
+    /// Opens the store kept in the file at `path`, shared by the `world`
+    /// ranks of one machine: it opens no port (libtorch's TCPStore server
+    /// listens on every interface, whatever host it is given), so a
+    /// single-node run is not reachable from the network.
+    pub fn file(path: &std::path::Path, world: usize, timeout: Duration) -> Result<Store> {
+        let text = path.to_string_lossy();
+        let c_path = c_string("store file", &text)?;
+        let world = i32::try_from(world).map_err(|_| Error::distributed("world size too large"))?;
+        let mut error = [0 as c_char; ERROR_LEN];
+        // SAFETY: the strings and the buffer outlive the call; the shim
+        // writes at most `error.len()` bytes.
+        let raw = unsafe {
+            ffi::selfsup_store_open_file(
+                c_path.as_ptr(),
+                world,
+                millis(timeout),
+                error.as_mut_ptr(),
+                error.len(),
+            )
+        };
+        NonNull::new(raw).map(|raw| Store { raw }).ok_or_else(|| {
+            Error::distributed(format!(
+                "cannot open the rendezvous store file {text}: {}",
+                message(&error)
+            ))
+        })
+    }
+
     fn open(host: &str, port: u16, serve: bool, world: usize, timeout: Duration) -> Result<Store> {
         let c_host = c_string("host", host)?;
         let world = i32::try_from(world).map_err(|_| Error::distributed("world size too large"))?;
@@ -82,7 +110,8 @@ impl Store {
         })
     }
 
-    /// The port the store listens on (the chosen one when opened with port 0).
+    /// The port the store listens on (the chosen one when opened with port
+    /// 0; 0 for a file store).
     pub fn port(&self) -> u16 {
         // SAFETY: `raw` is live until drop.
         unsafe { ffi::selfsup_store_port(self.raw.as_ptr()) }

@@ -1,10 +1,13 @@
-//! `--nproc-per-node N` on one machine, as `torchrun --standalone` does it:
-//! this process serves the rendezvous store on a free loopback port (no
-//! port to pick, none to race for), starts N copies of a program with
+//! `--nproc-per-node N` on one machine, as `torchrun --standalone` does it,
+//! but reachable from nowhere else: the ranks meet in a file store (a
+//! fresh file next to the logs; no port at all) and Gloo listens on
+//! loopback only. This process starts N copies of a program with
 //! torchrun's variables, shows rank 0's output and writes each other
-//! rank's to its own log, and stops them all when one fails.
+//! rank's to its own log, and stops them all when one fails; a rank whose
+//! launcher dies is sent SIGTERM by the kernel (parent-death signal), so
+//! no rank trains on as an orphan.
 
-use super::group::Store;
+use super::world::STORE_FILE_VAR;
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::fs::File;
@@ -56,13 +59,47 @@ pub fn run(launch: &Launch) -> Result<()> {
         return Err(Error::distributed("--nproc-per-node must be at least 1"));
     }
     std::fs::create_dir_all(&launch.log_dir).map_err(|e| Error::io(&launch.log_dir, e))?;
-    let store = Store::serve("127.0.0.1", 0, launch.nproc, launch.timeout)?;
+    let store_file = StoreFile::fresh(&launch.log_dir)?;
+    let outcome = run_ranks(launch, &store_file.0);
+    drop(store_file);
+    outcome
+}
+
+/// The rendezvous file of one launch, removed when the launch ends.
+struct StoreFile(PathBuf);
+
+impl StoreFile {
+    /// A name no other launch uses (process id and time), not yet created:
+    /// libtorch's FileStore creates it.
+    fn fresh(dir: &Path) -> Result<StoreFile> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path = dir.join(format!(".rendezvous-{}-{nanos}", std::process::id()));
+        match path.exists() {
+            true => Err(Error::distributed(format!(
+                "{} already exists",
+                path.display()
+            ))),
+            false => Ok(StoreFile(path)),
+        }
+    }
+}
+
+impl Drop for StoreFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Starts the ranks meeting at `store_file` and waits for them.
+fn run_ranks(launch: &Launch, store_file: &Path) -> Result<()> {
     // One waiting thread per rank: exits arrive on the channel in the order
     // they happen, so the rank that failed first is the one named.
     let (exits, exited) = mpsc::channel();
     let mut pids = Vec::with_capacity(launch.nproc);
     for rank in 0..launch.nproc {
-        let mut child = match spawn(launch, rank, store.port()) {
+        let mut child = match spawn(launch, rank, store_file) {
             Ok(child) => child,
             Err(error) => {
                 signal(&pids, libc::SIGKILL);
@@ -113,6 +150,33 @@ pub fn run(launch: &Launch) -> Result<()> {
     }
 }
 
+/// Asks the kernel to send the child SIGTERM when this process dies (on
+/// Linux; `PR_SET_PDEATHSIG`), and has it exit at once if this process is
+/// already gone by the time it runs.
+fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: getpid is async-signal-safe.
+        #[allow(unsafe_code)]
+        let launcher = unsafe { libc::getpid() };
+        // SAFETY: between fork and exec the closure calls only
+        // async-signal-safe functions (prctl, getppid, _exit) and allocates nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != launcher {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// Sends `signal` to the ranks still running.
 fn signal(pids: &[u32], signal: i32) {
     for &pid in pids {
@@ -127,7 +191,7 @@ fn signal(pids: &[u32], signal: i32) {
     }
 }
 
-fn spawn(launch: &Launch, rank: usize, port: u16) -> Result<Child> {
+fn spawn(launch: &Launch, rank: usize, store_file: &Path) -> Result<Child> {
     let mut command = Command::new(&launch.program);
     command
         .args(&launch.args)
@@ -136,9 +200,12 @@ fn spawn(launch: &Launch, rank: usize, port: u16) -> Result<Child> {
         .env("WORLD_SIZE", launch.nproc.to_string())
         .env("LOCAL_WORLD_SIZE", launch.nproc.to_string())
         .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", port.to_string())
-        .env("TORCHELASTIC_USE_AGENT_STORE", "True")
+        .env(STORE_FILE_VAR, store_file)
+        .env("SELFSUP_GLOO_LOOPBACK", "1")
+        .env_remove("MASTER_PORT")
+        .env_remove("TORCHELASTIC_USE_AGENT_STORE")
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    die_with_parent(&mut command);
     if std::env::var_os("OMP_NUM_THREADS").is_none() && launch.nproc > 1 {
         // torchrun's default: N processes share the cores, one thread each.
         command.env("OMP_NUM_THREADS", "1");

@@ -31,10 +31,10 @@ static LOCAL_RANK: OnceLock<usize> = OnceLock::new();
 /// NCCL and this rank computes on GPU `LOCAL_RANK`.
 pub fn init(env: &WorldEnv, timeout: Duration) -> Result<Arc<ProcessGroup>> {
     let serve = env.rank == 0 && !env.agent_store;
-    let store = if serve {
-        Store::serve(&env.master_addr, env.master_port, env.world_size, timeout)?
-    } else {
-        Store::connect(&env.master_addr, env.master_port, timeout)?
+    let store = match &env.store_file {
+        Some(path) => Store::file(path, env.world_size, timeout)?,
+        None if serve => Store::serve(&env.master_addr, env.master_port, env.world_size, timeout)?,
+        None => Store::connect(&env.master_addr, env.master_port, timeout)?,
     };
     let prefix = format!("selfsup/attempt{}", env.attempt);
     let nccl = ProcessGroup::nccl_built() && tch::Cuda::is_available();

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 /// The default rendezvous port, as PyTorch's.
 pub const DEFAULT_PORT: u16 = 29500;
 
+/// The variable that names a file store shared by ranks on one machine.
+pub const STORE_FILE_VAR: &str = "SELFSUP_STORE_FILE";
+
 /// One process's place in a multi-process run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorldEnv {
@@ -26,6 +29,10 @@ pub struct WorldEnv {
     /// Restart count of an elastic launcher; keys of earlier attempts are
     /// kept apart.
     pub attempt: u32,
+    /// `SELFSUP_STORE_FILE`: the rendezvous store is this file, shared by
+    /// ranks on one machine (`--nproc-per-node` sets it), instead of a TCP
+    /// store at `master_addr:master_port`.
+    pub store_file: Option<std::path::PathBuf>,
 }
 
 impl WorldEnv {
@@ -77,6 +84,9 @@ impl WorldEnv {
             agent_store: var("TORCHELASTIC_USE_AGENT_STORE")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             attempt,
+            store_file: var(STORE_FILE_VAR)
+                .filter(|v| !v.is_empty())
+                .map(Into::into),
         }))
     }
 }
@@ -173,6 +183,7 @@ mod tests {
                 master_port: 29400,
                 agent_store: true,
                 attempt: 2,
+                store_file: None,
             }
         );
     }

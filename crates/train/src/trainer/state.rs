@@ -160,7 +160,7 @@ fn read_counters(saved: &[(String, Tensor)], path: &Path) -> Result<Counters> {
         return Err(invalid(format!("`{STEP}` is {step}, not a step count")));
     }
     let epoch_steps = find(EPOCH_STEPS)?.unwrap_or(0.0);
-    if !(epoch_steps >= 0.0 && epoch_steps < 1e15) {
+    if !(0.0..1e15).contains(&epoch_steps) {
         return Err(invalid(format!(
             "`{EPOCH_STEPS}` is {epoch_steps}, not a step count"
         )));

@@ -6,7 +6,7 @@ use super::config::{DatasetKind, ImageDataConfig};
 use super::split_images::{
     streamed_size, SplitImages, StreamMode, StreamedImages, STREAM_ABOVE_BYTES,
 };
-use selfsup_data::streaming::ImageIndex;
+use selfsup_data::streaming::{ImageIndex, OnCorrupt};
 use selfsup_data::webdataset::index_shards;
 use selfsup_train::{check, Result};
 
@@ -145,9 +145,25 @@ impl ImageDataConfig {
             None => index.split_every(self.held_out_every),
         };
         let memory = match &self.memory_split {
-            Some(split) => Some(streamed(self.index(split)?)),
+            Some(split) => Some(self.readable(self.index(split)?)),
             None => None,
         };
-        Ok((streamed(train), memory, streamed(held_out)))
+        let (train, held_out) = (self.readable(train), self.readable(held_out));
+        Ok((streamed(train), memory.map(streamed), streamed(held_out)))
+    }
+
+    /// With `data.on_corrupt = "skip"`, `index` without the files that do
+    /// not decode (one decode pass, with a warning naming the first), so
+    /// that evaluation, which reads whole splits, skips them too; else
+    /// `index` as it is (a bad file stops the run where it is read).
+    fn readable(&self, index: ImageIndex) -> ImageIndex {
+        if self.on_corrupt != OnCorrupt::Skip {
+            return index;
+        }
+        let (kept, errors) = index.without_undecodable();
+        if let Some(first) = errors.first() {
+            tracing::warn!(skipped = errors.len(), first = %first, "data.on_corrupt = \"skip\": leaving out files that do not decode");
+        }
+        kept
     }
 }
