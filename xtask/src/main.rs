@@ -6,6 +6,7 @@
 
 mod bench;
 mod ddp;
+mod fuzz;
 mod layout;
 mod quality;
 mod setup;
@@ -90,6 +91,17 @@ enum Task {
         #[arg(long, default_value_t = 100)]
         steps: usize,
     },
+    /// Runs the cargo-fuzz targets in `fuzz/` (every reader of outside
+    /// bytes) for a fixed number of inputs each, at most 1 GB of memory;
+    /// needs nightly Rust, installs cargo-fuzz when missing.
+    Fuzz {
+        /// The targets (all when none): image_decode, webdataset, idx,
+        /// cifar_stl10, token_file, tokenizers, mail_archive.
+        targets: Vec<String>,
+        /// Inputs per target.
+        #[arg(long, default_value_t = 20_000)]
+        runs: u64,
+    },
     /// Provision libtorch when needed, then run `cargo test --workspace [args]`.
     Test {
         /// Passed on to `cargo test`.
@@ -146,6 +158,13 @@ fn main() -> Result<()> {
             }
         }
         Task::GpuCheck { steps } => gpu_check(&root, steps),
+        Task::Fuzz { targets, runs } => fuzz::run(
+            &root,
+            &fuzz::Fuzz {
+                targets: &targets,
+                runs,
+            },
+        ),
         Task::Test { args } => {
             setup::ensure(&root, Variant::Cpu)?;
             let mut all = vec!["test", "--workspace"];

@@ -2,7 +2,7 @@
 //! keys, saved in checkpoints so a resumed run sees the same negatives.
 
 use crate::error::{check_shape, Error, Result};
-use crate::optim::state::find;
+use crate::optim::state::{find, find_count};
 use tch::{Device, Kind, Tensor};
 
 /// A fixed-size FIFO of `[size, dim]` keys.
@@ -77,7 +77,9 @@ impl NegativeQueue {
             )));
         }
         tch::no_grad(|| self.keys.copy_(keys));
-        self.pointer = find(named, &format!("{prefix}pointer"))?.int64_value(&[]);
+        // The next row written: past the queue's end it would index outside it.
+        let rows = self.keys.size()[0];
+        self.pointer = find_count(named, &format!("{prefix}pointer"), rows - 1)?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! no weight decay); its accuracy is on the training batches. Correct
 //! predictions are counted on the device, so a step costs no host sync.
 
+use crate::check::MAX_SIZE;
 use crate::error::{Error, Result};
 use selfsup_core::optim::{decay_groups, AdamW, AdamWConfig, Optimizer};
 use tch::nn::{self, Module, VarStore};
@@ -91,10 +92,28 @@ impl OnlineProbe {
         let Some(weight) = find("classifier.weight") else {
             return Ok(None);
         };
-        let (classes, dim) = weight.size2().map_err(Error::Torch)?;
+        let (classes, dim) = match weight.size()[..] {
+            [classes, dim] if classes > 0 && dim > 0 && classes <= MAX_SIZE && dim <= MAX_SIZE => {
+                (classes, dim)
+            }
+            _ => {
+                return Err(state(format!(
+                    "`probe.classifier.weight` has shape {:?}; a probe's is [classes, features]",
+                    weight.size()
+                )))
+            }
+        };
         let mut probe = Self::new(dim, classes, device);
         for (name, mut variable) in probe.vs.variables() {
             let saved = find(&name).ok_or_else(|| missing(&name))?;
+            if saved.size() != variable.size() {
+                let problem = format!(
+                    "`probe.{name}` has shape {:?}, the probe {:?}",
+                    saved.size(),
+                    variable.size()
+                );
+                return Err(state(problem));
+            }
             tch::no_grad(|| variable.f_copy_(saved)).map_err(Error::Torch)?;
         }
         let optimizer: Vec<(String, Tensor)> = named
@@ -105,14 +124,24 @@ impl OnlineProbe {
             })
             .collect();
         probe.optimizer.load_state(&optimizer)?;
-        probe.correct = find("correct")
-            .ok_or_else(|| missing("correct"))?
-            .to_device(device);
-        probe.seen = find("seen")
-            .ok_or_else(|| missing("seen"))?
-            .int64_value(&[]);
+        let correct = find("correct").ok_or_else(|| missing("correct"))?;
+        if correct.numel() != 1 {
+            return Err(state(format!(
+                "`probe.correct` has shape {:?}; it must be one number",
+                correct.size()
+            )));
+        }
+        probe.correct = correct.reshape([]).to_device(device);
+        probe.seen = selfsup_core::optim::find_count(named, "seen", i64::MAX / 2)?;
         Ok(Some(probe))
     }
+}
+
+/// A saved probe that does not fit, as an error naming the tensor.
+fn state(problem: String) -> Error {
+    Error::from(selfsup_core::Error::State(format!(
+        "the checkpoint's online probe: {problem}"
+    )))
 }
 
 fn missing(name: &str) -> Error {

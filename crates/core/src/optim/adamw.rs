@@ -1,7 +1,7 @@
 //! AdamW (Loshchilov & Hutter, 2019) with the exact update of `torch.optim.AdamW`.
 
 use super::multi_tensor::{fused_adamw, AdamWStep};
-use super::state::{find, Buffers};
+use super::state::{find_count, Buffers};
 use super::{Optimizer, ParamGroup};
 use crate::error::Result;
 use tch::Tensor;
@@ -93,7 +93,7 @@ impl Optimizer for AdamW {
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        self.steps_taken = find(named, "step")?.int64_value(&[]);
+        self.steps_taken = find_count(named, "step", i64::MAX / 2)?;
         self.exp_avg.load(&self.groups, named)?;
         self.exp_avg_sq.load(&self.groups, named)
     }

@@ -4,7 +4,7 @@
 //! fewer) are excluded from both the decay and the adaptation; then heavy-ball
 //! momentum `μ ← m·μ + update`, `p ← p − lr·μ`.
 
-use super::state::{find, scalar_like, Buffers};
+use super::state::{find_count, scalar_like, Buffers};
 use super::{Optimizer, ParamGroup};
 use crate::error::Result;
 use tch::Tensor;
@@ -105,7 +105,7 @@ impl Optimizer for Lars {
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        self.steps_taken = find(named, "step")?.int64_value(&[]);
+        self.steps_taken = find_count(named, "step", i64::MAX / 2)?;
         self.momentum.load(&self.groups, named)
     }
 }

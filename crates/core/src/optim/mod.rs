@@ -9,6 +9,7 @@ mod lars;
 mod multi_tensor;
 mod sgd;
 pub(crate) mod state;
+pub use state::find_count;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use groups::{decay_groups, scale_groups, ParamGroup};

@@ -1,6 +1,6 @@
 //! SGD with momentum, Nesterov and weight decay, with the update of `torch.optim.SGD`.
 
-use super::state::{find, scalar_like, Buffers};
+use super::state::{find_count, scalar_like, Buffers};
 use super::{Optimizer, ParamGroup};
 use crate::error::Result;
 use tch::Tensor;
@@ -98,7 +98,7 @@ impl Optimizer for Sgd {
     }
 
     fn load_state(&mut self, named: &[(String, Tensor)]) -> Result<()> {
-        self.steps_taken = find(named, "step")?.int64_value(&[]);
+        self.steps_taken = find_count(named, "step", i64::MAX / 2)?;
         self.momentum.load(&self.groups, named)
     }
 }

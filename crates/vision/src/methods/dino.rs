@@ -198,9 +198,9 @@ impl Method for Dino {
         self.teacher.load_state(named)?;
         let find = |key: &str| named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
         match (find("center"), find("epoch")) {
-            (Some(center), Some(epoch)) if center.size() == self.center.center.size() => {
+            (Some(center), Some(_)) if center.size() == self.center.center.size() => {
                 self.center.center = center.to_device(self.center.center.device());
-                self.epoch = epoch.int64_value(&[]) as usize;
+                self.epoch = selfsup_core::optim::find_count(named, "epoch", i64::MAX / 2)? as usize;
                 Ok(())
             }
             _ => Err(selfsup_core::Error::State("the checkpoint has no DINO centre of this size".into()).into()),

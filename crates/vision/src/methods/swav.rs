@@ -223,9 +223,11 @@ impl Method for Swav {
         };
         let find = |key: &str| named.iter().find(|(n, _)| n == key).map(|(_, t)| t);
         match (find("queue.embeddings"), find("queue.filled")) {
-            (Some(embeddings), Some(filled)) if embeddings.size() == queue.embeddings.size() => {
+            (Some(embeddings), Some(_)) if embeddings.size() == queue.embeddings.size() => {
+                // At most the queue's rows: more would read past its end.
+                let rows = queue.embeddings.size().get(1).copied().unwrap_or(0);
+                queue.filled = selfsup_core::optim::find_count(named, "queue.filled", rows)?;
                 queue.embeddings = embeddings.to_device(queue.embeddings.device());
-                queue.filled = filled.int64_value(&[]);
                 Ok(())
             }
             _ => Err(selfsup_core::Error::State("the checkpoint has no SwAV queue of this size".into()).into()),
