@@ -58,8 +58,9 @@ bool guarded(F body, char* error, size_t error_len) {
 }
 
 // The Gloo devices torch.distributed would pick: one per interface named in
-// GLOO_SOCKET_IFNAME (comma-separated), else the one the hostname resolves to.
-std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices() {
+// GLOO_SOCKET_IFNAME (comma-separated), else loopback when every rank is on
+// this machine, else the one the hostname resolves to.
+std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices(bool loopback) {
   std::vector<std::shared_ptr<::gloo::transport::Device>> devices;
   if (const char* names = std::getenv("GLOO_SOCKET_IFNAME"); names && *names) {
     std::stringstream list(names);
@@ -71,10 +72,9 @@ std::vector<std::shared_ptr<::gloo::transport::Device>> gloo_devices() {
     }
   }
   if (devices.empty()) {
-    // A run whose ranks all share this machine (SELFSUP_GLOO_LOOPBACK=1,
-    // set by the `--nproc-per-node` launcher) listens on loopback only.
-    const char* loopback = std::getenv("SELFSUP_GLOO_LOOPBACK");
-    if (loopback && std::string(loopback) == "1") {
+    // A run whose ranks all share this machine (a file store, or a store on
+    // a loopback address) listens on loopback only.
+    if (loopback) {
       devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     } else {
       devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
@@ -123,16 +123,19 @@ struct SelfsupGroup {
   std::chrono::milliseconds timeout;
 };
 
-// Opens the store at host:port: serves it when `serve` (port 0 picks a free
-// one), else connects as a client, retrying until `timeout_ms`.
-SelfsupStore* selfsup_store_open(const char* host, uint16_t port, bool serve, int world,
-                                 int64_t timeout_ms, char* error, size_t error_len) {
+// Opens the store at host:port: serves it when `serve`, on the socket
+// `listen_fd` the caller bound to that host's address and hands over (the
+// store closes it), else connects as a client, retrying until `timeout_ms`.
+// Given a port alone, libtorch's server would listen on every interface.
+SelfsupStore* selfsup_store_open(const char* host, uint16_t port, bool serve, int listen_fd,
+                                 int world, int64_t timeout_ms, char* error, size_t error_len) {
   SelfsupStore* result = nullptr;
   guarded(
       [&] {
         c10d::TCPStoreOptions options;
         options.port = port;
         options.isServer = serve;
+        if (serve) options.masterListenFd = listen_fd;
         options.waitWorkers = false;
         if (serve) options.numWorkers = world;
         options.timeout = std::chrono::milliseconds(timeout_ms);
@@ -178,15 +181,15 @@ void selfsup_store_free(SelfsupStore* store) { delete store; }
 // `name` (under which the functional collectives find the group). With
 // `nccl`, CUDA tensors go through NCCL; CPU tensors always go through Gloo.
 SelfsupGroup* selfsup_group_new(const SelfsupStore* store, const char* prefix, const char* name,
-                                int rank, int world, bool nccl, int64_t timeout_ms, char* error,
-                                size_t error_len) {
+                                int rank, int world, bool nccl, bool loopback, int64_t timeout_ms,
+                                char* error, size_t error_len) {
   SelfsupGroup* result = nullptr;
   guarded(
       [&] {
         auto timeout = std::chrono::milliseconds(timeout_ms);
         auto scoped = c10::make_intrusive<c10d::PrefixStore>(prefix, store->store);
         auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-        options->devices = gloo_devices();
+        options->devices = gloo_devices(loopback);
         options->threads = static_cast<int>(options->devices.size()) * 2;
         auto backend = c10::make_intrusive<c10d::ProcessGroupGloo>(scoped, rank, world, options);
         auto group = c10::make_intrusive<c10d::ProcessGroup>(scoped, rank, world);

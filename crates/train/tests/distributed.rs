@@ -307,7 +307,8 @@ fn simclr_with_sync_batch_norm_has_the_global_batch_s_gradients() {
 }
 
 /// Without a launcher's store (`srun`, or the variables set by hand) rank 0
-/// serves the store at MASTER_ADDR:MASTER_PORT and the others connect.
+/// serves the store at MASTER_ADDR:MASTER_PORT, on that address only, and
+/// the others connect.
 #[test]
 fn rank_zero_serves_the_store_when_no_launcher_does() {
     if std::env::var_os("RANK").is_none() {
@@ -346,6 +347,20 @@ fn rank_zero_serves_the_store_when_no_launcher_does() {
     let mut x = Tensor::ones([3], (Kind::Float, tch::Device::Cpu));
     group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
     assert_eq!(Vec::<f32>::try_from(&x).unwrap(), vec![2.0; 3]);
+    // MASTER_ADDR=127.0.0.1: rank 0's store and every rank's Gloo listen
+    // on loopback only (libtorch alone would serve the port everywhere).
+    let listening = own_listening_sockets();
+    assert!(
+        !listening.is_empty() || group.rank() > 0,
+        "rank 0 serves the store"
+    );
+    let outside: Vec<&String> = listening.iter().filter(|a| !is_loopback(a)).collect();
+    assert!(
+        outside.is_empty(),
+        "rank {} listens on {outside:?}",
+        group.rank()
+    );
+    group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
 }
 
 /// The listening TCP sockets of this process, as (address, port) in

@@ -39,6 +39,9 @@ fn millis(timeout: Duration) -> i64 {
 /// process connects to it.
 pub struct Store {
     raw: NonNull<ffi::RawStore>,
+    /// Every rank reaches it on this machine (a file, or a loopback
+    /// address), so Gloo listens on loopback too.
+    loopback: bool,
 }
 
 // SAFETY: TCPStore is thread-safe in libtorch; the handle is only freed on drop.
@@ -46,14 +49,23 @@ unsafe impl Send for Store {}
 unsafe impl Sync for Store {}
 
 impl Store {
-    /// Serves a store on `host:port` (port 0 picks a free one) for `world` ranks.
+    /// Serves a store on `host:port` (port 0 picks a free one) for `world`
+    /// ranks, listening on `host`'s address only: the socket is bound here
+    /// and handed to libtorch, whose server, given a port alone, would
+    /// listen on every interface.
     pub fn serve(host: &str, port: u16, world: usize, timeout: Duration) -> Result<Store> {
-        Self::open(host, port, true, world, timeout)
+        use std::os::fd::IntoRawFd;
+        let listener = std::net::TcpListener::bind((host, port)).map_err(|e| {
+            Error::distributed(format!(
+                "cannot serve the rendezvous store at {host}:{port}: {e}"
+            ))
+        })?;
+        Self::open(host, port, Some(listener.into_raw_fd()), world, timeout)
     }
 
     /// Connects to the store at `host:port`, retrying until `timeout`.
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Store> {
-        Self::open(host, port, false, 0, timeout)
+        Self::open(host, port, None, 0, timeout)
     }
 
     /// Opens the store kept in the file at `path`, shared by the `world`
@@ -76,15 +88,29 @@ impl Store {
                 error.len(),
             )
         };
-        NonNull::new(raw).map(|raw| Store { raw }).ok_or_else(|| {
-            Error::distributed(format!(
-                "cannot open the rendezvous store file {text}: {}",
-                message(&error)
-            ))
-        })
+        NonNull::new(raw)
+            .map(|raw| Store {
+                raw,
+                loopback: true,
+            })
+            .ok_or_else(|| {
+                Error::distributed(format!(
+                    "cannot open the rendezvous store file {text}: {}",
+                    message(&error)
+                ))
+            })
     }
 
-    fn open(host: &str, port: u16, serve: bool, world: usize, timeout: Duration) -> Result<Store> {
+    /// `listen_fd`: serve on this bound socket (ownership passes to the
+    /// store); `None`: connect.
+    fn open(
+        host: &str,
+        port: u16,
+        listen_fd: Option<i32>,
+        world: usize,
+        timeout: Duration,
+    ) -> Result<Store> {
+        let serve = listen_fd.is_some();
         let c_host = c_string("host", host)?;
         let world = i32::try_from(world).map_err(|_| Error::distributed("world size too large"))?;
         let mut error = [0 as c_char; ERROR_LEN];
@@ -95,6 +121,7 @@ impl Store {
                 c_host.as_ptr(),
                 port,
                 serve,
+                listen_fd.unwrap_or(-1),
                 world,
                 millis(timeout),
                 error.as_mut_ptr(),
@@ -102,12 +129,15 @@ impl Store {
             )
         };
         let role = if serve { "serve" } else { "reach" };
-        NonNull::new(raw).map(|raw| Store { raw }).ok_or_else(|| {
-            Error::distributed(format!(
-                "cannot {role} the rendezvous store at {host}:{port}: {}",
-                message(&error)
-            ))
-        })
+        let loopback = is_loopback_host(host);
+        NonNull::new(raw)
+            .map(|raw| Store { raw, loopback })
+            .ok_or_else(|| {
+                Error::distributed(format!(
+                    "cannot {role} the rendezvous store at {host}:{port}: {}",
+                    message(&error)
+                ))
+            })
     }
 
     /// The port the store listens on (the chosen one when opened with port
@@ -116,6 +146,16 @@ impl Store {
         // SAFETY: `raw` is live until drop.
         unsafe { ffi::selfsup_store_port(self.raw.as_ptr()) }
     }
+}
+
+/// Whether `host` names this machine's loopback (127.0.0.0/8, ::1,
+/// `localhost`): then every rank runs here.
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Drop for Store {
@@ -203,6 +243,7 @@ impl ProcessGroup {
                 rank as i32,
                 world as i32,
                 nccl,
+                store.loopback,
                 millis(timeout),
                 error.as_mut_ptr(),
                 error.len(),

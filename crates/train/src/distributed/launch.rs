@@ -201,7 +201,6 @@ fn spawn(launch: &Launch, rank: usize, store_file: &Path) -> Result<Child> {
         .env("LOCAL_WORLD_SIZE", launch.nproc.to_string())
         .env("MASTER_ADDR", "127.0.0.1")
         .env(STORE_FILE_VAR, store_file)
-        .env("SELFSUP_GLOO_LOOPBACK", "1")
         .env_remove("MASTER_PORT")
         .env_remove("TORCHELASTIC_USE_AGENT_STORE")
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
