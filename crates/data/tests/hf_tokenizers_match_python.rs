@@ -148,3 +148,18 @@ fn a_tokenizer_with_an_id_past_its_size_is_refused_on_load() {
     assert!(error.contains("tokenizer.json"), "{error}");
     assert!(error.contains("\"crafted\" has id 4000000000"), "{error}");
 }
+
+/// A syntax error inside the `decoder` section made the `tokenizers`
+/// crate panic while parsing (`expect("Helper")`; found by the
+/// `tokenizers` fuzz target): it is an error naming the file.
+#[test]
+fn a_syntax_error_in_the_decoder_section_is_an_error_not_a_panic() {
+    let text = std::fs::read_to_string(fixtures().join("wordpiece.json")).unwrap();
+    let broken = text.replacen("\"prefix\": \"##\",", "\"prefix\": \"##\"", 1);
+    assert_ne!(broken, text);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, broken).unwrap();
+    let error = HfTokenizer::load(&path).unwrap_err().to_string();
+    assert!(error.contains("tokenizer.json") && error.contains("not a Hugging Face"), "{error}");
+}
