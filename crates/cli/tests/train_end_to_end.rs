@@ -228,6 +228,18 @@ fn bad_values_exit_with_one_line_naming_the_key_and_leave_no_run_folder() {
             "data.train_fraction",
         ),
         ("text-mlm", &["method.model.heads=5"], "method.model.dim"),
+        // 8192 x 8192 RGB is 201 MB an image: evaluation would hold them all.
+        (
+            "vision-simclr",
+            &["data.resize=[8192, 8192]"],
+            "data.resize",
+        ),
+        (
+            "vision-simclr",
+            &["data.max_image_pixels=0"],
+            "data.max_image_pixels",
+        ),
+        ("vision-simclr", &["name=\"../x\""], "config name"),
     ];
     for (task, overrides, key) in cases {
         let runs = tempfile::tempdir().unwrap();
@@ -747,4 +759,50 @@ fn a_streamed_run_skips_undecodable_files_in_training_and_evaluation() {
         &skip,
         runs.path(),
     ));
+}
+
+/// A `--resume` that cannot load (a `--set` that changed a shape) fails
+/// naming the tensor and leaves the run as it was: its config.toml, its
+/// metrics and its checkpoint untouched, so it still resumes as before.
+#[test]
+fn a_failed_resume_leaves_the_run_folder_untouched() {
+    let runs = tempfile::tempdir().unwrap();
+    let tiny = [
+        "--set",
+        "trainer.max_steps=2",
+        "--set",
+        "data.max_images=200",
+        "--set",
+        "eval.knn_k=5",
+    ];
+    let mut args = vec!["train", "vision-mae"];
+    args.extend(tiny);
+    let out = selfsup(&args, runs.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = only_run_folder(runs.path());
+    let snapshot = |name: &str| std::fs::read(run.join(name)).unwrap();
+    let before = ["config.toml", "metrics.csv", "checkpoints/last.safetensors"].map(snapshot);
+    let run_arg = run.to_str().unwrap();
+    let mut resume = vec!["train", "vision-mae", "--resume", run_arg];
+    resume.extend(tiny);
+    resume.extend([
+        "--set",
+        "trainer.max_steps=4",
+        "--set",
+        "method.decoder.dim=48",
+    ]);
+    let out = selfsup(&resume, runs.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("last.safetensors") && stderr.contains("shape"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let after = ["config.toml", "metrics.csv", "checkpoints/last.safetensors"].map(snapshot);
+    assert!(before == after, "the failed resume changed the run folder");
 }

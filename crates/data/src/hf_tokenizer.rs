@@ -30,7 +30,10 @@ impl std::fmt::Debug for HfTokenizer {
 
 /// What a caught panic said.
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    match (payload.downcast_ref::<String>(), payload.downcast_ref::<&str>()) {
+    match (
+        payload.downcast_ref::<String>(),
+        payload.downcast_ref::<&str>(),
+    ) {
         (Some(text), _) => text.clone(),
         (None, Some(text)) => text.to_string(),
         (None, None) => "the tokenizers crate panicked".to_string(),

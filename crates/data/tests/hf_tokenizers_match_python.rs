@@ -161,5 +161,8 @@ fn a_syntax_error_in_the_decoder_section_is_an_error_not_a_panic() {
     let path = dir.path().join("tokenizer.json");
     std::fs::write(&path, broken).unwrap();
     let error = HfTokenizer::load(&path).unwrap_err().to_string();
-    assert!(error.contains("tokenizer.json") && error.contains("not a Hugging Face"), "{error}");
+    assert!(
+        error.contains("tokenizer.json") && error.contains("not a Hugging Face"),
+        "{error}"
+    );
 }

@@ -198,4 +198,54 @@ mod tests {
         }
         assert!(OnlineProbe::restore(&[], Device::Cpu).unwrap().is_none());
     }
+
+    /// A saved probe whose tensors do not fit (a damaged or crafted
+    /// checkpoint) is an error naming the tensor, not libtorch's message
+    /// or a panic on a vector where a count belongs.
+    #[test]
+    fn a_saved_probe_that_does_not_fit_is_named() {
+        let probe = OnlineProbe::new(4, 3, Device::Cpu);
+        let replaced = |key: &str, value: Tensor| -> Vec<(String, Tensor)> {
+            probe
+                .state()
+                .into_iter()
+                .map(|(n, t)| {
+                    if n == key {
+                        (n, value.shallow_clone())
+                    } else {
+                        (n, t)
+                    }
+                })
+                .collect()
+        };
+        let cases = [
+            (
+                "classifier.bias",
+                Tensor::zeros([5], (Kind::Float, Device::Cpu)),
+                "`probe.classifier.bias` has shape [5], the probe [3]",
+            ),
+            (
+                "classifier.weight",
+                Tensor::zeros([3, 4, 2], (Kind::Float, Device::Cpu)),
+                "`probe.classifier.weight` has shape [3, 4, 2]",
+            ),
+            (
+                "seen",
+                Tensor::from_slice(&[1i64, 2]),
+                "`seen` has shape [2]",
+            ),
+            (
+                "correct",
+                Tensor::from_slice(&[1i64, 2]),
+                "`probe.correct` has shape [2]",
+            ),
+        ];
+        for (key, value, expected) in cases {
+            let error = match OnlineProbe::restore(&replaced(key, value), Device::Cpu) {
+                Ok(_) => panic!("{key}: restored"),
+                Err(error) => error.to_string(),
+            };
+            assert!(error.contains(expected), "{key}: {error}");
+        }
+    }
 }
