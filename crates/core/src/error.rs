@@ -18,6 +18,9 @@ pub enum Error {
     /// A saved optimizer state does not match the parameters it is loaded into.
     #[error("optimizer state: {0}")]
     State(String),
+    /// A reduction across data-parallel ranks failed (a rank died or hung).
+    #[error("across ranks: {0}")]
+    AcrossRanks(String),
     /// An error raised by libtorch.
     #[error(transparent)]
     Torch(#[from] tch::TchError),

@@ -5,6 +5,7 @@
 //! This crate does no I/O and knows nothing about data sets or configs files;
 //! it depends on `tch` only.
 
+pub mod across_ranks;
 pub mod attention_mask;
 pub mod blocks;
 pub mod ema;

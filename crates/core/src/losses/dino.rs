@@ -1,5 +1,6 @@
 //! DINO's self-distillation loss (Caron et al., 2021) and its teacher centre.
 
+use crate::across_ranks::{AcrossRanks, OneProcess};
 use crate::error::{check_shape, Result};
 use tch::{Kind, Tensor};
 
@@ -88,11 +89,24 @@ impl DinoCenter {
         }
     }
 
-    /// Updates from a batch of teacher outputs `[rows, out_dim]`.
+    /// Updates from a batch of teacher outputs `[rows, out_dim]` on one
+    /// process; see [`DinoCenter::update_across`].
     pub fn update(&mut self, teacher: &Tensor) {
+        self.update_across(teacher, &OneProcess)
+            .expect("one process reduces nothing, so nothing fails")
+    }
+
+    /// Updates from this rank's teacher outputs `[rows, out_dim]`, the
+    /// batch mean taken over every rank's rows (the official code
+    /// all-reduces the sum), so all ranks keep the centre one process of
+    /// the whole batch would.
+    pub fn update_across(&mut self, teacher: &Tensor, ranks: &dyn AcrossRanks) -> Result<()> {
         tch::no_grad(|| {
-            let batch_center = teacher.mean_dim(0, true, Kind::Float);
+            let mut sum = teacher.sum_dim_intlist(0, true, Kind::Float);
+            ranks.sum_(&mut sum)?;
+            let batch_center = sum / (teacher.size()[0] * ranks.world()) as f64;
             self.center = &self.center * self.momentum + batch_center * (1.0 - self.momentum);
-        });
+            Ok(())
+        })
     }
 }

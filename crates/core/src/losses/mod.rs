@@ -18,4 +18,4 @@ pub use redundancy::{
     barlow_twins, barlow_twins_terms, negative_cosine, vicreg, vicreg_terms, BarlowTerms,
     VicRegTerms, VicRegWeights,
 };
-pub use swav::{sinkhorn, swav_loss};
+pub use swav::{sinkhorn, sinkhorn_across, swav_loss};

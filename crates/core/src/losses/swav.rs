@@ -3,31 +3,57 @@
 //! scores against the prototypes are turned into balanced soft codes by
 //! Sinkhorn-Knopp, and every other crop predicts those codes.
 
+use crate::across_ranks::{AcrossRanks, OneProcess};
 use crate::error::{check_shape, Result};
 use tch::{Kind, Tensor};
 
-/// Sinkhorn-Knopp equipartition of `scores` (the official code's
-/// `distributed_sinkhorn` on one process): `Q = exp(scores / ε)ᵀ`, then
-/// `iterations` rounds of normalising the prototypes' rows to `1/K` and the
-/// samples' columns to `1/B`; the codes are `B·Q`ᵀ, each row summing to 1.
-/// No gradient flows through it.
+/// Sinkhorn-Knopp equipartition of `scores` on one process; see
+/// [`sinkhorn_across`].
 ///
 /// # Shapes
 /// - `scores`: `[batch, prototypes]`; returns `[batch, prototypes]`.
 pub fn sinkhorn(scores: &Tensor, epsilon: f64, iterations: usize) -> Tensor {
+    sinkhorn_across(scores, epsilon, iterations, &OneProcess)
+        .expect("one process reduces nothing, so nothing fails")
+}
+
+/// Sinkhorn-Knopp equipartition of the global batch's `scores` (the
+/// official code's `distributed_sinkhorn`): `Q = exp(scores / ε)ᵀ`, then
+/// `iterations` rounds of normalising the prototypes' rows to `1/K` (their
+/// sums taken over every rank's samples) and each sample's column to
+/// `1/B` (`B` the global batch); the codes are `B·Q`ᵀ, each row summing to
+/// 1. Each rank passes its own rows and gets its own codes, equal to the
+/// rows one process holding the whole batch would get. No gradient flows
+/// through it.
+///
+/// # Shapes
+/// - `scores`: `[batch, prototypes]` (this rank's); returns the same.
+pub fn sinkhorn_across(
+    scores: &Tensor,
+    epsilon: f64,
+    iterations: usize,
+    ranks: &dyn AcrossRanks,
+) -> Result<Tensor> {
     tch::no_grad(|| {
         let scores = scores.detach().to_kind(Kind::Double);
-        // Subtracting the maximum changes nothing after normalisation and
-        // keeps exp() finite for small ε.
-        let stable = &scores - scores.max();
+        // Subtracting the global maximum changes nothing after
+        // normalisation and keeps exp() finite for small ε.
+        let mut max = scores.max();
+        ranks.max_(&mut max)?;
+        let stable = &scores - max;
         let mut q = (stable / epsilon).exp().tr(); // [K, B]
-        let (k, b) = (q.size()[0] as f64, q.size()[1] as f64);
-        q = &q / q.sum(Kind::Double);
+        let k = q.size()[0] as f64;
+        let b = (q.size()[1] * ranks.world()) as f64;
+        let mut total = q.sum(Kind::Double);
+        ranks.sum_(&mut total)?;
+        q = &q / total;
         for _ in 0..iterations {
-            q = &q / q.sum_dim_intlist(1, true, Kind::Double) / k;
+            let mut rows = q.sum_dim_intlist(1, true, Kind::Double);
+            ranks.sum_(&mut rows)?;
+            q = &q / rows / k;
             q = &q / q.sum_dim_intlist(0, true, Kind::Double) / b;
         }
-        (q * b).tr().to_kind(Kind::Float)
+        Ok((q * b).tr().to_kind(Kind::Float))
     })
 }
 

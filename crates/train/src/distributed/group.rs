@@ -389,3 +389,18 @@ impl Drop for ProcessGroup {
         unsafe { ffi::selfsup_group_free(self.raw.as_ptr()) }
     }
 }
+
+/// The process group as the losses see it (SwAV's Sinkhorn, DINO's centre).
+impl selfsup_core::across_ranks::AcrossRanks for ProcessGroup {
+    fn world(&self) -> i64 {
+        self.world_size() as i64
+    }
+    fn sum_(&self, tensor: &mut Tensor) -> selfsup_core::Result<()> {
+        self.all_reduce_(tensor, ReduceOp::Sum)
+            .map_err(|e| selfsup_core::Error::AcrossRanks(e.to_string()))
+    }
+    fn max_(&self, tensor: &mut Tensor) -> selfsup_core::Result<()> {
+        self.all_reduce_(tensor, ReduceOp::Max)
+            .map_err(|e| selfsup_core::Error::AcrossRanks(e.to_string()))
+    }
+}

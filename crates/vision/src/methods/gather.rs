@@ -3,9 +3,19 @@
 //! samples in rank order. Alone, or outside training, a method's own
 //! batch is the global batch and these return it unchanged.
 
+use selfsup_core::across_ranks::{AcrossRanks, OneProcess};
 use selfsup_train::distributed;
 use selfsup_train::Result;
 use tch::Tensor;
+
+/// The ranks a training step's losses reduce over: the process group in a
+/// data-parallel run, else (and outside training) this process alone.
+pub(crate) fn ranks(train: bool) -> &'static dyn AcrossRanks {
+    match distributed::current().filter(|_| train) {
+        Some(group) => group.as_ref(),
+        None => &OneProcess,
+    }
+}
 
 /// Every rank's view-major `[n_views * batch, dim]` block, stacked rank-major
 /// by an all_gather, reordered to `[n_views * world * batch, dim]` view-major.

@@ -12,11 +12,12 @@
 //! unit vectors (renormalised after each step) and get no update during the
 //! first `freeze_prototypes_epochs`. Logs the codes' mean entropy.
 
+use super::gather::ranks;
 use super::{views_of, Encoder};
 use crate::backbones::BackboneConfig;
 use crate::registry::{Vision, VisionContext, VisionMethod};
 use selfsup_core::heads::Mlp;
-use selfsup_core::losses::{sinkhorn, swav_loss};
+use selfsup_core::losses::{sinkhorn_across, swav_loss};
 use selfsup_core::monitor::embedding_std;
 use selfsup_train::{check, Batch, FeatureExtractor, Method, Progress, Register, Result, StepOutput};
 use serde::{Deserialize, Serialize};
@@ -130,8 +131,10 @@ impl Swav {
     }
 
     /// Codes of global crop `crop` (`[batch, prototypes]`), with the queue's
-    /// embeddings in the equipartition once the queue is full.
-    fn codes(&self, scores: &Tensor, crop: i64) -> Tensor {
+    /// embeddings in the equipartition once the queue is full; in a
+    /// data-parallel run the equipartition spans every rank's batch (and
+    /// queue), as the official `distributed_sinkhorn` does.
+    fn codes(&self, scores: &Tensor, crop: i64, train: bool) -> Result<Tensor> {
         let batch = scores.size()[0];
         let scores = match &self.queue {
             Some(queue) if queue.filled >= self.config.queue_size => tch::no_grad(|| {
@@ -140,9 +143,10 @@ impl Swav {
             }),
             _ => scores.detach(),
         };
-        let codes = sinkhorn(&scores, self.config.epsilon, self.config.sinkhorn_iterations);
+        let c = &self.config;
+        let codes = sinkhorn_across(&scores, c.epsilon, c.sinkhorn_iterations, ranks(train))?;
         let rows = codes.size()[0];
-        codes.narrow(0, rows - batch, batch)
+        Ok(codes.narrow(0, rows - batch, batch))
     }
 }
 
@@ -161,7 +165,9 @@ impl Method for Swav {
         let (features, projections) = self.encoder.forward(&views, train);
         let z = &projections / projections.norm_scalaropt_dim(2, [1], true).clamp_min(1e-12);
         let scores = self.prototypes.forward(&z); // [crops · batch, prototypes]
-        let codes: Vec<Tensor> = (0..2).map(|crop| self.codes(&scores.narrow(0, crop * n, n), crop)).collect();
+        let codes = (0..2)
+            .map(|crop| self.codes(&scores.narrow(0, crop * n, n), crop, train))
+            .collect::<Result<Vec<Tensor>>>()?;
         let codes = Tensor::cat(&codes, 0);
         let loss = swav_loss(&scores, &codes, views.len() as i64, self.config.temperature)?;
         let entropy = -(&codes * codes.clamp_min(1e-12).log()).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float);
@@ -243,8 +249,29 @@ impl VisionMethod for Swav {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use super::super::smoke::{data_parallel_matches, trains_and_resumes, Smoke, TINY_CNN};
     use selfsup_train::config::OptimizerKind;
+
+    /// Sinkhorn over the global batch (its sums all-reduced, as the
+    /// official `distributed_sinkhorn`) and SyncBatchNorm: two ranks of 8
+    /// images train as one process of 16. (No queue: each rank's queue
+    /// holds its own past crops, in the official code too.)
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        let method = "name = \"swav\"\nproj_hidden = 32\nproj_dim = 16\nprototypes = 10\ntemperature = 0.1\n\
+                      freeze_prototypes_epochs = 0\n";
+        data_parallel_matches(
+            module_path!(),
+            Smoke {
+                method: &format!("{method}{TINY_CNN}"),
+                views: 2,
+                optimizer: OptimizerKind::Sgd,
+                lr: 0.05,
+                skip: 0,
+                falls: "loss",
+            },
+        );
+    }
 
     #[test]
     fn trains_and_resumes_exactly() {
