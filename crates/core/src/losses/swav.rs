@@ -21,10 +21,10 @@ pub fn sinkhorn(scores: &Tensor, epsilon: f64, iterations: usize) -> Tensor {
 /// official code's `distributed_sinkhorn`): `Q = exp(scores / ε)ᵀ`, then
 /// `iterations` rounds of normalising the prototypes' rows to `1/K` (their
 /// sums taken over every rank's samples) and each sample's column to
-/// `1/B` (`B` the global batch); the codes are `B·Q`ᵀ, each row summing to
-/// 1. Each rank passes its own rows and gets its own codes, equal to the
-/// rows one process holding the whole batch would get. No gradient flows
-/// through it.
+/// `1/B` (`B` the global batch); the codes are `B·Q`ᵀ, each row summing
+/// to one. Each rank passes its own rows and gets its own codes, equal to
+/// the rows one process holding the whole batch would get. No gradient
+/// flows through it.
 ///
 /// # Shapes
 /// - `scores`: `[batch, prototypes]` (this rank's); returns the same.
