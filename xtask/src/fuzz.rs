@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// The targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 9] = [
     "image_decode",
     "webdataset",
     "idx",
@@ -18,7 +18,13 @@ pub const TARGETS: [&str; 7] = [
     "token_file",
     "tokenizers",
     "mail_archive",
+    "config",
+    "checkpoint",
 ];
+
+/// The targets that link libtorch: built without a sanitizer (libtorch is
+/// not built with one), with this checkout's libtorch.
+const TORCH_TARGETS: [&str; 2] = ["config", "checkpoint"];
 
 /// What to run.
 pub struct Fuzz<'a> {
@@ -49,9 +55,15 @@ pub fn run(root: &Path, fuzz: &Fuzz) -> Result<()> {
         command
             .current_dir(root)
             .args(["+nightly", "fuzz", "run", "--fuzz-dir"])
-            .arg(&fuzz_dir)
-            .arg(target)
-            .arg(&corpus);
+            .arg(&fuzz_dir);
+        if TORCH_TARGETS.contains(&target) {
+            crate::setup::ensure(root, crate::wheels::Variant::Cpu)?;
+            command
+                .args(["--sanitizer", "none"])
+                .env("LIBTORCH", root.join("libtorch"))
+                .env("LD_LIBRARY_PATH", root.join("libtorch/lib"));
+        }
+        command.arg(target).arg(&corpus);
         let seeds = fuzz_dir.join("seeds").join(target);
         if seeds.is_dir() {
             command.arg(&seeds);
