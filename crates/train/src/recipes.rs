@@ -168,6 +168,7 @@ mod tests {
     impl Register<Toys> for Ball {
         const NAME: &'static str = "ball";
         const SUMMARY: &'static str = "bounces";
+        const TEST_TABLE: &'static str = "";
         type Config = toml::Table;
         fn build(_: &toml::Table, _: tch::nn::Path, _: &()) -> Result<Box<()>> {
             Ok(Box::new(()))
@@ -177,6 +178,7 @@ mod tests {
     impl Register<Toys> for Kite {
         const NAME: &'static str = "kite";
         const SUMMARY: &'static str = "flies";
+        const TEST_TABLE: &'static str = "";
         type Config = toml::Table;
         fn build(_: &toml::Table, _: tch::nn::Path, _: &()) -> Result<Box<()>> {
             Ok(Box::new(()))

@@ -33,6 +33,13 @@ pub trait Register<M: Modality>: 'static {
     const NAME: &'static str;
     /// One line for `selfsup tasks`.
     const SUMMARY: &'static str;
+    /// A small `[method]` table of this method (`name`, its fields, and
+    /// sub-tables such as `[backbone]`, as TOML relative to `[method]`),
+    /// tiny enough to train in a test. The tests generated from the
+    /// registry read it (every numeric key fuzzed, and more), so a method
+    /// that registers is covered by them without editing a test; its
+    /// modality says what data it must fit.
+    const TEST_TABLE: &'static str;
     /// Its hyper-parameters (`deny_unknown_fields`).
     type Config: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static;
     /// Builds the model under `path`; every config value is checked here,
@@ -139,6 +146,7 @@ type Parse<M> = fn(&str, &str) -> Result<Box<dyn AnyConfig<M>>>;
 struct Entry<M: Modality> {
     name: &'static str,
     summary: &'static str,
+    test_table: &'static str,
     parse: Parse<M>,
 }
 
@@ -190,6 +198,7 @@ impl<M: Modality> Registry<M> {
         self.entries.push(Entry {
             name: T::NAME,
             summary: T::SUMMARY,
+            test_table: T::TEST_TABLE,
             parse: parse_typed::<M, T>,
         });
         self
@@ -198,6 +207,23 @@ impl<M: Modality> Registry<M> {
     /// `(name, summary)` of every method, in registration order.
     pub fn methods(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
         self.entries.iter().map(|e| (e.name, e.summary))
+    }
+
+    /// `(name, test table)` of every method, in registration order: what
+    /// the tests generated from the registry train (see
+    /// [`Register::TEST_TABLE`]).
+    pub fn test_tables(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.entries.iter().map(|e| (e.name, e.test_table))
+    }
+
+    /// Number of registered methods.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no method is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Types a raw `[method]` table (from `origin`, for messages).
@@ -295,6 +321,7 @@ mod tests {
     impl Register<Toys> for Doubler {
         const NAME: &'static str = "doubler";
         const SUMMARY: &'static str = "multiplies";
+        const TEST_TABLE: &'static str = "";
         type Config = DoublerConfig;
         fn build(config: &DoublerConfig, _path: nn::Path, context: &i64) -> Result<Box<i64>> {
             check::size("method.factor", config.factor)?;

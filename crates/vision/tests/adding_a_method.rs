@@ -37,6 +37,8 @@ mod toy {
     impl Register<Vision> for Toy {
         const NAME: &'static str = "toy";
         const SUMMARY: &'static str = "a denoising autoencoder, added by a test";
+        const TEST_TABLE: &'static str =
+            "name = \"toy\"\nnoise = 0.1\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
         type Config = ToyConfig;
         fn build(
             config: &ToyConfig,
@@ -133,6 +135,13 @@ fn a_method_added_the_documented_way_gets_a_task_and_trains() {
     let tasks = tasks_of(&registry, &[RECIPE]);
     let task = find_task(&tasks, "vision-toy").unwrap();
     assert_eq!(task.summary, "a denoising autoencoder, added by a test");
+    // The tests generated from the registry (property tests, and the rest
+    // that read `test_tables`) now cover it, and its test table parses.
+    let (name, table) = registry.test_tables().last().unwrap();
+    assert_eq!(name, "toy");
+    registry
+        .parse(table.parse().unwrap(), "TEST_TABLE")
+        .unwrap();
     let (text, origin) = config_text(task, ConfigChoice::default()).unwrap();
     let runs = tempfile::tempdir().unwrap();
     let fetch = |_: &str| -> selfsup_vision::Result<std::path::PathBuf> {

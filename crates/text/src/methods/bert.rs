@@ -139,6 +139,7 @@ impl Bert {
 impl Register<Text> for Bert {
     const NAME: &'static str = "bert";
     const SUMMARY: &'static str = "BERT: masked-LM plus next-sentence (or sentence-order) prediction on sentence pairs";
+    const TEST_TABLE: &'static str = "name = \"bert\"\ntask = \"nsp\"\nselect = 0.15\nmask = 0.8\n[model]\ncontext = 16\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\ndropout = 0.1\n";
     type Config = BertConfig;
     fn build(config: &BertConfig, path: nn::Path, context: &TextContext) -> Result<Box<dyn TextMethod>> {
         Ok(Box::new(Self::new(path, config, context.tokenizer_vocab)?))

@@ -108,6 +108,7 @@ impl MaskedLm {
 impl Register<Text> for MaskedLm {
     const NAME: &'static str = "mlm";
     const SUMMARY: &'static str = "masked-LM (BERT): a bidirectional transformer fills in masked tokens";
+    const TEST_TABLE: &'static str = "name = \"mlm\"\nselect = 0.15\nmask = 0.8\n[model]\ncontext = 16\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\ndropout = 0.1\n";
     type Config = MaskedLmConfig;
     fn build(config: &MaskedLmConfig, path: nn::Path, context: &TextContext) -> Result<Box<dyn TextMethod>> {
         Ok(Box::new(Self::new(path, config, context.tokenizer_vocab)?))

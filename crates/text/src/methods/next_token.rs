@@ -53,6 +53,7 @@ impl NextToken {
 impl Register<Text> for NextToken {
     const NAME: &'static str = "gpt";
     const SUMMARY: &'static str = "next-token prediction (GPT): a causal transformer";
+    const TEST_TABLE: &'static str = "name = \"gpt\"\n[model]\ncontext = 16\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\ndropout = 0.1\n";
     type Config = NextTokenConfig;
     fn build(config: &NextTokenConfig, path: nn::Path, context: &TextContext) -> Result<Box<dyn TextMethod>> {
         Ok(Box::new(Self::new(path, config, context.tokenizer_vocab as i64)?))

@@ -76,6 +76,7 @@ impl BarlowTwins {
 impl Register<Vision> for BarlowTwins {
     const NAME: &'static str = "barlowtwins";
     const SUMMARY: &'static str = "Barlow Twins: the views' cross-correlation pushed to the identity";
+    const TEST_TABLE: &'static str = "name = \"barlowtwins\"\nproj_hidden = 16\nproj_dim = 16\nlambda = 0.0051\nscale_loss = 0.1\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = BarlowTwinsConfig;
     fn build(config: &BarlowTwinsConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

@@ -78,6 +78,7 @@ impl Byol {
 impl Register<Vision> for Byol {
     const NAME: &'static str = "byol";
     const SUMMARY: &'static str = "BYOL: an online network predicts its EMA target's view";
+    const TEST_TABLE: &'static str = "name = \"byol\"\nproj_hidden = 16\nproj_dim = 8\npred_hidden = 16\nbase_momentum = 0.99\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = ByolConfig;
     fn build(config: &ByolConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

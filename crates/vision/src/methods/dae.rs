@@ -108,6 +108,7 @@ impl Dae {
 impl Register<Vision> for Dae {
     const NAME: &'static str = "dae";
     const SUMMARY: &'static str = "denoising autoencoder: the pre-contrastive baseline";
+    const TEST_TABLE: &'static str = "name = \"dae\"\nimage_size = 32\ndecoder_hidden = 16\nnoise = \"gaussian\"\nmask_ratio = 0.25\nsigma = 0.5\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = DaeConfig;
     fn build(config: &DaeConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

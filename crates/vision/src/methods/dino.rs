@@ -143,6 +143,7 @@ impl Dino {
 impl Register<Vision> for Dino {
     const NAME: &'static str = "dino";
     const SUMMARY: &'static str = "DINO: a ViT student matches its EMA teacher across multi-crops";
+    const TEST_TABLE: &'static str = "name = \"dino\"\nhead_hidden = 16\nbottleneck = 8\nout_dim = 32\nbase_momentum = 0.99\nstudent_temperature = 0.1\nteacher_temperature = 0.04\nteacher_temperature_final = 0.07\nteacher_warmup_epochs = 1\ncenter_momentum = 0.9\nfreeze_last_layer_epochs = 1\n[backbone]\nkind = \"vit\"\nimage_size = 16\npatch_size = 8\nin_channels = 3\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\npool = \"cls\"\n";
     type Config = DinoConfig;
     fn build(config: &DinoConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

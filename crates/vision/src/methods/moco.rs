@@ -110,6 +110,7 @@ impl Moco {
 impl Register<Vision> for Moco {
     const NAME: &'static str = "moco";
     const SUMMARY: &'static str = "MoCo v2+: InfoNCE against a momentum encoder's queue of keys";
+    const TEST_TABLE: &'static str = "name = \"moco\"\nproj_hidden = 16\nproj_dim = 8\nqueue_size = 32\ntemperature = 0.2\nbase_momentum = 0.99\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = MocoConfig;
     fn build(config: &MocoConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

@@ -84,6 +84,7 @@ impl MocoV3 {
 impl Register<Vision> for MocoV3 {
     const NAME: &'static str = "mocov3";
     const SUMMARY: &'static str = "MoCo v3: predictor + momentum encoder, in-batch negatives";
+    const TEST_TABLE: &'static str = "name = \"mocov3\"\nproj_hidden = 16\nproj_dim = 8\npred_hidden = 16\ntemperature = 0.2\nbase_momentum = 0.99\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = MocoV3Config;
     fn build(config: &MocoV3Config, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

@@ -60,6 +60,7 @@ impl RotNet {
 impl Register<Vision> for RotNet {
     const NAME: &'static str = "rotnet";
     const SUMMARY: &'static str = "rotation prediction: which of 4 quarter turns an image shows";
+    const TEST_TABLE: &'static str = "name = \"rotnet\"\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = RotNetConfig;
     fn build(config: &RotNetConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

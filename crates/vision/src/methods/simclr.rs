@@ -58,6 +58,7 @@ impl SimClr {
 impl Register<Vision> for SimClr {
     const NAME: &'static str = "simclr";
     const SUMMARY: &'static str = "SimCLR: NT-Xent between views of each image";
+    const TEST_TABLE: &'static str = "name = \"simclr\"\nproj_hidden = 16\nproj_dim = 8\ntemperature = 0.2\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = SimClrConfig;
     fn build(config: &SimClrConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

@@ -79,6 +79,7 @@ impl SimSiam {
 impl Register<Vision> for SimSiam {
     const NAME: &'static str = "simsiam";
     const SUMMARY: &'static str = "SimSiam: a predictor and a stop-gradient, no negatives, no EMA";
+    const TEST_TABLE: &'static str = "name = \"simsiam\"\nproj_hidden = 16\nproj_dim = 16\nproj_layers = 2\npred_hidden = 8\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = SimSiamConfig;
     fn build(config: &SimSiamConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

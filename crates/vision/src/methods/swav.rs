@@ -153,6 +153,7 @@ impl Swav {
 impl Register<Vision> for Swav {
     const NAME: &'static str = "swav";
     const SUMMARY: &'static str = "SwAV: crops predict each other's balanced prototype codes";
+    const TEST_TABLE: &'static str = "name = \"swav\"\nproj_hidden = 16\nproj_dim = 8\nprototypes = 12\ntemperature = 0.1\nepsilon = 0.05\nsinkhorn_iterations = 3\nqueue_size = 16\nqueue_start_epoch = 0\nfreeze_prototypes_epochs = 1\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = SwavConfig;
     fn build(config: &SwavConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

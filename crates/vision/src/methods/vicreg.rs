@@ -76,6 +76,7 @@ impl VicReg {
 impl Register<Vision> for VicReg {
     const NAME: &'static str = "vicreg";
     const SUMMARY: &'static str = "VICReg: invariance, variance and covariance terms on the embeddings";
+    const TEST_TABLE: &'static str = "name = \"vicreg\"\nproj_hidden = 16\nproj_dim = 16\ninvariance = 25.0\nvariance = 25.0\ncovariance = 1.0\n[backbone]\nkind = \"small_cnn\"\nwidths = [4, 8]\n";
     type Config = VicRegConfig;
     fn build(config: &VicRegConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))

@@ -217,6 +217,7 @@ impl Mae {
 impl Register<Vision> for Mae {
     const NAME: &'static str = "mae";
     const SUMMARY: &'static str = "MAE: a ViT reconstructs the 75 % of patches it did not see";
+    const TEST_TABLE: &'static str = "name = \"mae\"\nmask_ratio = 0.75\nnorm_pix_loss = true\n[encoder]\nimage_size = 32\npatch_size = 8\nin_channels = 3\ndim = 16\ndepth = 1\nheads = 2\nmlp_ratio = 2.0\n[decoder]\ndim = 8\ndepth = 1\nheads = 2\n";
     type Config = MaeConfig;
     fn build(config: &MaeConfig, path: nn::Path, context: &VisionContext) -> Result<Box<dyn VisionMethod>> {
         Ok(Box::new(Self::new(path, config, context.channels)?))
