@@ -1,5 +1,5 @@
-//! Safe handles on libtorch's c10d: the TCP store every rank meets at and
-//! the Gloo process group over all ranks, with its collectives.
+//! Safe handles on libtorch's c10d: the Gloo (and NCCL) process group over
+//! all ranks, with its collectives (the store is [`super::store`]).
 //!
 //! Every call blocks until the collective completes on this rank or the
 //! group's timeout passes; a rank that died or hangs surfaces as an
@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 use super::ffi;
+pub use super::store::Store;
 use crate::error::{Error, Result};
 use std::ffi::CString;
 use std::os::raw::c_char;
@@ -15,9 +16,9 @@ use std::ptr::NonNull;
 use std::time::Duration;
 use tch::Tensor;
 
-const ERROR_LEN: usize = 1024;
+pub(super) const ERROR_LEN: usize = 1024;
 
-fn message(error: &[c_char]) -> String {
+pub(super) fn message(error: &[c_char]) -> String {
     let bytes: Vec<u8> = error
         .iter()
         .take_while(|&&c| c != 0)
@@ -26,143 +27,13 @@ fn message(error: &[c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn c_string(what: &str, value: &str) -> Result<CString> {
+pub(super) fn c_string(what: &str, value: &str) -> Result<CString> {
     CString::new(value)
         .map_err(|_| Error::distributed(format!("{what} {value:?} contains a NUL byte")))
 }
 
-fn millis(timeout: Duration) -> i64 {
+pub(super) fn millis(timeout: Duration) -> i64 {
     i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A c10d `TCPStore`: rank 0 (or the launcher) serves it, every other
-/// process connects to it.
-pub struct Store {
-    raw: NonNull<ffi::RawStore>,
-    /// Every rank reaches it on this machine (a file, or a loopback
-    /// address), so Gloo listens on loopback too.
-    loopback: bool,
-}
-
-// SAFETY: TCPStore is thread-safe in libtorch; the handle is only freed on drop.
-unsafe impl Send for Store {}
-unsafe impl Sync for Store {}
-
-impl Store {
-    /// Serves a store on `host:port` (port 0 picks a free one) for `world`
-    /// ranks, listening on `host`'s address only: the socket is bound here
-    /// and handed to libtorch, whose server, given a port alone, would
-    /// listen on every interface.
-    pub fn serve(host: &str, port: u16, world: usize, timeout: Duration) -> Result<Store> {
-        use std::os::fd::IntoRawFd;
-        let listener = std::net::TcpListener::bind((host, port)).map_err(|e| {
-            Error::distributed(format!(
-                "cannot serve the rendezvous store at {host}:{port}: {e}"
-            ))
-        })?;
-        Self::open(host, port, Some(listener.into_raw_fd()), world, timeout)
-    }
-
-    /// Connects to the store at `host:port`, retrying until `timeout`.
-    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Store> {
-        Self::open(host, port, None, 0, timeout)
-    }
-
-    /// Opens the store kept in the file at `path`, shared by the `world`
-    /// ranks of one machine: it opens no port (libtorch's TCPStore server
-    /// listens on every interface, whatever host it is given), so a
-    /// single-node run is not reachable from the network.
-    pub fn file(path: &std::path::Path, world: usize, timeout: Duration) -> Result<Store> {
-        let text = path.to_string_lossy();
-        let c_path = c_string("store file", &text)?;
-        let world = i32::try_from(world).map_err(|_| Error::distributed("world size too large"))?;
-        let mut error = [0 as c_char; ERROR_LEN];
-        // SAFETY: the strings and the buffer outlive the call; the shim
-        // writes at most `error.len()` bytes.
-        let raw = unsafe {
-            ffi::selfsup_store_open_file(
-                c_path.as_ptr(),
-                world,
-                millis(timeout),
-                error.as_mut_ptr(),
-                error.len(),
-            )
-        };
-        NonNull::new(raw)
-            .map(|raw| Store {
-                raw,
-                loopback: true,
-            })
-            .ok_or_else(|| {
-                Error::distributed(format!(
-                    "cannot open the rendezvous store file {text}: {}",
-                    message(&error)
-                ))
-            })
-    }
-
-    /// `listen_fd`: serve on this bound socket (ownership passes to the
-    /// store); `None`: connect.
-    fn open(
-        host: &str,
-        port: u16,
-        listen_fd: Option<i32>,
-        world: usize,
-        timeout: Duration,
-    ) -> Result<Store> {
-        let serve = listen_fd.is_some();
-        let c_host = c_string("host", host)?;
-        let world = i32::try_from(world).map_err(|_| Error::distributed("world size too large"))?;
-        let mut error = [0 as c_char; ERROR_LEN];
-        // SAFETY: the strings and the buffer outlive the call; the shim
-        // writes at most `error.len()` bytes.
-        let raw = unsafe {
-            ffi::selfsup_store_open(
-                c_host.as_ptr(),
-                port,
-                serve,
-                listen_fd.unwrap_or(-1),
-                world,
-                millis(timeout),
-                error.as_mut_ptr(),
-                error.len(),
-            )
-        };
-        let role = if serve { "serve" } else { "reach" };
-        let loopback = is_loopback_host(host);
-        NonNull::new(raw)
-            .map(|raw| Store { raw, loopback })
-            .ok_or_else(|| {
-                Error::distributed(format!(
-                    "cannot {role} the rendezvous store at {host}:{port}: {}",
-                    message(&error)
-                ))
-            })
-    }
-
-    /// The port the store listens on (the chosen one when opened with port
-    /// 0; 0 for a file store).
-    pub fn port(&self) -> u16 {
-        // SAFETY: `raw` is live until drop.
-        unsafe { ffi::selfsup_store_port(self.raw.as_ptr()) }
-    }
-}
-
-/// Whether `host` names this machine's loopback (127.0.0.0/8, ::1,
-/// `localhost`): then every rank runs here.
-pub fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(|c| c == '[' || c == ']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        // SAFETY: allocated by `selfsup_store_open`, freed once.
-        unsafe { ffi::selfsup_store_free(self.raw.as_ptr()) }
-    }
 }
 
 /// How [`ProcessGroup::all_reduce_`] combines the ranks' tensors.

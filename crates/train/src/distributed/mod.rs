@@ -12,6 +12,7 @@ mod ffi;
 pub mod group;
 pub mod launch;
 pub mod shuffle_bn;
+pub mod store;
 pub mod world;
 
 pub use group::{ProcessGroup, ReduceOp, Store};
