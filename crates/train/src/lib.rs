@@ -27,6 +27,7 @@ pub mod recipes;
 pub mod registry;
 pub mod run_dir;
 pub mod source;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trainer;
 

@@ -168,6 +168,7 @@ mod tests {
 
     #[test]
     fn learns_separable_features_and_resets_per_epoch() {
+        let _rng = crate::testing::lock_torch_rng();
         tch::manual_seed(0);
         let mut probe = OnlineProbe::new(2, 2, Device::Cpu);
         let (features, labels) = separable();
@@ -182,6 +183,7 @@ mod tests {
 
     #[test]
     fn a_restored_probe_continues_exactly() {
+        let _rng = crate::testing::lock_torch_rng();
         tch::manual_seed(0);
         let (features, labels) = separable();
         let mut straight = OnlineProbe::new(2, 2, Device::Cpu);
@@ -204,6 +206,7 @@ mod tests {
     /// or a panic on a vector where a count belongs.
     #[test]
     fn a_saved_probe_that_does_not_fit_is_named() {
+        let _rng = crate::testing::lock_torch_rng();
         let probe = OnlineProbe::new(4, 3, Device::Cpu);
         let replaced = |key: &str, value: Tensor| -> Vec<(String, Tensor)> {
             probe

@@ -118,6 +118,8 @@ impl TrainedRun {
 mod tests {
     use super::*;
 
+    /// A one-layer model; its initialisation draws from libtorch's
+    /// generator, so callers hold `lock_torch_rng` (other tests seed it).
     fn model(width: i64) -> VarStore {
         let vs = VarStore::new(tch::Device::Cpu);
         let _ = tch::nn::linear(vs.root() / "layer", 3, width, Default::default());
@@ -132,6 +134,7 @@ mod tests {
 
     #[test]
     fn a_new_run_gets_its_config_and_a_resumed_one_its_checkpoint() {
+        let _rng = crate::testing::lock_torch_rng();
         let parent = tempfile::tempdir().unwrap();
         let start = RunStart {
             runs: parent.path().into(),
@@ -161,6 +164,7 @@ mod tests {
 
     #[test]
     fn a_resume_that_cannot_load_leaves_the_run_folder_untouched() {
+        let _rng = crate::testing::lock_torch_rng();
         let parent = tempfile::tempdir().unwrap();
         let start = RunStart {
             runs: parent.path().into(),
