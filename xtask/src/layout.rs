@@ -76,6 +76,84 @@ mod tests {
         assert_eq!(found, expected, "crates/ and the crate table disagree");
     }
 
+    /// The top-level modules (`crate::<module>`) that the code of the
+    /// top-level module `module` of the crate at `src` names.
+    fn imports(src: &Path, module: &str) -> std::collections::BTreeSet<String> {
+        let (file, dir) = (src.join(format!("{module}.rs")), src.join(module));
+        let mut files = vec![file];
+        let mut stack = vec![dir];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                match path.is_dir() {
+                    true => stack.push(path),
+                    false => files.push(path),
+                }
+            }
+        }
+        let mut named = std::collections::BTreeSet::new();
+        for file in files.iter().filter(|f| f.is_file() && !test_only(f)) {
+            for line in code_lines(file) {
+                let code = line.split("//").next().unwrap_or_default();
+                for (at, _) in code.match_indices("crate::") {
+                    let rest = &code[at + "crate::".len()..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    let after_crate = at == 0
+                        || !code[..at]
+                            .ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$');
+                    if after_crate && !name.is_empty() && name != module {
+                        named.insert(name);
+                    }
+                }
+            }
+        }
+        named
+    }
+
+    /// Whether `file` is a module its parent declares under `#[cfg(test)]`
+    /// (a test helper such as `methods/smoke.rs`: tests may import anything).
+    fn test_only(file: &Path) -> bool {
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let parent = file.parent().unwrap();
+        let declared = format!("#[cfg(test)]\nmod {stem};");
+        ["mod.rs", "lib.rs"].iter().any(|name| {
+            std::fs::read_to_string(parent.join(name)).is_ok_and(|text| text.contains(&declared))
+        })
+    }
+
+    /// No two top-level modules of a crate name each other: a layer's
+    /// modules form a hierarchy, as its crates do.
+    #[test]
+    fn modules_of_a_crate_do_not_import_each_other() {
+        let mut problems = Vec::new();
+        for name in ORDER {
+            let src = root().join("crates").join(name).join("src");
+            let modules: Vec<String> = std::fs::read_dir(&src)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+                .filter(|m| m != "lib" && m != "main")
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let graph: Vec<(String, std::collections::BTreeSet<String>)> = modules
+                .iter()
+                .map(|m| (m.clone(), imports(&src, m)))
+                .collect();
+            for (a, from_a) in &graph {
+                for (b, from_b) in &graph {
+                    if a < b && from_a.contains(b) && from_b.contains(a) {
+                        problems.push(format!("selfsup-{name}: `{a}` and `{b}` import each other"));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
     /// Every `.rs` file of the crates and xtask, except integration tests.
     fn sources() -> Vec<std::path::PathBuf> {
         let mut found = Vec::new();

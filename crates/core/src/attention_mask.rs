@@ -10,8 +10,18 @@
 //! positions; learned positions leave a small masked-LM on the unigram
 //! plateau for thousands of steps (docs/results.md).
 
-use crate::blocks::Attention;
 use tch::{Device, Kind, Tensor};
+
+/// Which tokens attend to which (re-exported by [`crate::blocks`], whose
+/// transformer block takes it; it lives here so that this module needs
+/// nothing of the blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attention {
+    /// Every token sees every token (ViT, BERT).
+    Bidirectional,
+    /// A token sees itself and earlier tokens only (GPT).
+    Causal,
+}
 
 /// ALiBi's slopes for `heads` heads: 2^(−8(h+1)/n) for the largest power of
 /// two n ≤ heads, the rest taken from the 2n sequence's odd terms, as the

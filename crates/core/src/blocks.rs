@@ -2,7 +2,7 @@
 //! depend on each other): the pre-LayerNorm transformer block, Xavier
 //! linears and PyTorch-initialised batch norm.
 
-pub use crate::attention_mask::AttentionMask;
+pub use crate::attention_mask::{Attention, AttentionMask};
 use tch::nn::{self, Module};
 use tch::Tensor;
 
@@ -48,15 +48,6 @@ pub fn batch_norm_config() -> nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
         ..Default::default()
     }
-}
-
-/// Which tokens attend to which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attention {
-    /// Every token sees every token (ViT, BERT).
-    Bidirectional,
-    /// A token sees itself and earlier tokens only (GPT).
-    Causal,
 }
 
 /// Pre-LN transformer block: `x + attn(ln(x))`, then `x + mlp(ln(x))`, with a

@@ -3,8 +3,6 @@
 //! methods themselves are listed once, in `methods/mod.rs`.
 
 use crate::data::TextDataConfig;
-use crate::methods::bert::Bert;
-use crate::methods::next_token::NextToken;
 use crate::source::Objective;
 use crate::transformer::Transformer;
 use selfsup_train::experiment::AsMethod;
@@ -36,8 +34,10 @@ pub type TextRegistry = Registry<Text>;
 /// A text run's config.
 pub type TextRunConfig = RunConfig<MethodChoice<Text>, TextDataConfig>;
 
-/// A built text model: a trainer `Method` that also gives logits.
-pub trait TextMethod: Method + FeatureExtractor {
+/// A built text model: a trainer `Method` that also gives logits. (`Any`,
+/// so that `methods::as_next_token` and `methods::as_bert` can find the
+/// concrete model without this module naming the methods.)
+pub trait TextMethod: Method + FeatureExtractor + std::any::Any {
     /// `[batch, tokens]` ids → `[batch, tokens, vocab]` logits.
     fn logits(&self, ids: &Tensor, train: bool) -> Tensor;
     /// The transformer (for features of padded inputs).
@@ -57,14 +57,6 @@ pub trait TextMethod: Method + FeatureExtractor {
     /// Tokens of text one input holds: the context less the framing.
     fn text_tokens(&self) -> usize {
         self.context()
-    }
-    /// The next-token model, when this is one (for generation).
-    fn as_next_token(&self) -> Option<&NextToken> {
-        None
-    }
-    /// The BERT model, when this is one (for sentence-pair scores).
-    fn as_bert(&self) -> Option<&Bert> {
-        None
     }
     /// The mask token's id, when this is a masked-LM (for fill-mask).
     fn mask_id(&self) -> Option<u32> {

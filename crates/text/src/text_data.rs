@@ -106,7 +106,7 @@ impl TextData {
     pub fn score(&self, method: &dyn TextMethod, device: Device) -> Result<LmScore> {
         let objective = method.objective();
         if let (Objective::Pairs(objective), Some(pairs), Some(bert)) =
-            (&objective, &self.pairs, method.as_bert())
+            (&objective, &self.pairs, crate::methods::as_bert(method))
         {
             return pair_score(
                 bert,

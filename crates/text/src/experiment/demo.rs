@@ -48,7 +48,7 @@ pub fn demonstrate(
         .validation
         .to_vec(0..corpus.validation.len().min(64))?;
     let tokenizer = &corpus.tokenizer;
-    if let Some(gpt) = method.as_next_token() {
+    if let Some(gpt) = crate::methods::as_next_token(method) {
         let prompt = &validation[..validation.len().min(32)];
         let sampling = Sampling {
             tokens: 300,

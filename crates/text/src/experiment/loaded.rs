@@ -91,7 +91,7 @@ impl LoadedText {
     /// Continues `prompt`; an error for a run that is not next-token, or a
     /// prompt with text the tokenizer cannot encode.
     pub fn generate(&self, prompt: &str, sampling: Sampling) -> Result<String> {
-        let Some(gpt) = self.method.as_next_token() else {
+        let Some(gpt) = crate::methods::as_next_token(self.method.as_ref()) else {
             let message =
                 "not a next-token (text-gpt) run; use fill-mask for masked-LM runs".to_string();
             return Err(run_error(&self.path, message));

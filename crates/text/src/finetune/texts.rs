@@ -118,7 +118,7 @@ impl FeatureExtractor for Pooled<'_> {
             .method
             .transformer()
             .encode(&ids.clamp_min(0), None, Some(&keep), train);
-        let bert = self.method.as_bert();
+        let bert = crate::methods::as_bert(self.method);
         match (self.pooling, bert) {
             (Pooling::Auto | Pooling::Cls, Some(bert)) => bert.pooled(&hidden),
             (Pooling::Cls, None) => hidden.select(1, 0),

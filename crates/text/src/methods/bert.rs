@@ -167,9 +167,6 @@ impl TextMethod for Bert {
     fn mask_id(&self) -> Option<u32> {
         Some(self.tokens.mask)
     }
-    fn as_bert(&self) -> Option<&Bert> {
-        Some(self)
-    }
     fn framed(&self, text: &[u32]) -> (Vec<i64>, usize) {
         let PairTokens { cls, sep, .. } = self.tokens.pair;
         let ids = std::iter::once(cls)

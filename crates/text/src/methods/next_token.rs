@@ -70,9 +70,6 @@ impl TextMethod for NextToken {
     fn objective(&self) -> Objective {
         Objective::NextToken
     }
-    fn as_next_token(&self) -> Option<&NextToken> {
-        Some(self)
-    }
 }
 
 impl Method for NextToken {

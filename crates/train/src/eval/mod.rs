@@ -1,12 +1,14 @@
 //! Evaluation protocols on frozen or fine-tuned features, for any modality
 //! whose data can say "these inputs, these labels" ([`LabelledData`]).
 
+mod config;
 pub mod few_labels;
 mod fine_tune;
 mod knn;
 mod linear_probe;
 mod protocols;
 
+pub use config::EvalConfig;
 pub use fine_tune::{fine_tune, FineTuneConfig};
 pub use knn::knn_top1;
 pub use linear_probe::{linear_probe, LinearProbeConfig};

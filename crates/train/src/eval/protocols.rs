@@ -2,8 +2,9 @@
 //! a linear probe on frozen features, and fine-tuning on class-balanced
 //! fractions of the labels, each fine-tuning on a fresh copy of the model.
 
-use super::{extract_features, fine_tune, knn_top1, labels_of, linear_probe, LabelledData};
-use crate::config::EvalConfig;
+use super::{
+    extract_features, fine_tune, knn_top1, labels_of, linear_probe, EvalConfig, LabelledData,
+};
 use crate::error::Result;
 use crate::method::FeatureExtractor;
 use selfsup_data::sampler::balanced_subset;
