@@ -154,6 +154,62 @@ mod tests {
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
+    /// Every file and folder the crate table of docs/architecture.md names
+    /// (`` `name.rs` `` or `` `folder/` `` in a crate's row, found anywhere
+    /// in that crate's folder, or a top-level folder; `` `crates/...` ``
+    /// paths anywhere in the file) exists: the map is only useful while it
+    /// is true.
+    #[test]
+    fn the_architecture_doc_names_files_that_exist() {
+        let doc = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+        let mut missing = Vec::new();
+        for line in doc.lines() {
+            let tokens: Vec<&str> = line.split('`').skip(1).step_by(2).collect();
+            for token in tokens
+                .iter()
+                .filter(|t| t.starts_with("crates/") && !t.contains(['<', '*', '{', '…']))
+            {
+                if !root().join(token).exists() {
+                    missing.push(token.to_string());
+                }
+            }
+            let Some(folder) = line.strip_prefix("| `selfsup-").and_then(|_| tokens.get(1)) else {
+                continue;
+            };
+            let files = all_paths(&root().join(folder));
+            let named = tokens.iter().filter(|t| {
+                !t.contains([' ', '<', ':', '*']) && (t.ends_with(".rs") || t.ends_with('/'))
+            });
+            for token in named {
+                let wanted = format!("/{}", token.trim_end_matches('/'));
+                let at_top = token.ends_with('/') && root().join(token).is_dir();
+                if !at_top && !files.iter().any(|f| f.ends_with(&wanted)) {
+                    missing.push(format!("{folder}: {token}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/architecture.md names what is not there: {missing:?}"
+        );
+    }
+
+    /// Every path under `dir`, as text.
+    fn all_paths(dir: &Path) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                found.push(path.display().to_string());
+                if path.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        found
+    }
+
     /// Every `.rs` file of the crates and xtask, except integration tests.
     fn sources() -> Vec<std::path::PathBuf> {
         let mut found = Vec::new();
