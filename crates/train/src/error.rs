@@ -60,6 +60,16 @@ pub enum Error {
     Distributed(String),
 }
 
+/// The distributed layer's errors, as the run reports them.
+impl From<selfsup_dist::Error> for Error {
+    fn from(error: selfsup_dist::Error) -> Self {
+        match error {
+            selfsup_dist::Error::Distributed(message) => Error::Distributed(message),
+            selfsup_dist::Error::Io { path, source } => Error::Io { path, source },
+        }
+    }
+}
+
 impl Error {
     /// A failure of the distributed layer.
     pub fn distributed(message: impl Into<String>) -> Self {

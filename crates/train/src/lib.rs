@@ -13,7 +13,8 @@ pub mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
-pub mod distributed;
+/// Data-parallel training: the `selfsup-dist` crate, re-exported.
+pub use selfsup_dist as distributed;
 pub mod error;
 pub mod eval;
 pub mod experiment;

@@ -138,14 +138,14 @@ fn losses(run: &Path) -> Vec<f64> {
 
 /// Starts `test` of this binary as 2 ranks with `env`; the launcher's outcome.
 fn launch_ranks(test: &str, logs: &Path, env: Vec<(String, String)>) -> selfsup_train::Result<()> {
-    launch::run(&Launch {
+    Ok(launch::run(&Launch {
         program: std::env::current_exe().unwrap(),
         args: [test, "--exact", "--nocapture"].map(Into::into).to_vec(),
         nproc: 2,
         log_dir: logs.to_path_buf(),
         timeout: Duration::from_secs(60),
         env,
-    })
+    })?)
 }
 
 #[test]

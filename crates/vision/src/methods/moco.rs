@@ -100,7 +100,7 @@ impl Moco {
         match group {
             Some(group) if !selfsup_core::sync_bn::is_synchronised() => {
                 let both = Tensor::cat(views, 0);
-                shuffled_across_ranks(group, &both, |x| key.forward(&[x], train).1)
+                Ok(shuffled_across_ranks(group, &both, |x| key.forward(&[x], train).1)?)
             }
             _ => Ok(tch::no_grad(|| key.forward(views, train).1)),
         }

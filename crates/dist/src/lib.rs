@@ -1,13 +1,17 @@
 //! Data-parallel training on PyTorch's c10d, through the small C++ shim in
-//! `csrc/c10d.cpp`: the TCP store and Gloo process group of libtorch
-//! ([`group`]), where a process learns its rank ([`world`]), and the
+//! `csrc/c10d.cpp`: the rendezvous store ([`store`]) and the Gloo (and
+//! NCCL) process group of libtorch ([`group`]), where a process learns its
+//! rank ([`world`]), the `--nproc-per-node` launcher ([`launch`]), and the
 //! process-wide group that the trainer and the methods use once it is
-//! formed ([`init`], [`current`]).
+//! formed ([`init`], [`current`]). Its own crate, below the trainer: it
+//! needs nothing of it, and `selfsup-train` re-exports it as
+//! `selfsup_train::distributed`.
 //!
 //! Nothing here sends a byte or adds a number itself: rendezvous,
 //! transport and reductions are libtorch's and Gloo's.
 
 pub mod data_parallel;
+pub mod error;
 mod ffi;
 pub mod group;
 pub mod launch;
@@ -15,10 +19,10 @@ pub mod shuffle_bn;
 pub mod store;
 pub mod world;
 
+pub use error::{Error, Result};
 pub use group::{ProcessGroup, ReduceOp, Store};
 pub use world::WorldEnv;
 
-use crate::error::{Error, Result};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
