@@ -349,18 +349,20 @@ fn rank_zero_serves_the_store_when_no_launcher_does() {
     assert_eq!(Vec::<f32>::try_from(&x).unwrap(), vec![2.0; 3]);
     // MASTER_ADDR=127.0.0.1: rank 0's store and every rank's Gloo listen
     // on loopback only (libtorch alone would serve the port everywhere).
-    let listening = own_listening_sockets();
+    let listening = assert_listens_on_loopback_only(group.rank());
     assert!(
         !listening.is_empty() || group.rank() > 0,
         "rank 0 serves the store"
     );
-    let outside: Vec<&String> = listening.iter().filter(|a| !is_loopback(a)).collect();
-    assert!(
-        outside.is_empty(),
-        "rank {} listens on {outside:?}",
-        group.rank()
-    );
     group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
+}
+
+/// This rank's listening sockets, all on loopback (else the test fails).
+fn assert_listens_on_loopback_only(rank: usize) -> Vec<String> {
+    let listening = own_listening_sockets();
+    let outside: Vec<&String> = listening.iter().filter(|a| !is_loopback(a)).collect();
+    assert!(outside.is_empty(), "rank {rank} listens on {outside:?}");
+    listening
 }
 
 /// The listening TCP sockets of this process, as (address, port) in
@@ -425,13 +427,7 @@ fn a_single_node_run_listens_on_loopback_only() {
     let group = join();
     let mut x = Tensor::ones([3], (Kind::Float, tch::Device::Cpu));
     group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
-    let listening = own_listening_sockets();
-    let outside: Vec<&String> = listening.iter().filter(|a| !is_loopback(a)).collect();
-    assert!(
-        outside.is_empty(),
-        "rank {} listens on {outside:?}",
-        group.rank()
-    );
+    assert_listens_on_loopback_only(group.rank());
     // Both ranks still up while each looks.
     group.all_reduce_(&mut x, ReduceOp::Sum).unwrap();
 }
