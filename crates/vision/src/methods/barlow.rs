@@ -111,8 +111,15 @@ impl VisionMethod for BarlowTwins {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use super::super::smoke::{registered_method_data_parallel_matches, trains_and_resumes, Smoke, TINY_CNN};
     use selfsup_train::config::OptimizerKind;
+
+    /// With SyncBatchNorm, the cross-correlation of the gathered global batch: two ranks of 8
+    /// images train as one process of 16 (its test table, SGD).
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        registered_method_data_parallel_matches::<super::BarlowTwins>(module_path!(), 1e-4);
+    }
 
     #[test]
     fn trains_and_resumes_exactly() {

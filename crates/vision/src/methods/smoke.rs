@@ -4,12 +4,12 @@
 //! tensor, to an uninterrupted one (teachers, queues and the probe included).
 
 use crate::data::{recipes, ImageSource, Normalizer, SplitImages, ViewConfig};
-use crate::registry::VisionContext;
+use crate::registry::{Vision, VisionContext};
 use ndarray::Array4;
 use selfsup_data::ImageDataset;
 use selfsup_train::config::{OptimConfig, OptimizerKind, TrainerConfig};
 use selfsup_train::testing::{assert_data_parallel_matches, assert_resume_is_exact, mean, Build};
-use selfsup_train::{Method, Trainer};
+use selfsup_train::{Method, Register, Trainer};
 use tch::nn::VarStore;
 use tch::Device;
 
@@ -132,12 +132,42 @@ fn check(smoke: Smoke<'_>) {
 /// steps, SyncBatchNorm on, see `selfsup_train::testing::assert_data_parallel_matches`).
 /// Call it from a test named `two_ranks_train_as_one_process` with `module_path!()`.
 pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
-    data_parallel_matches_with(module, smoke, true)
+    data_parallel_matches_within(module, smoke, true, 1e-4)
+}
+
+/// [`data_parallel_matches`] for the registered method `T` on its own
+/// `Register::TEST_TABLE` (two views, SGD at 0.01): what a method whose
+/// step draws no random numbers calls from `two_ranks_train_as_one_process`.
+/// Tensors may differ by `tolerance` relative to their scale (1e-4 unless
+/// a method's loss scales its gradients up).
+pub(crate) fn registered_method_data_parallel_matches<T: Register<Vision>>(
+    module: &str,
+    tolerance: f64,
+) {
+    let smoke = Smoke {
+        method: T::TEST_TABLE,
+        views: 2,
+        optimizer: OptimizerKind::Sgd,
+        lr: 0.01,
+        skip: 0,
+        falls: "loss",
+    };
+    data_parallel_matches_within(module, smoke, true, tolerance)
 }
 
 /// As [`data_parallel_matches`], with `trainer.sync_batch_norm` as given
 /// (off: a method's own cross-rank batch-norm scheme, MoCo's shuffling BN).
 pub(crate) fn data_parallel_matches_with(module: &str, smoke: Smoke<'_>, sync_batch_norm: bool) {
+    data_parallel_matches_within(module, smoke, sync_batch_norm, 1e-4)
+}
+
+/// As [`data_parallel_matches_with`], to `tolerance` relative to each tensor's scale.
+fn data_parallel_matches_within(
+    module: &str,
+    smoke: Smoke<'_>,
+    sync_batch_norm: bool,
+    tolerance: f64,
+) {
     let name = format!("{module}::two_ranks_train_as_one_process");
     let config = TrainerConfig {
         epochs: 2,
@@ -150,6 +180,6 @@ pub(crate) fn data_parallel_matches_with(module: &str, smoke: Smoke<'_>, sync_ba
         ..Default::default()
     };
     on_images(&smoke, config, 0.5, |build, trainer, source| {
-        assert_data_parallel_matches(&name, build, trainer, source, 1e-4)
+        assert_data_parallel_matches(&name, build, trainer, source, tolerance)
     });
 }
