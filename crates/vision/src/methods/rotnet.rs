@@ -94,10 +94,17 @@ impl VisionMethod for RotNet {
 
 #[cfg(test)]
 mod tests {
-    use super::super::smoke::{trains_and_resumes, Smoke, TINY_CNN};
+    use super::super::smoke::{registered_method_data_parallel_matches, trains_and_resumes, Smoke, TINY_CNN};
     use super::*;
     use selfsup_train::config::OptimizerKind;
     use tch::Device;
+
+    /// The four rotations are fixed (no random draw) and batch norm is
+    /// synchronised: two ranks of 8 images train as one process of 16.
+    #[test]
+    fn two_ranks_train_as_one_process() {
+        registered_method_data_parallel_matches::<RotNet>(module_path!(), 0, 1e-4);
+    }
 
     #[test]
     fn trains_and_resumes_exactly() {

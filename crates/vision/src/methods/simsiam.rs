@@ -122,7 +122,7 @@ mod tests {
     /// images train as one process of 16 (its test table, SGD).
     #[test]
     fn two_ranks_train_as_one_process() {
-        registered_method_data_parallel_matches::<super::SimSiam>(module_path!(), 1e-4);
+        registered_method_data_parallel_matches::<super::SimSiam>(module_path!(), 2, 1e-4);
     }
 
     #[test]

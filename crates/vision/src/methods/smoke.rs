@@ -136,17 +136,18 @@ pub(crate) fn data_parallel_matches(module: &str, smoke: Smoke<'_>) {
 }
 
 /// [`data_parallel_matches`] for the registered method `T` on its own
-/// `Register::TEST_TABLE` (two views, SGD at 0.01): what a method whose
-/// step draws no random numbers calls from `two_ranks_train_as_one_process`.
-/// Tensors may differ by `tolerance` relative to their scale (1e-4 unless
-/// a method's loss scales its gradients up).
+/// `Register::TEST_TABLE` (`views` views, 0 for the image itself; SGD at
+/// 0.01): what a method whose step draws no random numbers calls from
+/// `two_ranks_train_as_one_process`. Tensors may differ by `tolerance`
+/// relative to their scale (1e-4 unless the method says why not).
 pub(crate) fn registered_method_data_parallel_matches<T: Register<Vision>>(
     module: &str,
+    views: usize,
     tolerance: f64,
 ) {
     let smoke = Smoke {
         method: T::TEST_TABLE,
-        views: 2,
+        views,
         optimizer: OptimizerKind::Sgd,
         lr: 0.01,
         skip: 0,
