@@ -82,13 +82,17 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         scores.held_out,
         report.tokens
     );
+    let baseline = format!(
+        "bag-of-words logistic regression (C = {})",
+        report.bag_of_words_c
+    );
     print_rows(&[
         ("pretrained, fine-tuned", scores.pretrained),
         (
             "same model from random init, fine-tuned",
             scores.random_init,
         ),
-        ("bag-of-words logistic regression", report.bag_of_words),
+        (&baseline, report.bag_of_words),
     ]);
     Ok(())
 }

@@ -42,8 +42,11 @@ pub struct FinetuneReport {
     /// Share, sample counts, pretrained and random-init top-1.
     #[serde(flatten)]
     pub scores: FewLabels,
-    /// Top-1 of bag-of-words logistic regression on the same labelled texts.
+    /// Top-1 of bag-of-words logistic regression on the same labelled
+    /// texts (TF-IDF over all the training text, C cross-validated).
     pub bag_of_words: f64,
+    /// The L2 strength C the baseline's cross-validation chose.
+    pub bag_of_words_c: f64,
 }
 
 /// Fine-tunes the run at `request.run` on the labelled texts and reports.
@@ -92,7 +95,18 @@ pub fn finetune(registry: &TextRegistry, request: &FinetuneRequest<'_>) -> Resul
         test_texts.as_ref().unwrap_or(&texts),
         &split.held_out.indices,
     );
-    let bag_of_words = bow::bag_of_words_accuracy(
+    // All the training text (labelled or not; never the held-out texts)
+    // gives the vocabulary, as pretraining saw it.
+    let held_out: std::collections::BTreeSet<usize> = match test_texts {
+        Some(_) => Default::default(),
+        None => split.held_out.indices.iter().copied().collect(),
+    };
+    let corpus: Vec<&str> = (0..texts.texts.len())
+        .filter(|i| !held_out.contains(i))
+        .map(|i| texts.texts[i].as_str())
+        .collect();
+    let baseline = bow::bag_of_words(
+        &corpus,
         (&train_bow.0, &train_bow.1),
         (&test_bow.0, &test_bow.1),
         texts.classes.len(),
@@ -102,7 +116,8 @@ pub fn finetune(registry: &TextRegistry, request: &FinetuneRequest<'_>) -> Resul
         classes: texts.classes.clone(),
         tokens: loaded.method.text_tokens(),
         scores,
-        bag_of_words,
+        bag_of_words: baseline.accuracy,
+        bag_of_words_c: baseline.c,
     };
     write_report(&report)?;
     Ok(report)
