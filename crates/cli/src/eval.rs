@@ -40,7 +40,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         report.held_out
     );
     for row in &report.rows {
-        println!("  {:<44} {:>6.2} %", row.label, row.value * 100.0);
+        println!("  {:<52} {:>6.2} %", row.label, row.value * 100.0);
     }
     Ok(())
 }

@@ -49,13 +49,13 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     let share = parse_share(&args.labels)?;
     let config = FineTuneConfig {
         fractions: vec![share],
-        epochs: args.epochs.unwrap_or(default_epochs(share)),
+        epochs: Some(args.epochs.unwrap_or(default_epochs(share))),
         batch_size: args.batch_size,
         lr: args.lr,
         weight_decay: args.weight_decay,
         seed: args.seed,
     };
-    let epochs = config.epochs;
+    let epochs = config.epochs.unwrap_or(default_epochs(share));
     let few = FewLabelRequest {
         run: &args.run,
         data: &args.data,
@@ -98,7 +98,10 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
 }
 
 fn run_vision(request: &FewLabelRequest<'_>) -> Result<()> {
-    let epochs = request.config.epochs;
+    let epochs = request
+        .config
+        .epochs
+        .unwrap_or(default_epochs(request.share));
     let report = selfsup_vision::experiment::finetune_images(&selfsup_vision::registry(), request)?;
     let (scores, (h, w, c)) = (report.scores, report.image_shape);
     println!(

@@ -68,16 +68,7 @@ pub fn parse_share(text: &str) -> Result<f64> {
     Ok(share)
 }
 
-/// Epochs of fine-tuning on `share` of the labels when none are asked for:
-/// SimCLR's semi-supervised schedule (60 epochs on 1 % of the labels, 30 on
-/// 10 %), so that small subsets still get enough steps; 10 above that.
-pub fn default_epochs(share: f64) -> usize {
-    match share {
-        s if s <= 0.01 => 60,
-        s if s <= 0.1 => 30,
-        _ => 10,
-    }
-}
+pub use super::fine_tune::default_epochs;
 
 /// `(pool, held_out)`: a stratified `held_out` share of each class (at
 /// least one sample each) and everything else, both sorted.

@@ -95,8 +95,9 @@ pub fn run_protocols<T>(
         rows.push(row(
             &format!("fine_tune_{}pct_top1", format_percent(percent)),
             format!(
-                "fine-tune, {percent} % of labels ({} samples)",
-                subset.len()
+                "fine-tune, {percent} % of labels ({} samples, {} epochs)",
+                subset.len(),
+                eval.fine_tune.epochs_for(subset.len(), labels.len())
             ),
             accuracy,
         ));
