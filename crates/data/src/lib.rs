@@ -29,6 +29,7 @@ pub mod streaming;
 pub mod text;
 pub mod token_batches;
 pub mod token_file;
+pub mod token_writer;
 pub mod tokenizer;
 pub mod views;
 pub mod webdataset;

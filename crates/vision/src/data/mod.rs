@@ -4,6 +4,7 @@
 //! (Decoding and augmentation themselves are `selfsup-data`'s, tch-free.)
 
 mod config;
+mod load;
 mod normalize;
 mod source;
 mod split_images;
