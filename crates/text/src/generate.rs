@@ -102,6 +102,7 @@ mod tests {
 
     #[test]
     fn the_cache_gives_the_same_tokens_within_the_context() {
+        let _rng = selfsup_train::testing::lock_torch_rng();
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
         let gpt = model(&vs);

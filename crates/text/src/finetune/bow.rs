@@ -186,7 +186,8 @@ fn stratified_folds(labels: &[i64], k: usize) -> Vec<usize> {
 /// Multinomial logistic regression with scikit-learn's objective per
 /// sample (mean loss + ‖W‖² / (2 C n)), fitted full-batch.
 fn fit(x: &Tensor, labels: &[i64], classes: usize, c: f64) -> (nn::VarStore, nn::Linear) {
-    tch::manual_seed(0);
+    // Zero weights and bias, as scikit-learn starts: nothing drawn from
+    // libtorch's (process-wide) generator, which other work may be using.
     let vs = nn::VarStore::new(Device::Cpu);
     let linear = nn::linear(
         vs.root(),
@@ -194,6 +195,7 @@ fn fit(x: &Tensor, labels: &[i64], classes: usize, c: f64) -> (nn::VarStore, nn:
         classes as i64,
         nn::LinearConfig {
             ws_init: nn::Init::Const(0.0),
+            bs_init: Some(nn::Init::Const(0.0)),
             ..Default::default()
         },
     );
